@@ -1,0 +1,57 @@
+# Speech emotion recognition recipe. Every target runs inside .venv (made by `make install`).
+PY := .venv/bin/python
+STAMP := .venv/.installed
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+# Full recipe (real corpora under data/raw/, see configs/data.yaml)
+DATA ?= data/prepared
+OUT ?= outputs/recipe
+MODEL ?= $(OUT)
+SPLIT ?= test
+
+# Embedded demo (synthetic corpus, tiny model trained from scratch, offline)
+DEMO_RAW ?= outputs/demo/corpus
+DEMO_DATA ?= outputs/demo/prepared
+DEMO_OUT ?= outputs/demo/model
+
+.PHONY: install test prepare train evaluate card demo bench predict clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt tools/install.sh
+	bash tools/install.sh
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile tests
+
+prepare: $(STAMP)
+	$(PY) -m data_prep --config configs/data.yaml --output $(DATA)
+
+train: $(STAMP)
+	$(PY) -m recipe.train --config configs/recipe.yaml --data $(DATA) --output_dir $(OUT)
+	$(PY) -m recipe.evaluate --model $(OUT) --data $(DATA) --split $(SPLIT)
+	$(PY) -m model_card --model $(OUT) --data $(DATA)
+
+evaluate: $(STAMP)
+	$(PY) -m recipe.evaluate --model $(MODEL) --data $(DATA) --split $(SPLIT)
+
+card: $(STAMP)
+	$(PY) -m model_card --model $(MODEL) --data $(DATA)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m data_prep.demo_corpus --output $(DEMO_RAW)
+	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA)
+	HF_HUB_OFFLINE=1 $(PY) -m recipe.train --config configs/demo.yaml --data $(DEMO_DATA) --output_dir $(DEMO_OUT)
+	HF_HUB_OFFLINE=1 $(PY) -m recipe.evaluate --model $(DEMO_OUT) --data $(DEMO_DATA) --split test
+	HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) --data $(DEMO_DATA)
+	HF_HUB_OFFLINE=1 $(PY) -m recipe.demo_pipeline --model $(DEMO_OUT) --corpus $(DEMO_RAW)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+predict: $(STAMP)
+	$(PY) -m recipe.predict $(MODEL) $(FILES)
+
+clean:
+	rm -rf outputs .pytest_cache

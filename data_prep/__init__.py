@@ -1,0 +1,1 @@
+"""Corpus adapters, audio decoding, splits and the on-disk DatasetDict (first stage of the recipe)."""
