@@ -6,21 +6,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import BatchFeature, Wav2Vec2FeatureExtractor
+from transformers import BatchFeature
+
+from .feature_extraction_ser import SERFeatureExtractor
 
 
 @dataclass
 class AudioClassificationCollator:
     """Turn dataset rows ``{"audio": float32 array, "label": int}`` into model inputs.
 
-    Each clip is centre-cropped and normalised on its own by the feature extractor (so its statistics do
+    Each clip is centre-cropped and normalised on its own by `SERFeatureExtractor` (so its statistics do
     not depend on what else is in the batch, exactly as at inference time), then the batch is padded with
     zeros to its longest clip (``naive_padding=False``) or to ``max_duration`` (``naive_padding=True``,
     the seed recipe's behaviour). ``attention_mask`` is returned only when the feature extractor says the
     encoder wants one (layer-norm encoders); group-norm encoders get zero padding and no mask.
     """
 
-    feature_extractor: Wav2Vec2FeatureExtractor
+    feature_extractor: SERFeatureExtractor
     naive_padding: bool = False
     pad_to_multiple_of: int | None = None
     audio_column: str = "audio"
@@ -39,17 +41,16 @@ class AudioClassificationCollator:
                     f"got shape {wave.shape} (row path: {row.get('path', '?')})"
                 )
             waves.append(wave)
-        # padding=False: crop + normalise each clip independently (no padding enters the statistics).
-        features = fe(waves, sampling_rate=fe.sampling_rate, padding=False)
         max_length = None
-        padding: str | bool = "longest"
+        padding: str = "longest"
         if self.naive_padding:
-            max_duration = getattr(fe, "max_duration", None)
-            if max_duration is None:
-                raise ValueError("naive_padding needs a feature extractor with max_duration")
-            padding, max_length = "max_length", int(round(max_duration * fe.sampling_rate))
-        batch = fe.pad(
-            BatchFeature({"input_values": features["input_values"]}),
+            if fe.max_samples is None:
+                raise ValueError("naive_padding needs a feature extractor with max_duration set")
+            padding, max_length = "max_length", fe.max_samples
+        # SERFeatureExtractor crops and normalises every clip on its own before padding with zeros.
+        batch = fe(
+            waves,
+            sampling_rate=fe.sampling_rate,
             padding=padding,
             max_length=max_length,
             pad_to_multiple_of=None if self.naive_padding else self.pad_to_multiple_of,
