@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+from transformers.utils import logging as hf_logging
 
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
@@ -200,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1:
         build_parser().error("--top-k and --batch-size must be at least 1")
+    hf_logging.disable_progress_bar()  # keep stderr for the per-file errors
     model, extractor = load_model(args.model_dir, args.device)
     files, errors = find_audio_files(args.paths)
     report = predict_files(model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk)
