@@ -20,11 +20,13 @@ def epoch_curves(log_history: Sequence[dict[str, Any]]) -> dict[str, list[tuple[
     """Per-epoch series from a Trainer ``log_history``: {key: [(epoch, value), ...]} for CURVE_KEYS.
 
     Only entries that carry an ``epoch`` are used; Trainer's step-wise ``loss`` logs are ignored because our
-    callback logs ``train_loss``/``train_accuracy`` once per epoch. A later entry for the same epoch wins.
+    callback logs ``train_loss``/``train_accuracy`` once per epoch, and so is Trainer's end-of-training
+    summary (the one with ``train_runtime``), whose ``train_loss`` is the average over all steps.
+    A later entry for the same epoch wins.
     """
     curves: dict[str, dict[float, float]] = {key: {} for key in CURVE_KEYS}
     for entry in log_history:
-        if "epoch" not in entry:
+        if "epoch" not in entry or "train_runtime" in entry:
             continue
         for key in CURVE_KEYS:
             if key in entry and entry[key] is not None:
