@@ -1,0 +1,154 @@
+"""Decode any audio file to a float32 mono 16 kHz waveform, or say exactly why it cannot be used.
+
+We decode ourselves (soundfile, with librosa/audioread as fallback for formats libsndfile lacks)
+because `datasets.Audio()` needs torchcodec, which cannot load here.
+"""
+from __future__ import annotations
+
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+# File suffixes we try to decode (lower case). Everything libsndfile reads, plus compressed formats
+# that only the librosa/audioread fallback (with an ffmpeg/gstreamer backend) can open.
+AUDIO_EXTENSIONS: tuple[str, ...] = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
+    ".w64", ".rf64", ".caf", ".m4a", ".aac", ".mp4", ".wma", ".webm",
+)
+# Suffixes soundfile cannot read: go straight to the fallback decoder.
+_FALLBACK_ONLY: frozenset[str] = frozenset({".m4a", ".aac", ".mp4", ".wma", ".webm"})
+
+# Peak amplitude at or below which a clip counts as silent (-80 dBFS, under one 16-bit LSB step x3).
+SILENCE_PEAK = 1e-4
+
+# Canonical skip reasons (used as keys when counting, so keep them short and stable).
+REASON_MISSING = "missing file"
+REASON_EMPTY = "empty file"
+REASON_TRUNCATED = "truncated file"
+REASON_NOT_AUDIO = "not audio"
+REASON_UNREADABLE = "unreadable audio"
+REASON_ZERO_LENGTH = "zero length"
+REASON_TOO_SHORT = "too short"
+REASON_SILENT = "all silent"
+REASON_NON_FINITE = "NaN/inf samples"
+
+# Magic numbers of the containers we know, used to tell "corrupt audio" from "not audio at all".
+_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd", b"caff", b"\xff\xfb",
+          b"\xff\xf3", b"\xff\xf2", b"\xff\xf1", b"\xff\xf9")
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as a training clip; `.reason` is a short canonical category."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+def centre_crop(wave: np.ndarray, max_samples: int) -> np.ndarray:
+    """Return the middle `max_samples` samples of `wave` (unchanged if it is not longer)."""
+    if max_samples <= 0:
+        raise ValueError(f"max_samples must be positive, got {max_samples}")
+    if wave.shape[0] <= max_samples:
+        return wave
+    start = (wave.shape[0] - max_samples) // 2
+    return wave[start:start + max_samples]
+
+
+def _wav_truncation(path: Path, size: int) -> str | None:
+    """For a RIFF/WAVE file, say how it is truncated if its data chunk claims more bytes than exist."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None if head[:4] != b"RIFF" else f"RIFF header cut short ({size} bytes)"
+        offset = 12
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return "no data chunk before end of file"
+            cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            offset += 8
+            if cid == b"data":
+                if csize in (0, 0xFFFFFFFF):  # streaming writers leave the size unset: cannot judge
+                    return None
+                available = size - offset
+                if csize > available:
+                    return f"data chunk declares {csize} bytes, file holds {available}"
+                return None
+            offset += csize + (csize & 1)
+            if offset > size:
+                return f"chunk {cid!r} runs past end of file"
+            fh.seek(offset)
+
+
+def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with librosa (soundfile, then audioread) as a 2-D (frames, channels) float32 array."""
+    import librosa  # imported lazily: slow to import and rarely needed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, sr = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+    data = np.atleast_2d(data)  # librosa gives (channels, frames)
+    return data.T, int(sr)
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a file as (frames, channels) float32 and its sample rate; raise AudioError when unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, REASON_MISSING)
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(path, REASON_EMPTY, "0 bytes")
+    truncation = _wav_truncation(path, size)
+    if truncation:
+        raise AudioError(path, REASON_TRUNCATED, truncation)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in _FALLBACK_ONLY:
+            return _decode_fallback(path)
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        return data, int(sr)
+    except Exception as exc:  # soundfile/librosa raise many types; all mean "cannot decode"
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+        reason = REASON_UNREADABLE if magic.startswith(_MAGIC) else REASON_NOT_AUDIO
+        raise AudioError(path, reason, f"{type(exc).__name__}: {exc}".strip()[:200]) from exc
+
+
+def load_audio(
+    path: str | Path,
+    target_sr: int = 16000,
+    max_duration: float | None = 8.0,
+    min_duration: float = 0.25,
+) -> np.ndarray:
+    """Decode `path` to float32 mono at `target_sr`, centre-cropped to `max_duration` seconds.
+
+    Raises AudioError for unreadable, empty, truncated or non-audio files, zero-length or too-short
+    clips (< `min_duration` s), all-silent clips and clips holding NaN/inf samples.
+    """
+    data, sr = read_audio(path)
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(path, REASON_ZERO_LENGTH, "no samples")
+    if not np.isfinite(data).all():
+        raise AudioError(path, REASON_NON_FINITE, f"{int((~np.isfinite(data)).sum())} non-finite samples")
+    duration = data.shape[0] / sr
+    if duration < min_duration:
+        raise AudioError(path, REASON_TOO_SHORT, f"{duration:.3f} s < {min_duration} s")
+    wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if float(np.max(np.abs(wave))) <= SILENCE_PEAK:
+        raise AudioError(path, REASON_SILENT, f"peak <= {SILENCE_PEAK}")
+    if max_duration is not None:  # crop before resampling: less work, same centre
+        wave = centre_crop(wave, max(1, int(round(max_duration * sr))))
+    if sr != target_sr:
+        wave = soxr.resample(wave, sr, target_sr, quality="HQ")
+    wave = np.ascontiguousarray(wave, dtype=np.float32)
+    if max_duration is not None:  # resampling can add a sample through rounding
+        wave = centre_crop(wave, int(round(max_duration * target_sr)))
+    return wave

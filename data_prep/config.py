@@ -1,0 +1,142 @@
+"""Settings of a `python -m data_prep` run: YAML config merged with command-line overrides."""
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data_prep.corpora import get_adapter
+
+SPLIT_MODES = ("utterance", "speaker")
+
+
+class ConfigError(ValueError):
+    """A config file or command-line value that cannot be used."""
+
+
+@dataclass
+class CorpusSpec:
+    """One corpus to read: its name (report key, speaker prefix), adapter, path and adapter options."""
+
+    name: str
+    adapter: str
+    path: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def language(self) -> str:
+        """The language this corpus is labelled with (adapter default unless configured)."""
+        return self.options.get("language", get_adapter(self.adapter).DEFAULT_LANGUAGE)
+
+
+@dataclass
+class PrepareConfig:
+    """Every setting of a prepare run (defaults are those of configs/data.yaml)."""
+
+    corpora: list[CorpusSpec] = field(default_factory=list)
+    output: str = "data/prepared"
+    per_class: int = 1000
+    split_by: str = "utterance"
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 42
+    max_duration: float = 8.0
+    min_duration: float = 0.25
+    sampling_rate: int = 16000
+    workers: int = 0           # decoding processes; 0 = number of CPUs
+
+    def validate(self) -> None:
+        """Raise ConfigError on values that make no sense."""
+        if self.split_by not in SPLIT_MODES:
+            raise ConfigError(f"split_by must be one of {SPLIT_MODES}, got {self.split_by!r}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be in [0, 1), got {getattr(self, key)}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError("val_fraction + test_fraction must be < 1 (train needs clips)")
+        if self.per_class < 0:
+            raise ConfigError(f"per_class must be >= 0 (0 = no balancing), got {self.per_class}")
+        if self.max_duration is not None and self.max_duration <= 0:
+            raise ConfigError(f"max_duration must be > 0, got {self.max_duration}")
+        if self.min_duration < 0 or self.sampling_rate <= 0 or self.workers < 0:
+            raise ConfigError("min_duration, sampling_rate and workers must not be negative")
+
+    @property
+    def num_workers(self) -> int:
+        """Decoding processes to use."""
+        return self.workers or os.cpu_count() or 1
+
+    def settings(self) -> dict[str, Any]:
+        """The settings block of prepare_report.json."""
+        keys = ("per_class", "split_by", "seed", "val_fraction", "test_fraction", "max_duration",
+                "min_duration", "sampling_rate")
+        return {key: getattr(self, key) for key in keys}
+
+
+_TOP_KEYS = {"corpora", "corpus_options", "output", "per_class", "split_by", "val_fraction", "test_fraction",
+             "seed", "max_duration", "min_duration", "sampling_rate", "workers"}
+
+
+def _spec(name: str, path: str, entry: dict[str, Any], defaults: dict[str, Any]) -> CorpusSpec:
+    """Build and check a CorpusSpec: options must be keyword arguments of the adapter's scan()."""
+    options = {**defaults, **entry}
+    adapter_name = options.pop("adapter", name)
+    options.pop("path", None)
+    try:
+        adapter = get_adapter(adapter_name)
+    except KeyError as exc:
+        raise ConfigError(f"corpus {name!r}: {exc.args[0]}") from None
+    allowed = set(inspect.signature(adapter.scan).parameters) - {"root", "corpus"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise ConfigError(f"corpus {name!r}: unknown option(s) {sorted(unknown)}; "
+                          f"adapter {adapter_name!r} takes {sorted(allowed)}")
+    return CorpusSpec(name, adapter_name, str(path), options)
+
+
+def load_config(path: str | Path | None, corpus_overrides: list[str] | None = None,
+                **overrides: Any) -> PrepareConfig:
+    """Read the YAML at `path` (None = built-in defaults, no corpora), apply `--corpus NAME=PATH` (these
+    replace the config's corpus list; options for NAME still come from `corpora` / `corpus_options`)
+    and other overrides whose value is not None. Unknown keys are errors."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    entries: dict[str, Any] = raw.get("corpora") or {}
+    defaults: dict[str, Any] = raw.get("corpus_options") or {}
+    for name, value in {**entries, **defaults}.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: corpus {name!r} must map to options, got {value!r}")
+    cfg = PrepareConfig(**{k: v for k, v in raw.items() if k not in ("corpora", "corpus_options")})
+    if corpus_overrides:
+        for item in corpus_overrides:
+            name, sep, corpus_path = item.partition("=")
+            if not sep or not name or not corpus_path:
+                raise ConfigError(f"--corpus wants NAME=PATH, got {item!r}")
+            entry = {k: v for k, v in entries.get(name, {}).items() if k != "path"}
+            cfg.corpora.append(_spec(name, corpus_path, entry, defaults.get(entry.get("adapter", name), {})))
+    else:
+        for name, entry in entries.items():
+            if "path" not in entry:
+                raise ConfigError(f"{path}: corpus {name!r} has no path")
+            cfg.corpora.append(_spec(name, entry["path"], entry, defaults.get(entry.get("adapter", name), {})))
+    names = [c.name for c in cfg.corpora]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"corpus names must be unique, got {names}")
+    for key, value in overrides.items():
+        if key not in _TOP_KEYS or key in ("corpora", "corpus_options"):
+            raise ConfigError(f"unknown override {key!r}")
+        if value is not None:
+            setattr(cfg, key, value)
+    cfg.validate()
+    return cfg

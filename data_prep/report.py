@@ -1,0 +1,50 @@
+"""prepare_report.json and the printed summary tables."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from data_prep.labels import EMOTIONS
+
+
+def format_table(title: str, rows: dict[str, dict[str, int]], columns: Sequence[str] = EMOTIONS) -> str:
+    """A plain-text table: one row per key, one column per class, plus a total column and row."""
+    width = max([len(title), 5, *map(len, rows)])
+    col_w = max(8, *map(len, columns))
+    lines = [f"{title:<{width}} " + " ".join(f"{c:>{col_w}}" for c in [*columns, "total"])]
+    totals = dict.fromkeys(columns, 0)
+    for name, counts in rows.items():
+        for c in columns:
+            totals[c] += counts.get(c, 0)
+        values = [counts.get(c, 0) for c in columns]
+        lines.append(f"{name:<{width}} " + " ".join(f"{v:>{col_w}}" for v in [*values, sum(values)]))
+    if len(rows) > 1:
+        values = list(totals.values())
+        lines.append(f"{'total':<{width}} " + " ".join(f"{v:>{col_w}}" for v in [*values, sum(values)]))
+    return "\n".join(lines)
+
+
+def summary(report: dict[str, Any]) -> str:
+    """Corpus x class and split x class tables, then the skip reasons of each corpus."""
+    corpora = report["corpora"]
+    parts = [
+        format_table("corpus", {name: c["per_class"] for name, c in corpora.items()}),
+        format_table("split", report["splits"]),
+    ]
+    lines = []
+    for name, c in corpora.items():
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(c["skipped"].items())) or "none"
+        status = " (MISSING)" if c.get("missing") else ""
+        lines.append(f"{name}{status}: found {c['found']}, kept {c['kept']}, skipped: {reasons}")
+    overlap = ", ".join(f"{pair} {n}" for pair, n in report["speaker_overlap"].items())
+    lines.append(f"speakers shared between splits: {overlap}")
+    return "\n\n".join(parts + ["\n".join(lines)])
+
+
+def write_report(report: dict[str, Any], output: str | Path) -> Path:
+    """Write DIR/prepare_report.json and return its path."""
+    path = Path(output) / "prepare_report.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
