@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import AutoConfig
 
 from model_card import formatting as fmt
 
@@ -32,10 +33,10 @@ CORPUS_LICENCES: dict[str, str] = {
 UNKNOWN_LICENCE = "not recorded by this recipe: check the corpus' own terms before use"
 # Encoder (config.json → encoder_config) and training-config keys shown under "Regularisation".
 ENCODER_REGULARISERS = ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
-                        "final_dropout", "layerdrop", "mask_time_prob", "mask_time_length",
+                        "layerdrop", "mask_time_prob", "mask_time_length",
                         "mask_feature_prob", "mask_feature_length", "apply_spec_augment")
 REGULARISER_PATTERN = re.compile(r"dropout|weight_decay|label_smoothing|mask_|augment|freeze|early_stopping"
-                                 r"|patience|max_grad_norm|layerdrop|class_weight")
+                                 r"|patience|max_grad_norm|layerdrop|class_weight|mixup")
 
 
 class CardInputError(ValueError):
@@ -164,24 +165,40 @@ def best_epoch(run: RunFiles, rows: list[dict[str, Any]]) -> float | None:
     return None
 
 
+def encoder_settings(run: RunFiles) -> dict[str, Any]:
+    """config.json's ``encoder_config`` completed with the encoder class's defaults (the file may hold only the
+    values that differ from them), via transformers' own config class for that model_type."""
+    enc = dict(run.model_config.get("encoder_config") or {})
+    model_type = enc.pop("model_type", None)
+    if model_type is None:
+        raise CardInputError(run.model_dir / "config.json", "encoder_config has no model_type")
+    try:
+        return {"model_type": model_type, **AutoConfig.for_model(model_type, **enc).to_dict()}
+    except ValueError as err:
+        raise CardInputError(run.model_dir / "config.json", f"unknown encoder model_type {model_type!r} ({err})")
+
+
 def architecture(run: RunFiles) -> dict[str, Any]:
-    """Encoder and head facts from config.json and run_info.json."""
+    """Encoder and head facts from config.json and run_info.json, and the head as diagram lines."""
     cfg = run.model_config
-    enc = cfg.get("encoder_config") or {}
+    enc = encoder_settings(run)
     n_labels = len(cfg["id2label"])
     hidden = enc.get("hidden_size")
-    sizes = [hidden, *cfg.get("head_sizes", []), n_labels]
-    layers = " → ".join(f"Linear({a}→{b})" for a, b in zip(sizes[:-1], sizes[1:]))
+    dropout = cfg.get("head_dropout")
+    widths = [hidden, *cfg.get("head_sizes", [])]
+    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]" for a, b in zip(widths[:-1], widths[1:])]
+    head_lines.append(f"Linear({widths[-1]}→{n_labels})  (classifier)")
     return {
         "encoder_type": enc.get("model_type", "unknown"),
         "hidden_size": hidden,
         "num_layers": enc.get("num_hidden_layers"),
         "num_heads": enc.get("num_attention_heads"),
         "feat_extract_norm": enc.get("feat_extract_norm"),
+        "attention_hidden_size": cfg.get("attention_hidden_size"),
         "head_sizes": cfg.get("head_sizes", []),
-        "head_dropout": cfg.get("head_dropout"),
+        "head_dropout": dropout,
         "num_labels": n_labels,
-        "linear_chain": layers,
+        "head_lines": head_lines,
         "params_total": fmt.count(run.run_info["parameters"].get("total")),
         "params_trainable": fmt.count(run.run_info["parameters"].get("trainable")),
     }
@@ -328,7 +345,7 @@ def template_context(run: RunFiles) -> dict[str, Any]:
 
     flat_cfg = flatten(run.train_config)
     hyper_rows = [[k, fmt.value(v)] for k, v in flat_cfg.items()]
-    enc_cfg = run.model_config.get("encoder_config") or {}
+    enc_cfg = encoder_settings(run)
     reg_rows = [["model: head_dropout", fmt.value(run.model_config.get("head_dropout"))]] + \
                [[f"encoder: {k}", fmt.value(enc_cfg[k])] for k in ENCODER_REGULARISERS if k in enc_cfg] + \
                [[f"train_config: {k}", fmt.value(v)] for k, v in flat_cfg.items() if REGULARISER_PATTERN.search(k)]
@@ -354,6 +371,7 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "majority_method": base["majority"]["method"], "random_method": base["random"]["method"],
         "encoder": info["encoder"] if isinstance(info["encoder"], str) else json.dumps(info["encoder"]),
         "base_model_id": hub_base_model(info["encoder"]),
+        "from_scratch": info["encoder"] == "from scratch",
         "arch": architecture(run),
         "corpora_header": ["corpus", "language", "found", "kept", "skipped", *labels, "licence"],
         "corpora_rows": corpora_rows, "skipped_notes": skipped_notes,

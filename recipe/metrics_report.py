@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from recipe.metrics import classification_metrics
 
 
 def _as_ids(values: Sequence[int] | np.ndarray, n_classes: int, name: str) -> np.ndarray:
@@ -32,18 +34,15 @@ def row_normalise(counts: np.ndarray) -> np.ndarray:
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
-def headline_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
-    """Accuracy (= weighted accuracy, WA), UAR (macro recall) and macro-F1.
-
-    UAR and macro-F1 average over the classes that occur in ``y_true`` (a class absent from the split has
-    no recall to average); the report lists absent classes separately so this is never hidden.
+def headline_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy (= weighted accuracy, WA), UAR (macro recall) and macro-F1, with exactly the definitions the
+    Trainer logged during training (recipe.metrics.classification_metrics): UAR averages recall over the
+    classes present in ``y_true``; macro-F1 over the classes in ``y_true`` or ``y_pred`` (sklearn's default).
+    The report lists classes absent from the split separately so this is never hidden.
     """
-    present = sorted(set(np.asarray(y_true).tolist()))
-    if not present:
+    if len(y_true) == 0:
         raise ValueError("cannot compute metrics on an empty split")
-    _, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=present, average="macro", zero_division=0)
-    return {"accuracy": float(accuracy_score(y_true, y_pred)), "uar": float(recall), "macro_f1": float(f1)}
+    return classification_metrics(y_true, y_pred)
 
 
 def top_confusions(counts: np.ndarray, labels: Sequence[str], k: int = 5) -> list[dict[str, Any]]:
@@ -95,7 +94,7 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=ids, average=None, zero_division=0)
     predicted = counts.sum(axis=0)
-    report: dict[str, Any] = {"n": int(len(y_true)), **headline_metrics(y_true, y_pred, n_classes)}
+    report: dict[str, Any] = {"n": int(len(y_true)), **headline_metrics(y_true, y_pred)}
     report["classes_absent"] = [labels[i] for i in ids if support[i] == 0]
     report["per_class"] = {
         labels[i]: {"accuracy": float(recall[i]) if support[i] else None, "precision": float(precision[i]),
@@ -122,7 +121,7 @@ def majority_baseline(train_labels: Sequence[int], y_true: Sequence[int], labels
     y_true = _as_ids(y_true, n_classes, "y_true")
     y_pred = np.full_like(y_true, best)
     return {"class": labels[best], "method": "most frequent training class, predicted for every example",
-            **headline_metrics(y_true, y_pred, n_classes)}
+            **headline_metrics(y_true, y_pred)}
 
 
 def random_baseline(y_true: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
@@ -130,14 +129,14 @@ def random_baseline(y_true: Sequence[int], labels: Sequence[str]) -> dict[str, A
 
     Accuracy and UAR: every example is right with probability 1/K, so both expectations are exactly 1/K.
     Macro-F1 has no closed-form expectation; we report the macro-F1 of the EXPECTED confusion matrix (each
-    true row spread evenly over the K columns), which is what the "macro_f1" entry here means.
+    true row spread evenly over the K columns, so every class is predicted and enters the average, as in
+    sklearn's default), which is what the "macro_f1" entry here means.
     """
     n_classes = len(labels)
     y_true = _as_ids(y_true, n_classes, "y_true")
     if y_true.size == 0:
         raise ValueError("cannot compute a baseline on an empty split")
     support = np.bincount(y_true, minlength=n_classes).astype(np.float64)
-    present = support > 0
     expected = np.repeat(support[:, None] / n_classes, n_classes, axis=1)  # expected confusion counts
     tp = np.diag(expected)
     precision = tp / expected.sum(axis=0)  # column sums are N/K > 0
@@ -146,4 +145,4 @@ def random_baseline(y_true: Sequence[int], labels: Sequence[str]) -> dict[str, A
                    where=(precision + recall) > 0)
     return {"method": "uniform random guess over all classes, exact expectation (macro_f1: F1 of the "
                       "expected confusion matrix)",
-            "accuracy": 1.0 / n_classes, "uar": 1.0 / n_classes, "macro_f1": float(f1[present].mean())}
+            "accuracy": 1.0 / n_classes, "uar": 1.0 / n_classes, "macro_f1": float(f1.mean())}
