@@ -13,13 +13,10 @@ __all__ = ["SERConfig", "SERFeatureExtractor", "SERForAudioClassification"]
 
 
 def _register() -> None:
-    """Register with the Auto classes (in-process) and for remote code (`auto_map` on save)."""
+    """Register with the Auto classes for in-process loading (the classes mark themselves for `auto_map`)."""
     AutoConfig.register(SERConfig.model_type, SERConfig, exist_ok=True)
     AutoModelForAudioClassification.register(SERConfig, SERForAudioClassification, exist_ok=True)
     AutoFeatureExtractor.register(SERConfig, SERFeatureExtractor, exist_ok=True)
-    SERConfig.register_for_auto_class()
-    SERForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
-    SERFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 
 _register()

@@ -148,3 +148,7 @@ class SERFeatureExtractor(Wav2Vec2FeatureExtractor):
         if return_tensors is not None:
             padded = padded.convert_to_tensors(return_tensors)
         return padded
+
+
+# Mark for remote code: `save_pretrained` copies this file and writes `auto_map` in preprocessor_config.json.
+SERFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")

@@ -8,6 +8,7 @@ transformers and numpy here.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import torch
@@ -27,6 +28,8 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .feature_extraction_ser import SERFeatureExtractor
 
 logger = logging.getLogger(__name__)
 
@@ -277,6 +280,16 @@ class SERForAudioClassification(PreTrainedModel):
         logger.info("Newly initialised head parameters: %s", ", ".join(p for p in new_params if not p.startswith("encoder.")))
         return model
 
+    def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:
+        """`PreTrainedModel.save_pretrained` (safetensors only in transformers 5, config with `auto_map`, modelling
+        code), plus a default `preprocessor_config.json` (`SERFeatureExtractor.for_encoder`) when the folder has
+        none, so the folder is always pipeline-ready. Save your own extractor afterwards (as Trainer does with its
+        `processing_class`) to replace it."""
+        super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
+        if is_main_process and not os.path.isfile(os.path.join(save_directory, "preprocessor_config.json")):
+            SERFeatureExtractor.for_encoder(self.config.encoder_config).save_pretrained(save_directory)
+            logger.info("Wrote a default preprocessor_config.json (max_duration 8 s) to %s", save_directory)
+
     # ---------------------------------------------------------------- freezing and counting
     def freeze_encoder(self) -> None:
         """Stop gradients for the whole encoder (CNN feature encoder and transformer)."""
@@ -363,3 +376,8 @@ def _encoder_attn_implementation(encoder_class: type[PreTrainedModel], requested
         logger.info("%s does not support attn_implementation=%r; using its default", encoder_class.__name__, requested)
         return None
     return requested
+
+
+# Mark for remote code: `save_pretrained` copies this file (and feature_extraction_ser.py) and writes `auto_map`.
+SERConfig.register_for_auto_class()
+SERForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")

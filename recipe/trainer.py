@@ -134,10 +134,12 @@ class SERTrainer(Trainer):
         with _all_parameters_require_grad(self.model if model is None else model):
             return super().create_optimizer(model)
 
-    def sample_lambda(self) -> float:
-        """lambda ~ Beta(alpha, alpha) from torch's global RNG (seeded by Trainer, restored on resume)."""
+    def sample_mixup(self, batch_size: int) -> tuple[float, torch.Tensor]:
+        """lambda ~ Beta(alpha, alpha) and a random pairing of the rows, from torch's global RNG (seeded by
+        Trainer, saved in checkpoints and restored on resume)."""
         alpha = torch.tensor(self.mixup_alpha)
-        return float(torch.distributions.Beta(alpha, alpha).sample())
+        lam = float(torch.distributions.Beta(alpha, alpha).sample())
+        return lam, torch.randperm(batch_size)
 
     def compute_loss(
         self,
@@ -153,10 +155,10 @@ class SERTrainer(Trainer):
         if model.training:
             num_classes = self.model.config.num_labels
             if self.mixup_alpha > 0 and labels.shape[0] > 1:
-                lam = self.sample_lambda()
-                perm = torch.randperm(labels.shape[0]).to(labels.device)
+                lam, perm = self.sample_mixup(labels.shape[0])
                 mixed = mixup_batch(
-                    inputs["input_values"], inputs.get("attention_mask"), labels, num_classes, lam, perm
+                    inputs["input_values"], inputs.get("attention_mask"), labels, num_classes, lam,
+                    perm.to(labels.device),
                 )
                 inputs["input_values"] = mixed.input_values
                 if mixed.attention_mask is not None:

@@ -58,9 +58,7 @@ def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "model": {
             "from_scratch": True,
-            "encoder_config": {"model_type": "wav2vec2", **{k: list(v) if isinstance(v, tuple) else v
-                                                             for k, v in tiny_encoder_overrides().items()},
-                               "mask_time_prob": 0.0, "layerdrop": 0.0},
+            "encoder_config": tiny_encoder_config(),
             "head_sizes": [16],
             "head_dropout": 0.0,
             "max_duration": 1.0,
@@ -82,3 +80,13 @@ def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
 def write_config(path: str | Path, cfg: dict[str, Any]) -> str:
     Path(path).write_text(yaml.safe_dump(cfg))
     return str(path)
+
+
+def tiny_encoder_config(no_dropout: bool = False) -> dict[str, Any]:
+    """Config dict of a tiny random Wav2Vec2 encoder (stride 320), optionally with every dropout off."""
+    cfg: dict[str, Any] = {"model_type": "wav2vec2", "mask_time_prob": 0.0, "layerdrop": 0.0}
+    cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in tiny_encoder_overrides().items()})
+    if no_dropout:
+        cfg.update(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                   final_dropout=0.0)
+    return cfg
