@@ -94,14 +94,19 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             config._attn_implementation = opts.attn_implementation
         model = SERForAudioClassification(config)
     else:
-        model = SERForAudioClassification.from_encoder(
-            opts.encoder,
-            id2label=id2label,
-            head_sizes=opts.head_sizes,
-            head_dropout=opts.head_dropout,
-            attn_implementation=opts.attn_implementation,
-            **opts.encoder_config,
-        )
+        try:
+            model = SERForAudioClassification.from_encoder(
+                opts.encoder,
+                id2label=id2label,
+                head_sizes=opts.head_sizes,
+                head_dropout=opts.head_dropout,
+                attn_implementation=opts.attn_implementation,
+                **opts.encoder_config,
+            )
+        except OSError as err:  # not on disk, not in the cache and no Hub access
+            raise ConfigError(
+                f"model.encoder {opts.encoder!r} cannot be loaded (offline without a cached copy? a typo?): {err}"
+            ) from err
     if opts.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)

@@ -82,3 +82,11 @@ def test_resume_and_overwrite_guards(tmp_path, capsys):
     assert "pass --resume to continue" in capsys.readouterr().err
     assert main(["--config", config, "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "o2")]) == 2
     assert "not a prepared dataset" in capsys.readouterr().err
+
+
+def test_unknown_encoder_is_a_clear_error(tmp_path, capsys):
+    data = make_dataset(tmp_path / "data", n_train=1, n_eval=1)
+    cfg = tiny_config(model={"from_scratch": False, "encoder": str(tmp_path / "no-such-encoder")})
+    config = write_config(tmp_path / "c.yaml", cfg)
+    assert main(["--config", config, "--data", data, "--output_dir", str(tmp_path / "out")]) == 2
+    assert "no-such-encoder' cannot be loaded" in capsys.readouterr().err
