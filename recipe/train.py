@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -186,10 +187,17 @@ def run(
         if checkpoint is None:
             raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
     elif out.is_dir() and get_last_checkpoint(str(out)) is not None:
-        raise ConfigError(
-            f"{out} already holds checkpoints of an earlier run: pass --resume to continue it, "
-            "or choose another --output_dir (or delete the folder)"
-        )
+        if not cfg.recipe.overwrite_output_dir:
+            raise ConfigError(
+                f"{out} already holds checkpoints of an earlier run: pass --resume to continue it, "
+                "--overwrite_output_dir to start over, or choose another --output_dir"
+            )
+        with training_args.main_process_first(desc="removing old checkpoints"):
+            if training_args.process_index == 0:
+                old = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
+                print(f"recipe.train: overwrite_output_dir: removing {len(old)} old checkpoint(s) in {out}")
+                for path in old:
+                    shutil.rmtree(path)
     if cfg.hub.push_to_hub:
         from .hub import require_token
 
