@@ -93,8 +93,8 @@ class EpochTrainStats:
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     """transformers' length-grouped order, shuffled by a generator seeded with (seed, epoch).
 
-    The stock `LengthGroupedSampler` built for training draws from torch's global RNG, which differs between
-    processes as soon as dropout has consumed different amounts of it (clips of different lengths): under DDP the
+    The stock `LengthGroupedSampler` built for training draws from torch's global RNG, which drifts apart between
+    processes (e.g. dropout over batches of different lengths consumes different amounts of it): under DDP the
     processes then shard *different* permutations and see overlapping, incomplete subsets of the data. Seeding
     by epoch gives every process the same order (each takes its own batches of it), and gives a resumed run
     the same order as an uninterrupted one. Accelerate forwards `set_epoch` to this sampler every epoch.
