@@ -1,1 +1,22 @@
-"""Model, training, evaluation and inference (second stage; reads what data_prep wrote)."""
+"""Model, training, evaluation and inference (second stage; reads what data_prep wrote).
+
+Importing this package registers the SER classes with the transformers Auto classes, so
+`pipeline("audio-classification", model=DIR)` and `AutoModelForAudioClassification.from_pretrained(DIR)` work
+in-process, and marks them for `auto_map` so `save_pretrained` also writes the modelling code (remote code).
+"""
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+
+from .feature_extraction_ser import SERFeatureExtractor
+from .modeling_ser import SERConfig, SERForAudioClassification
+
+__all__ = ["SERConfig", "SERFeatureExtractor", "SERForAudioClassification"]
+
+
+def _register() -> None:
+    """Register with the Auto classes for in-process loading (the classes mark themselves for `auto_map`)."""
+    AutoConfig.register(SERConfig.model_type, SERConfig, exist_ok=True)
+    AutoModelForAudioClassification.register(SERConfig, SERForAudioClassification, exist_ok=True)
+    AutoFeatureExtractor.register(SERConfig, SERFeatureExtractor, exist_ok=True)
+
+
+_register()

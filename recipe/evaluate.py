@@ -1,0 +1,200 @@
+"""Evaluate a trained run on the prepared dataset: `python -m recipe.evaluate --model OUT --data DIR --split test`.
+
+Writes into the model folder:
+- ``eval_results.json``: every number (schema below, ``SCHEMA_VERSION``),
+- ``confusion_matrix.png``: row-normalised confusion matrix of the primary split, counts annotated,
+- ``training_curves.png``: per-epoch loss/accuracy from ``trainer_state.json`` (unfreeze epoch marked),
+  when the folder holds a training log.
+
+eval_results.json::
+
+    {"schema_version": 1, "split": "test", "labels": [...six emotions...],
+     "model_dir": str, "data_dir": str, "evaluated_at": ISO time,
+     "inference": {"device", "batch_size", "sampling_rate"},
+     "figures": {"confusion_matrix": "confusion_matrix.png", "training_curves": "training_curves.png" | null},
+     "splits": {SPLIT: {"n", "accuracy", "uar", "macro_f1", "classes_absent", "per_class": {label: {"accuracy",
+                 "precision", "f1", "support", "predicted"}}, "confusion_matrix": {"labels", "counts", "normalised"},
+                 "top_confusions": [{"true", "pred", "rate", "count", "text"}], "per_corpus": {c: {"accuracy",
+                 "correct", "n"}}, "per_language": {...}, "baselines": {"majority": {...}, "random": {...}}}}}
+
+``split`` is the primary split (figures, headline metrics); ``splits`` also holds each ``--also`` split
+(default: validation), evaluated the same way, so the model card can show validation and test side by side.
+All rates are fractions in [0, 1]; "accuracy" is the weighted accuracy (WA), "uar" the macro recall.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, DatasetDict, load_from_disk
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
+from recipe.metrics_report import classification_report, majority_baseline, random_baseline
+from recipe.plots import plot_confusion_matrix, plot_training_curves
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "eval_results.json"
+CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "training_curves.png"
+GROUP_COLUMNS = ("corpus", "language")
+
+
+def load_prepared(data_dir: str | Path, splits: Sequence[str]) -> DatasetDict:
+    """Load the prepared DatasetDict and check it has ``splits`` and the columns evaluation needs."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: prepared dataset folder not found (run `make prepare`)")
+    try:
+        dsd = load_from_disk(str(data_dir))
+    except Exception as err:  # datasets raises several types for a folder that is not a saved dataset
+        raise ValueError(f"{data_dir}: not a dataset saved with save_to_disk ({err})") from err
+    if not isinstance(dsd, DatasetDict):
+        raise ValueError(f"{data_dir}: expected a DatasetDict with train/validation/test, got a single Dataset")
+    for split in splits:
+        if split not in dsd:
+            raise ValueError(f"{data_dir}: split {split!r} not found (has {sorted(dsd)})")
+        missing = {"audio", "label", "length", *GROUP_COLUMNS} - set(dsd[split].column_names)
+        if missing:
+            raise ValueError(f"{data_dir}: split {split!r} lacks columns {sorted(missing)}")
+    return dsd
+
+
+def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) -> list[str]:
+    """The dataset's ClassLabel names, checked against the model's id2label (same classes, same order)."""
+    names = list(dataset.features["label"].names)
+    model_names = [model_id2label[i] for i in range(len(model_id2label))]
+    if names != model_names:
+        raise ValueError(f"{where}: model labels {model_names} differ from the dataset's {names}")
+    return names
+
+
+@torch.inference_mode()
+def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, dataset: Dataset,
+                          batch_size: int = 8, device: str | torch.device = "cpu") -> np.ndarray:
+    """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order).
+
+    Rows are batched in order of length so each batch is padded (by the feature extractor) as little as
+    possible; padding is what makes batched and one-by-one predictions differ for group-norm encoders.
+    """
+    lengths = np.asarray(dataset["length"])
+    order = np.argsort(lengths, kind="stable")
+    sampling_rate = feature_extractor.sampling_rate
+    probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
+    model.eval().to(device)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        waves = [np.asarray(a, dtype=np.float32) for a in dataset.select(idx.tolist())["audio"]]
+        inputs = feature_extractor(waves, sampling_rate=sampling_rate, padding=True, return_tensors="pt")
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        logits = model(**inputs).logits
+        probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return probs
+
+
+def evaluate_split(probs: np.ndarray, dataset: Dataset, train_labels: Sequence[int], labels: Sequence[str]
+                   ) -> dict[str, Any]:
+    """All numbers of one split from its probabilities and metadata columns, plus the two baselines."""
+    y_true = np.asarray(dataset["label"], dtype=np.int64)
+    y_pred = probs.argmax(axis=-1)
+    report = classification_report(y_true, y_pred, labels,
+                                   groups={col: dataset[col] for col in GROUP_COLUMNS})
+    report["baselines"] = {"majority": majority_baseline(train_labels, y_true, labels),
+                           "random": random_baseline(y_true, labels)}
+    return report
+
+
+def draw_training_curves(model_dir: Path) -> str | None:
+    """training_curves.png from model_dir/trainer_state.json (+ run_info.json's unfreeze_epoch); None if the
+    folder has no training log (e.g. a model trained elsewhere), which is logged, not silent."""
+    state_path = model_dir / "trainer_state.json"
+    if not state_path.is_file():
+        logger.warning("%s not found: %s not drawn", state_path, CURVES_PNG)
+        return None
+    try:
+        log_history = json.loads(state_path.read_text())["log_history"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{state_path}: not a Trainer state with a log_history ({err})") from err
+    info_path = model_dir / "run_info.json"
+    unfreeze = json.loads(info_path.read_text()).get("unfreeze_epoch") if info_path.is_file() else None
+    # unfreeze_epoch 0/None means the encoder was never frozen: nothing to mark.
+    plot_training_curves(log_history, model_dir / CURVES_PNG, unfreeze_epoch=unfreeze or None)
+    return CURVES_PNG
+
+
+def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test",
+                   also: Sequence[str] = ("validation",), batch_size: int = 8,
+                   device: str | None = None, write: bool = True) -> dict[str, Any]:
+    """Evaluate the model saved in ``model_dir`` on ``split`` (and each ``also`` split) of ``data_dir``.
+
+    Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``.
+    """
+    model_dir, data_dir = Path(model_dir), Path(data_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: no config.json, not a saved model folder")
+    splits = [split] + [s for s in dict.fromkeys(also) if s != split]
+    dsd = load_prepared(data_dir, [*splits, "train"])
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModelForAudioClassification.from_pretrained(model_dir)
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    labels = label_names(dsd[split], model.config.id2label, f"{model_dir} vs {data_dir}")
+    train_labels = dsd["train"]["label"]
+
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "split": split, "labels": labels,
+        "model_dir": str(model_dir), "data_dir": str(data_dir),
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inference": {"device": str(device), "batch_size": batch_size,
+                      "sampling_rate": int(feature_extractor.sampling_rate)},
+        "splits": {},
+    }
+    for name in splits:
+        probs = predict_probabilities(model, feature_extractor, dsd[name], batch_size, device)
+        results["splits"][name] = evaluate_split(probs, dsd[name], train_labels, labels)
+        logger.info("%s: accuracy %.4f, UAR %.4f, macro-F1 %.4f (n=%d)", name,
+                    results["splits"][name]["accuracy"], results["splits"][name]["uar"],
+                    results["splits"][name]["macro_f1"], results["splits"][name]["n"])
+    if write:
+        primary = results["splits"][split]
+        plot_confusion_matrix(primary["confusion_matrix"]["counts"], labels, model_dir / CONFUSION_PNG,
+                              title=f"Confusion matrix ({split}, n={primary['n']})")
+        results["figures"] = {"confusion_matrix": CONFUSION_PNG, "training_curves": draw_training_curves(model_dir)}
+        (model_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(prog="python -m recipe.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
+    parser.add_argument("--data", required=True, help="prepared dataset folder (data_prep --output)")
+    parser.add_argument("--split", default="test", help="primary split: figures and headline numbers")
+    parser.add_argument("--also", nargs="*", default=["validation"],
+                        help="further splits to evaluate the same way (default: validation; none: --also)")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    results = evaluate_model(args.model, args.data, args.split, args.also, args.batch_size, args.device)
+    primary = results["splits"][args.split]
+    print(f"{args.split}: accuracy {100 * primary['accuracy']:.2f} %, UAR {100 * primary['uar']:.2f} %, "
+          f"macro-F1 {100 * primary['macro_f1']:.2f} % (n={primary['n']}); "
+          f"majority baseline {100 * primary['baselines']['majority']['accuracy']:.2f} %, "
+          f"random {100 * primary['baselines']['random']['accuracy']:.2f} %")
+    for pair in primary["top_confusions"][:3]:
+        print(f"  {pair['text']} ({pair['count']} clips)")
+    print(f"wrote {Path(args.model) / RESULTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

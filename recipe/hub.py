@@ -1,0 +1,87 @@
+"""Upload a finished training folder to the Hugging Face Hub.
+
+    python -m recipe.hub --model OUT --hub_model_id USER/NAME [--private] [--message TEXT]
+
+`python -m recipe.train ... --push_to_hub --hub_model_id USER/NAME` calls the same function at the end of training.
+Only the final folder goes up (weights, config.json with auto_map, modelling code, preprocessor_config.json,
+the model card README.md when present, the run's records and plots), never the intermediate checkpoints.
+The Hub address comes from `HF_ENDPOINT` (read by huggingface_hub when it is imported).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# Intermediate checkpoints and pickled Trainer internals stay local.
+IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.bin", "*.pt", "*.pth", ".*"]
+REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
+
+
+class HubError(RuntimeError):
+    """Pushing is impossible (no token, incomplete folder); the message says how to fix it."""
+
+
+def require_token() -> str:
+    """The Hub token from HF_TOKEN or `hf auth login`, or a HubError explaining how to provide one."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise HubError(
+            "push_to_hub: no Hugging Face token found. Set the HF_TOKEN environment variable to a token with "
+            "write access (https://huggingface.co/settings/tokens) or run `hf auth login`."
+        )
+    return token
+
+
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    commit_message: str = "Upload speech emotion recognition model",
+    token: str | None = None,
+) -> str:
+    """Create `repo_id` if needed and upload `folder` (minus checkpoints) in one call; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if "/" not in repo_id:
+        raise HubError(f"push_to_hub: hub_model_id must be USER/NAME, got {repo_id!r}")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise HubError(f"push_to_hub: {folder} is not a finished model folder (missing {', '.join(missing)})")
+    token = token or require_token()
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        commit_message=commit_message,
+        ignore_patterns=IGNORE_PATTERNS,
+        repo_type="model",
+    )
+    if not (folder / "README.md").is_file():
+        print(f"push_to_hub: note: {folder} has no README.md yet (run `make card MODEL={folder}` and push again)")
+    return str(info.commit_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m recipe.hub", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="training output folder OUT")
+    ap.add_argument("--hub_model_id", required=True, help="USER/NAME on the Hub")
+    ap.add_argument("--private", action="store_true", help="create the repo as private")
+    ap.add_argument("--message", default="Upload speech emotion recognition model", help="commit message")
+    args = ap.parse_args(argv)
+    try:
+        url = push_folder(args.model, args.hub_model_id, private=args.private or None, commit_message=args.message)
+    except HubError as err:
+        print(f"recipe.hub: {err}", file=sys.stderr)
+        return 2
+    print(f"recipe.hub: pushed {args.model} to {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Classify audio files with a trained SER model folder.
+
+    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top-k K] [--json] [--chunk] [--batch-size N]
+
+PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
+`data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
+then classified in batches sorted by length so each batch pads little. Files that cannot be used are reported on
+stderr as "path: reason" and the rest are still classified. `--chunk` classifies every 8 s window of long clips
+and averages the class probabilities (weighted by window length) instead of using only the centre 8 s.
+
+Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+from transformers.utils import logging as hf_logging
+
+from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+
+from . import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
+
+
+@dataclass
+class Prediction:
+    """Result for one file: top-k labels with probabilities, and how many windows were averaged."""
+
+    path: str
+    labels: list[str]
+    scores: list[float]
+    windows: int = 1
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "label": self.labels[0],
+            "score": self.scores[0],
+            "top_k": [{"label": label, "score": score} for label, score in zip(self.labels, self.scores)],
+            "windows": self.windows,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass
+class PredictionReport:
+    """All predictions and all per-file errors of one run."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def find_audio_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """Expand folders (recursively, sorted, by AUDIO_EXTENSIONS); keep explicit files whatever their suffix.
+
+    Returns (files, errors) where errors name paths that do not exist or folders without audio.
+    """
+    files: list[Path] = []
+    errors: list[dict[str, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                errors.append({"path": str(path), "error": "folder holds no audio files"})
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            errors.append({"path": str(path), "error": "missing file"})
+    first_by_target: dict[Path, Path] = {}  # a file named twice (directly and via its folder) is classified once
+    for path in files:
+        first_by_target.setdefault(path.resolve(), path)
+    return list(first_by_target.values()), errors
+
+
+def load_model(
+    model_dir: str | Path, device: str | torch.device | None = None
+) -> tuple[torch.nn.Module, SERFeatureExtractor]:
+    """Load a saved model folder (SER or any audio-classification model) and its feature extractor, in eval mode
+    on `device` (default: cuda if available, else cpu)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).to(device).eval()
+    if Path(model_dir, "preprocessor_config.json").is_file():
+        extractor = AutoFeatureExtractor.from_pretrained(str(model_dir))
+    else:
+        extractor = SERFeatureExtractor.for_encoder(model.config)
+    return model, extractor
+
+
+def window_clip(wave: np.ndarray, window: int, min_samples: int) -> list[np.ndarray]:
+    """Split into consecutive non-overlapping windows of `window` samples; a final remainder shorter than
+    `min_samples` is dropped unless it is the whole clip."""
+    windows = [wave[start : start + window] for start in range(0, len(wave), window)]
+    if len(windows) > 1 and len(windows[-1]) < min_samples:
+        windows.pop()
+    return windows
+
+
+@torch.inference_mode()
+def classify_waves(
+    model: torch.nn.Module, extractor: SERFeatureExtractor, waves: Sequence[np.ndarray], batch_size: int = 8
+) -> np.ndarray:
+    """Class probabilities (N, num_labels) for 16 kHz mono waves, in batches of similar length."""
+    device = next(model.parameters()).device
+    probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)
+    order = sorted(range(len(waves)), key=lambda index: len(waves[index]))
+    for start in range(0, len(order), batch_size):
+        batch_ids = order[start : start + batch_size]
+        inputs = extractor(
+            [waves[index] for index in batch_ids],
+            sampling_rate=extractor.sampling_rate,
+            padding=True,
+            return_tensors="pt",
+        )
+        inputs = {key: value.to(device) for key, value in inputs.items()}
+        logits = model(**inputs).logits
+        probs[batch_ids] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return probs
+
+
+def predict_files(
+    model: torch.nn.Module,
+    extractor: SERFeatureExtractor,
+    files: Sequence[str | Path],
+    *,
+    top_k: int = 1,
+    batch_size: int = 8,
+    chunk: bool = False,
+    min_duration: float = 0.25,
+) -> PredictionReport:
+    """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run."""
+    report = PredictionReport()
+    sr = extractor.sampling_rate
+    max_duration = getattr(extractor, "max_duration", 8.0)  # a stock Wav2Vec2FeatureExtractor has none
+    window = None if max_duration is None else int(round(max_duration * sr))
+    waves: list[np.ndarray] = []
+    owners: list[int] = []  # index into `decoded` for each wave (several per file with --chunk)
+    decoded: list[tuple[str, float]] = []
+    for path in files:
+        try:
+            wave = load_audio(
+                path, target_sr=sr, max_duration=None if chunk else max_duration, min_duration=min_duration
+            )
+        except AudioError as err:
+            report.errors.append({"path": err.path, "error": err.reason + (f" ({err.detail})" if err.detail else "")})
+            continue
+        except Exception as err:  # anything else unexpected about one file must not stop the others
+            report.errors.append({"path": str(path), "error": f"{type(err).__name__}: {err}"})
+            continue
+        pieces = window_clip(wave, window, int(min_duration * sr)) if chunk and window else [wave]
+        decoded.append((str(path), len(wave) / sr))
+        waves.extend(pieces)
+        owners.extend([len(decoded) - 1] * len(pieces))
+
+    if not waves:
+        return report
+    probs = classify_waves(model, extractor, waves, batch_size=batch_size)
+    lengths = np.array([len(w) for w in waves], dtype=np.float64)
+    owners_arr = np.array(owners)
+    id2label = model.config.id2label
+    k = max(1, min(top_k, probs.shape[1]))
+    for index, (path, duration) in enumerate(decoded):
+        mine = owners_arr == index
+        mean = np.average(probs[mine], axis=0, weights=lengths[mine])
+        best = np.argsort(-mean)[:k]
+        report.predictions.append(
+            Prediction(
+                path=path,
+                labels=[id2label[int(i)] for i in best],
+                scores=[round(float(mean[i]), 6) for i in best],
+                windows=int(mine.sum()),
+                duration_s=round(duration, 3),
+            )
+        )
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recipe.predict", description="Classify the emotion of speech audio files."
+    )
+    parser.add_argument("model_dir", help="folder written by save_pretrained (recipe.train output)")
+    parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
+    parser.add_argument("--top-k", type=int, default=1, help="labels to print per file (default 1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
+    parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.top_k < 1 or args.batch_size < 1:
+        build_parser().error("--top-k and --batch-size must be at least 1")
+    hf_logging.disable_progress_bar()  # keep stderr for the per-file errors
+    model, extractor = load_model(args.model_dir, args.device)
+    files, errors = find_audio_files(args.paths)
+    report = predict_files(model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk)
+    report.errors = errors + report.errors
+
+    for error in report.errors:
+        print(f"{error['path']}: {error['error']}", file=sys.stderr)
+    if args.json:
+        json.dump(
+            {"predictions": [p.to_dict() for p in report.predictions], "errors": report.errors},
+            sys.stdout,
+            indent=2,
+        )
+        print()
+    else:
+        for pred in report.predictions:
+            labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
+            print(f"{pred.path}\t{labels}")
+    print(
+        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used",
+        file=sys.stderr,
+    )
+    return 0 if report.predictions else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""`SERTrainer`: the stock `Trainer` plus waveform mixup, label-smoothed soft-target loss and an optimizer that
+keeps frozen parameters (so an encoder frozen at the start still gets trained after it is unfrozen)."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import Trainer
+
+
+@dataclass
+class MixedBatch:
+    """A mixup batch: mixed inputs, soft targets, and for each row the label with the larger weight."""
+
+    input_values: torch.Tensor
+    attention_mask: torch.Tensor | None
+    targets: torch.Tensor
+    dominant_labels: torch.Tensor
+    lam: float
+    permutation: torch.Tensor
+
+
+def mixup_batch(
+    input_values: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    labels: torch.Tensor,
+    num_classes: int,
+    lam: float,
+    permutation: torch.Tensor,
+) -> MixedBatch:
+    """Mix each row with row ``permutation[i]``: x = lam*x_i + (1-lam)*x_p, targets likewise on one-hot labels.
+
+    Both waveforms are already zero-padded to the batch length, so the mix of a short and a long clip is the
+    long clip's length; its attention mask is the union (elementwise max) of the two masks.
+    """
+    one_hot = F.one_hot(labels, num_classes).to(torch.float32)
+    mixed = lam * input_values + (1.0 - lam) * input_values[permutation]
+    mask = None if attention_mask is None else torch.maximum(attention_mask, attention_mask[permutation])
+    targets = lam * one_hot + (1.0 - lam) * one_hot[permutation]
+    dominant = labels if lam >= 0.5 else labels[permutation]
+    return MixedBatch(mixed, mask, targets, dominant, lam, permutation)
+
+
+def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Mean cross-entropy against probability targets, smoothed by torch's own `label_smoothing`
+    (targets become ``targets * (1 - eps) + eps / C``)."""
+    return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+
+
+@dataclass
+class EpochTrainStats:
+    """Running sums over the training batches of one epoch (kept on the device; no sync per step)."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    correct: torch.Tensor | None = None
+    seen: torch.Tensor | None = None
+    loss_sum: torch.Tensor | None = None
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
+        n = labels.shape[0]
+        correct = (logits.detach().argmax(-1) == labels).sum().to(torch.float64)
+        batch = torch.tensor(float(n), dtype=torch.float64, device=logits.device)
+        weighted = loss.detach().to(torch.float64) * n
+        if self.correct is None:
+            self.correct, self.seen, self.loss_sum = correct, batch, weighted
+        else:
+            self.correct, self.seen, self.loss_sum = self.correct + correct, self.seen + batch, self.loss_sum + weighted
+
+    def pop(self, reduce_sum=None) -> dict[str, float] | None:
+        """Accuracy and mean loss so far (summed over processes with ``reduce_sum``), then reset."""
+        if self.correct is None:
+            stacked = None
+        else:
+            stacked = torch.stack([self.correct, self.seen, self.loss_sum])
+        self.correct = self.seen = self.loss_sum = None
+        if reduce_sum is not None:
+            # Every process must take part in the collective, even one that saw no batch this epoch.
+            if stacked is None:
+                stacked = torch.zeros(3, dtype=torch.float64, device=self.device)
+            stacked = reduce_sum(stacked)
+        if stacked is None or float(stacked[1]) == 0.0:
+            return None
+        correct, seen, loss_sum = (float(v) for v in stacked)
+        return {"train_accuracy": correct / seen, "train_loss": loss_sum / seen}
+
+
+@contextlib.contextmanager
+def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
+    """Temporarily mark every parameter trainable, then restore the flags exactly."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+class SERTrainer(Trainer):
+    """Trainer for `SERForAudioClassification`.
+
+    * training loss: mixup (lambda ~ Beta(alpha, alpha), one per batch, rows paired by a random permutation)
+      of waveforms, attention masks and one-hot targets, then cross-entropy on the soft targets with
+      torch's `label_smoothing`;
+    * evaluation loss: plain cross-entropy on the true labels (no mixup, no smoothing), so `eval_loss`
+      is the validation negative log-likelihood;
+    * optimizer: built over *all* parameters, including frozen ones. The stock `create_optimizer` keeps only
+      parameters with ``requires_grad`` at creation time, so an encoder frozen for the first epochs would
+      never be updated after `unfreeze_encoder()`. Frozen parameters have ``grad is None``, which torch's
+      Adam/AdamW skip entirely (no update, no weight decay), so they stay bit-for-bit unchanged while frozen.
+    """
+
+    # Our loss is a per-micro-batch mean: let Trainer divide it by the gradient-accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, mixup_alpha: float = 0.0, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha must be >= 0, got {mixup_alpha}")
+        self.mixup_alpha = float(mixup_alpha)
+        self.label_smoothing = float(label_smoothing)
+        self.train_stats = EpochTrainStats(device=self.args.device)
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """Stock optimizer construction (same classes, groups and weight-decay split) over all parameters."""
+        if self.optimizer is not None:
+            return super().create_optimizer(model)
+        with _all_parameters_require_grad(self.model if model is None else model):
+            return super().create_optimizer(model)
+
+    def sample_mixup(self, batch_size: int) -> tuple[float, torch.Tensor]:
+        """lambda ~ Beta(alpha, alpha) and a random pairing of the rows, from torch's global RNG (seeded by
+        Trainer, saved in checkpoints and restored on resume)."""
+        alpha = torch.tensor(self.mixup_alpha)
+        lam = float(torch.distributions.Beta(alpha, alpha).sample())
+        return lam, torch.randperm(batch_size)
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels", None)
+        if labels is None:
+            raise ValueError("SERTrainer.compute_loss: the batch has no 'labels' (check the data collator)")
+        if model.training:
+            num_classes = self.model.config.num_labels
+            if self.mixup_alpha > 0 and labels.shape[0] > 1:
+                lam, perm = self.sample_mixup(labels.shape[0])
+                mixed = mixup_batch(
+                    inputs["input_values"], inputs.get("attention_mask"), labels, num_classes, lam,
+                    perm.to(labels.device),
+                )
+                inputs["input_values"] = mixed.input_values
+                if mixed.attention_mask is not None:
+                    inputs["attention_mask"] = mixed.attention_mask
+                targets, dominant = mixed.targets, mixed.dominant_labels
+            else:
+                targets, dominant = F.one_hot(labels, num_classes).to(torch.float32), labels
+            outputs = model(**inputs)
+            loss = soft_target_loss(outputs.logits, targets, self.label_smoothing)
+            self.train_stats.update(outputs.logits, dominant, loss)
+        else:
+            outputs = model(**inputs)
+            loss = F.cross_entropy(outputs.logits.float(), labels)
+        return (loss, outputs) if return_outputs else loss

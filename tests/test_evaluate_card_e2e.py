@@ -1,0 +1,92 @@
+"""End to end on a tiny REAL run: synthetic corpus → data_prep → recipe.train (a few steps) → recipe.evaluate
+→ model_card, each through its CLI; then the card is parsed back and checked against the run's files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model_card.render import render_card
+from tests.card_checks import check_card, parse_tables
+from tests.train_helpers import REPO, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _run(*args: str) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args[:1])} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tiny_run")
+    raw, prep, out = root / "raw", root / "prepared", root / "model"
+    _run("data_prep.demo_corpus", "--output", str(raw), "--speakers", "4", "--clips-per-speaker-per-emotion", "2")
+    _run("data_prep", "--config", str(REPO / "configs/demo_data.yaml"), "--corpus", f"folder={raw}",
+         "--output", str(prep), "--per-class", "0", "--max-duration", "1.0", "--workers", "1")
+    cfg = tiny_config(recipe={"freeze_encoder_epochs": 1, "demo": True}, training={"num_train_epochs": 2})
+    _run("recipe.train", "--config", write_config(root / "tiny.yaml", cfg), "--data", str(prep),
+         "--output_dir", str(out))
+    _run("recipe.evaluate", "--model", str(out), "--data", str(prep), "--split", "test")
+    _run("model_card", "--model", str(out), "--data", str(prep))
+    return out, prep
+
+
+def test_card_of_tiny_real_run_traces_to_its_files(tiny_run):
+    out, prep = tiny_run
+    checked = check_card(out, prep)
+    assert checked["cells"] > 100 and checked["percentages"] > 20
+    text = (out / "README.md").read_text()
+    assert "NOT an emotion model for real speech" in text  # demo banner
+    assert "base_model" not in text.split("---")[1]          # trained from scratch: no base model claimed
+    progress = parse_tables(text)["Training progress"][0]
+    info = json.loads((out / "run_info.json").read_text())
+    assert progress[int(info["unfreeze_epoch"]) - 1]["note"].startswith("encoder unfrozen")
+
+
+def test_eval_results_agree_with_dataset_and_report(tiny_run):
+    out, prep = tiny_run
+    ev = json.loads((out / "eval_results.json").read_text())
+    report = json.loads((prep / "prepare_report.json").read_text())
+    assert ev["schema_version"] == 1 and ev["split"] == "test" and set(ev["splits"]) == {"test", "validation"}
+    assert ev["figures"] == {"confusion_matrix": "confusion_matrix.png", "training_curves": "training_curves.png"}
+    train_counts = report["splits"]["train"]
+    majority = min(ev["labels"], key=lambda c: (-train_counts.get(c, 0), ev["labels"].index(c)))
+    for split, res in ev["splits"].items():
+        counts = res["confusion_matrix"]["counts"]
+        assert sum(map(sum, counts)) == res["n"] == sum(report["splits"][split].values())
+        for i, label in enumerate(ev["labels"]):
+            assert res["per_class"][label]["support"] == sum(counts[i]) == report["splits"][split][label]
+        correct = sum(counts[i][i] for i in range(len(counts)))
+        assert res["accuracy"] == pytest.approx(correct / res["n"])
+        assert sum(g["n"] for g in res["per_corpus"].values()) == res["n"]
+        assert set(res["per_language"]) == {"und"}
+        assert res["baselines"]["majority"]["class"] == majority
+        assert res["baselines"]["random"]["accuracy"] == pytest.approx(1 / 6)
+        for pair in res["top_confusions"]:
+            i, j = ev["labels"].index(pair["true"]), ev["labels"].index(pair["pred"])
+            assert pair["count"] == counts[i][j] and pair["rate"] == pytest.approx(counts[i][j] / sum(counts[i]))
+
+
+def test_card_rerender_is_stable(tiny_run):
+    """`make card MODEL=OUT` rerun alone gives the same card (file sizes are measured, not cached)."""
+    out, prep = tiny_run
+    assert str(render_card(out, prep)) == (out / "README.md").read_text()
+
+
+def test_evaluate_names_bad_inputs(tiny_run, tmp_path):
+    from recipe.evaluate import evaluate_model
+
+    out, prep = tiny_run
+    with pytest.raises(FileNotFoundError, match="prepared dataset folder not found"):
+        evaluate_model(out, tmp_path / "missing", write=False)
+    with pytest.raises(ValueError, match="split 'dev' not found"):
+        evaluate_model(out, prep, split="dev", write=False)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        evaluate_model(tmp_path, prep, write=False)
