@@ -3,7 +3,7 @@
     python -m bench [--quick] [--only prepare,train,infer] [--device cpu|cuda] [--dtype fp32|fp16|bf16[,...]]
                     [--out bench/results.json]
 
-Defaults: on CPU, training in float32 (tiny model batch 8 x 6 steps, wav2vec2-base batch 4 x 2 steps, each mode
+Defaults: on CPU, training in float32 (tiny model batch 8 x 4 steps, wav2vec2-base batch 4 x 2 steps, each mode
 after one warm-up step); on CUDA, fp16 and bf16 autocast with more steps. Inference RTF is always measured on CPU
 (float32, bf16 autocast, int8 dynamic quantisation), and on the GPU too with --device cuda.
 """
@@ -29,7 +29,7 @@ SECTIONS = ("prepare", "train", "infer")
 
 # (batch size, timed steps) per (model, device kind, quick)
 TRAIN_SIZES = {
-    ("tiny", "cpu", False): (8, 6), ("tiny", "cpu", True): (8, 3),
+    ("tiny", "cpu", False): (8, 4), ("tiny", "cpu", True): (8, 2),
     ("base", "cpu", False): (4, 2), ("base", "cpu", True): (2, 1),
     ("tiny", "cuda", False): (16, 20), ("tiny", "cuda", True): (16, 5),
     ("base", "cuda", False): (8, 20), ("base", "cuda", True): (8, 5),

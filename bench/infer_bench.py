@@ -3,8 +3,8 @@
 A randomly initialised SER model with the wav2vec2-base encoder (`Wav2Vec2Config()` defaults, SDPA attention) is
 saved with `save_pretrained` and loaded back with `recipe.predict.load_model` (the `python -m recipe.predict`
 path), then `recipe.predict.classify_waves` (length-sorted batches, `torch.inference_mode`) classifies clips whose
-durations follow `bench.lengths`. Variants: batch 1 and batched; float32, bf16 autocast, and dynamic int8
-quantisation of the Linear layers (`--quantize`). Each variant gets one untimed warm-up call.
+durations follow `bench.lengths`. Variants: float32, bf16 autocast, and dynamic int8 quantisation of the Linear
+layers (`--quantize`), batched (one length-sorted batch of 8), and float32 also one clip at a time. Each variant gets one untimed warm-up call.
 
 Agreement of each variant with float32 (same clips): share of identical top-1 labels and the largest absolute
 difference of a class probability. The weights are random, so these figures show numerical closeness, not
@@ -61,8 +61,10 @@ def time_variant(model_dir: Path, device: str, variant: str, waves: list[np.ndar
 
 
 def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu", variants: tuple[str, ...] = ("fp32", "bf16", "int8"),
-        seed: int = 0) -> dict[str, Any]:
-    """RTF of every variant at batch 1 and at `batch_size`; float32 runs first (the agreement reference)."""
+        single_variants: tuple[str, ...] = ("fp32",), seed: int = 0) -> dict[str, Any]:
+    """RTF of every variant at `batch_size`, and at batch 1 for `single_variants`; float32 runs first (the agreement
+    reference; it always runs both batch sizes)."""
+    single_variants = ("fp32", *single_variants)
     lengths = quantile_lengths(n_clips, seed=seed)
     rng = np.random.default_rng(seed)
     waves = [synthetic_wave(int(n), rng) for n in lengths]
@@ -74,7 +76,7 @@ def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu", variants: t
         save_base_model(model_dir, seed)
         ordered = ["fp32"] + [v for v in variants if v != "fp32"]
         for variant in ordered:
-            for bs in (1, batch_size):
+            for bs in (1, batch_size) if variant in single_variants else (batch_size,):
                 seconds, probs = time_variant(model_dir, device, variant, waves, bs)
                 row = {"variant": variant, "batch_size": bs, "seconds": round(seconds, 3),
                        "rtf": round(seconds / audio_s, 4), "clips_per_s": round(n_clips / seconds, 2)}
@@ -102,13 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--variants", default="fp32,bf16,int8", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--single-variants", default="fp32", help="variants also timed one clip at a time")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     variants = tuple(v for v in args.variants.split(",") if v)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         ap.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    result = run(args.clips, args.batch_size, args.device, variants)
+    single = tuple(v for v in args.single_variants.split(",") if v)
+    result = run(args.clips, args.batch_size, args.device, variants, single)
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")
