@@ -4,7 +4,8 @@ A randomly initialised SER model with the wav2vec2-base encoder (`Wav2Vec2Config
 saved with `save_pretrained` and loaded back with `recipe.predict.load_model` (the `python -m recipe.predict`
 path), then `recipe.predict.classify_waves` (length-sorted batches, `torch.inference_mode`) classifies clips whose
 durations follow `bench.lengths`. Variants: float32, bf16 autocast, and dynamic int8 quantisation of the Linear
-layers (`--quantize`), batched (one length-sorted batch of 8), and float32 also one clip at a time. Each variant gets one untimed warm-up call.
+layers (`--quantize`), batched (length-sorted batches of 8), and float32 also one clip at a time. Each variant gets
+one untimed warm-up call.
 
 Agreement of each variant with float32 (same clips): share of identical top-1 labels and the largest absolute
 difference of a class probability. The weights are random, so these figures show numerical closeness, not
