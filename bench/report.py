@@ -53,8 +53,12 @@ def train_ratios(train_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         modes = {r["mode"]: r for r in train_rows if (r["model"], r["device"], r["dtype"]) == (model, device, dtype)}
         if "fast" in modes and "naive" in modes:
             ratio = modes["fast"]["clips_per_s"] / modes["naive"]["clips_per_s"]
-            ratios.append({"model": model, "device": device, "dtype": dtype, "fast_over_naive": round(ratio, 2),
-                           "target": TARGET_TRAIN_RATIO, "met": ratio >= TARGET_TRAIN_RATIO})
+            entry = {"model": model, "device": device, "dtype": dtype, "fast_over_naive": round(ratio, 2),
+                     "target": TARGET_TRAIN_RATIO, "met": ratio >= TARGET_TRAIN_RATIO}
+            if modes["fast"].get("clips_per_cpu_s") and modes["naive"].get("clips_per_cpu_s"):
+                cpu_ratio = modes["fast"]["clips_per_cpu_s"] / modes["naive"]["clips_per_cpu_s"]
+                entry["fast_over_naive_cpu_time"] = round(cpu_ratio, 2)
+            ratios.append(entry)
     return ratios
 
 
@@ -104,14 +108,18 @@ def format_results(results: dict[str, Any]) -> str:
     train = results.get("train")
     if train:
         parts.append("\nTraining (SERTrainer steps after 1 warm-up step; realistic length mix)")
-        rows = [[r["model"], r["device"], r["dtype"], r["mode"], r["batch_size"], r["timed_steps"],
+        rows = [[r["model"], r["device"], r["dtype"], r["mode"], f"{r['batch_size']}x{r.get('grad_accum', 1)}",
+                 r["timed_steps"],
                  r["padding_efficiency"], r["clips_per_s"], r["audio_s_per_s"],
-                 r["peak_cuda_mb"] if r["peak_cuda_mb"] is not None else r["peak_rss_mb"]] for r in train]
-        parts.append(_table(["model", "device", "dtype", "mode", "batch", "steps", "real/padded", "clips/s",
-                             "audio s/s", "peak MiB"], rows))
+                 r["peak_cuda_mb"] if r["peak_cuda_mb"] is not None else r["peak_rss_mb"],
+                 r.get("clips_per_cpu_s")] for r in train]
+        parts.append(_table(["model", "device", "dtype", "mode", "batch x accum", "steps", "real/padded", "clips/s",
+                             "audio s/s", "peak MiB", "clips/CPU-s"], rows))
         for ratio in results.get("train_ratios", []):
+            cpu = ratio.get("fast_over_naive_cpu_time")
             parts.append(f"  fast/naive {ratio['model']} {ratio['device']} {ratio['dtype']}: "
-                         f"{ratio['fast_over_naive']:.2f}x (target >= {ratio['target']})")
+                         f"{ratio['fast_over_naive']:.2f}x wall clock (target >= {ratio['target']})"
+                         + (f", {cpu:.2f}x in CPU time" if cpu is not None else ""))
     infer = results.get("infer")
     if infer:
         parts.append(f"\nInference ({infer['model']}, {infer['device']}, {infer['clips']} clips, "
@@ -130,3 +138,48 @@ def format_results(results: dict[str, Any]) -> str:
                                                            for t in targets]))
     parts.append(f"\nwall time {results['wall_s']:.0f} s; written to {results['results_file']}")
     return "\n".join(parts)
+
+
+def _md(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_tables(results: dict[str, Any]) -> str:
+    """The README's Performance tables, generated from a results.json (``python -m bench.report FILE``)."""
+    parts = []
+    prep = results.get("prepare")
+    if prep:
+        parts.append(_md(["prepare path", "files", "workers", "seconds", "files/s", "files/s after 1st result"], [
+            ["decode stage (`data_prep.decode.decoded_rows`)", prep["files"], prep["workers"], prep["decode_s"],
+             prep["files_per_s"], prep["files_per_s_after_first"]],
+            ["whole `python -m data_prep` command", prep["files"], prep["workers"], prep.get("cli_s"),
+             prep.get("cli_files_per_s"), ""]]))
+    train = results.get("train")
+    if train:
+        parts.append(_md(["model", "device", "dtype", "mode", "batch x accum", "timed steps", "real/padded samples",
+                          "clips/s", "audio s/s", "peak memory MiB", "clips per CPU-s"], [
+            [r["model"], r["device"], r["dtype"], r["mode"], f"{r['batch_size']} x {r.get('grad_accum', 1)}",
+             r["timed_steps"], r["padding_efficiency"], r["clips_per_s"], r["audio_s_per_s"],
+             f"{r['peak_cuda_mb']} (CUDA)" if r["peak_cuda_mb"] is not None else f"{r['peak_rss_mb']} (RSS)",
+             r.get("clips_per_cpu_s", "")]
+            for r in train]))
+        parts.append(_md(["model", "device", "dtype", "fast / naive (wall clock)", "fast / naive (CPU time)", "target"], [
+            [r["model"], r["device"], r["dtype"], f"{r['fast_over_naive']:.2f}x",
+             f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "", f">= {r['target']}x"]
+            for r in results.get("train_ratios", [])]))
+    for infer in [results.get("infer")] + list(results.get("infer_device", [])):
+        if infer:
+            parts.append(_md(["variant", "device", "batch", "clips", "audio s", "seconds", "RTF", "top-1 = fp32",
+                              "max abs prob diff"], [
+                [r["variant"], infer["device"], r["batch_size"], infer["clips"], infer["audio_s"], r["seconds"],
+                 r["rtf"], r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(markdown_tables(json.loads(open(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json").read())))

@@ -12,16 +12,19 @@ Clip lengths come from `bench.lengths` (a pool of 2000 clips). The Trainer's own
 (`SERTrainer._get_train_sampler`, a `LengthGroupedSampler` in fast mode, a `RandomSampler` in naive mode) and the
 order is cut into batches, exactly as an epoch would be. A whole epoch is too long to time here, and the length
 grouped order runs from the longest batches to the shortest, so the first few steps would not be typical: the
-benchmark times ``steps`` of those batches picked evenly across the sorted batch lengths (quantiles), after one
-untimed warm-up step on the shortest batch (cheap; it pays the first-step costs). Those batches are filled with
-synthetic audio and trained in that order with ``train_sampling_strategy: sequential``.
+benchmark times ``steps`` optimizer steps (each of ``grad_accum`` batches, as the recipe accumulates gradients) on
+batches picked evenly across the sorted batch lengths (quantiles), after one untimed warm-up optimizer step on the
+shortest batches (cheap; it pays the first-step costs such as creating the AdamW state). Those batches are filled
+with synthetic audio and trained in that order with ``train_sampling_strategy: sequential``.
 
 Throughput = clips in the timed steps / seconds from the end of the warm-up step to the end of the last step (data
-loading and collation included). Peak memory: the process's peak RSS (``ru_maxrss``; run each mode in its own
+loading and collation included). The CPU time this process used over the same span (all its threads; not the
+dataloader worker processes) is recorded too: on a CPU shared with other work it is far less disturbed than wall
+time, so ``clips_per_cpu_s`` gives a second, contention-robust fast/naive ratio. Peak memory: the process's peak RSS (``ru_maxrss``; run each mode in its own
 process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 
     python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16]
-                                [--batch-size 4] [--steps 3] [--out result.json]
+                                [--batch-size 4] [--grad-accum N] [--steps 3] [--out result.json]
 """
 from __future__ import annotations
 
@@ -58,7 +61,8 @@ MAX_DURATION_S = 8.0
 
 
 def build_config(model: str, mode: str, device: str, dtype: str, batch_size: int, steps: int,
-                 gradient_checkpointing: bool = False, torch_compile: bool = False) -> RecipeConfig:
+                 gradient_checkpointing: bool = False, torch_compile: bool = False,
+                 grad_accum: int | None = None) -> RecipeConfig:
     """The recipe config of one benchmark run: the real config file plus only what a benchmark must change."""
     if model == "base":
         cfg = load_config(REPO / "configs" / "recipe.yaml")
@@ -83,7 +87,7 @@ def build_config(model: str, mode: str, device: str, dtype: str, batch_size: int
     cfg.recipe.early_stopping_patience = None
     cfg.training.update(
         per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=1,
+        gradient_accumulation_steps=grad_accum or cfg.training.get("gradient_accumulation_steps", 1),
         max_steps=steps + 1,
         warmup_steps=0,
         eval_strategy="no",
@@ -101,27 +105,32 @@ def build_config(model: str, mode: str, device: str, dtype: str, batch_size: int
 
 
 class StepTimer(TrainerCallback):
-    """perf_counter() at the end of every optimizer step (after a CUDA synchronisation)."""
+    """Wall clock (perf_counter) and this process's CPU time (all threads) at the end of every optimizer step,
+    after a CUDA synchronisation on a GPU."""
 
     def __init__(self, cuda: bool) -> None:
         self.cuda = cuda
         self.marks: list[float] = []
+        self.cpu_marks: list[float] = []
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: D102 - TrainerCallback hook
         if self.cuda:
             torch.cuda.synchronize()
         self.marks.append(time.perf_counter())
+        self.cpu_marks.append(time.process_time())
 
 
-def pick_batches(order: list[int], lengths: np.ndarray, batch_size: int, steps: int) -> tuple[list[int], list[list[int]]]:
-    """A warm-up batch (the shortest) and `steps` batches spread evenly over the sorted batch lengths."""
+def pick_batches(order: list[int], lengths: np.ndarray, batch_size: int, count: int, warmup_count: int = 1
+                 ) -> tuple[list[int], list[list[int]]]:
+    """The `warmup_count` shortest batches (their rows, flat) and `count` batches spread evenly over the sorted batch
+    lengths (at the quantiles (j + 0.5) / count)."""
     batches = [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
     by_length = sorted(batches, key=lambda batch: (int(lengths[batch].max()), int(lengths[batch].sum())))
-    warmup, rest = by_length[0], by_length[1:]
-    if steps > len(rest):
-        raise ValueError(f"{steps} steps asked, only {len(rest)} batches in the pool")
-    picks = [rest[int((j + 0.5) * len(rest) / steps)] for j in range(steps)]
-    return warmup, picks
+    warmup, rest = by_length[:warmup_count], by_length[warmup_count:]
+    if count > len(rest):
+        raise ValueError(f"{count} batches asked, only {len(rest)} in the pool")
+    picks = [rest[int((j + 0.5) * len(rest) / count)] for j in range(count)]
+    return [i for batch in warmup for i in batch], picks
 
 
 def synthetic_dataset(rows: list[int], lengths: np.ndarray, seed: int = 0) -> Dataset:
@@ -145,9 +154,12 @@ def current_rss_mb() -> float:
 
 
 def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_size: int = 4, steps: int = 3,
-        gradient_checkpointing: bool = False, torch_compile: bool = False, seed: int = 42) -> dict[str, Any]:
-    """Train `steps` + 1 steps and return the throughput and memory figures of the timed steps."""
-    cfg = build_config(model, mode, device, dtype, batch_size, steps, gradient_checkpointing, torch_compile)
+        gradient_checkpointing: bool = False, torch_compile: bool = False, grad_accum: int | None = None,
+        seed: int = 42) -> dict[str, Any]:
+    """Train `steps` + 1 optimizer steps and return the throughput and memory figures of the timed steps."""
+    cfg = build_config(model, mode, device, dtype, batch_size, steps, gradient_checkpointing, torch_compile,
+                       grad_accum)
+    accum = int(cfg.training["gradient_accumulation_steps"])
     cuda = device.startswith("cuda")
     with tempfile.TemporaryDirectory(prefix="ser-bench-train-") as out:
         args = build_training_arguments(cfg, output_dir=out)
@@ -167,7 +179,7 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
         )
         sampler = trainer._get_train_sampler(pool)  # the sampler an epoch over `pool` would use
         order = [int(i) for i in sampler]
-        warmup, picks = pick_batches(order, pool_lengths, batch_size, steps)
+        warmup, picks = pick_batches(order, pool_lengths, batch_size, steps * accum, warmup_count=accum)
         rows = warmup + [i for batch in picks for i in batch]
         need_length = args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
         trainer.train_dataset = model_view(synthetic_dataset(rows, pool_lengths, seed), need_length)
@@ -188,7 +200,8 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
         raise RuntimeError(f"expected {steps + 1} optimizer steps, timed {len(timer.marks)}")
     step_s = np.diff(timer.marks)
     seconds = float(timer.marks[-1] - timer.marks[0])
-    clips = steps * batch_size
+    cpu_seconds = float(timer.cpu_marks[-1] - timer.cpu_marks[0])
+    clips = steps * accum * batch_size
     real = sum(int(pool_lengths[i]) for batch in picks for i in batch)
     if cfg.data.naive_padding:
         padded = clips * extractor.max_samples
@@ -201,6 +214,7 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
         "device": device,
         "dtype": dtype,
         "batch_size": batch_size,
+        "grad_accum": accum,
         "timed_steps": steps,
         "sampling": sampling,
         "naive_padding": cfg.data.naive_padding,
@@ -212,6 +226,8 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
         "seconds": round(seconds, 3),
         "step_s": [round(float(s), 3) for s in step_s],
         "clips_per_s": round(clips / seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "clips_per_cpu_s": round(clips / cpu_seconds, 4),
         "audio_s_per_s": round(real / SAMPLING_RATE / seconds, 3),
         "rss_before_train_mb": round(rss_before, 1),
         "peak_rss_mb": round(peak_rss, 1),
@@ -228,13 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--dtype", choices=DTYPES, default="fp32", help="autocast dtype (fp16 only on cuda)")
     ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=3, help="timed steps (after one warm-up step)")
+    ap.add_argument("--grad-accum", type=int, default=None,
+                    help="gradient accumulation steps (default: the config's; 4 for base, 1 for tiny)")
+    ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps (after one warm-up step)")
     ap.add_argument("--gradient-checkpointing", action="store_true")
     ap.add_argument("--torch-compile", action="store_true")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     result = run(args.model, args.mode, args.device, args.dtype, args.batch_size, args.steps,
-                 args.gradient_checkpointing, args.torch_compile)
+                 args.gradient_checkpointing, args.torch_compile, args.grad_accum)
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")

@@ -23,8 +23,10 @@ def test_pick_batches_warms_up_on_the_shortest_and_spreads_the_timed_ones() -> N
 
     lengths = np.arange(100, 100 + 40 * 10, 10)  # 40 clips of increasing length
     order = list(range(40))  # already grouped: batches of 4 consecutive clips
-    warmup, picks = pick_batches(order, lengths, batch_size=4, steps=3)
+    warmup, picks = pick_batches(order, lengths, batch_size=4, count=3)
     assert warmup == [0, 1, 2, 3]
+    two_warmup, _ = pick_batches(order, lengths, batch_size=4, count=3, warmup_count=2)
+    assert two_warmup == list(range(8))
     assert len(picks) == 3 and all(len(batch) == 4 for batch in picks)
     maxima = [int(lengths[batch].max()) for batch in picks]
     assert maxima == sorted(maxima) and maxima[0] > lengths[3] and maxima[-1] < lengths[-1]
