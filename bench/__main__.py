@@ -67,6 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dtype", default=None,
                     help="training precision(s), comma list of fp32/fp16/bf16 (default: fp32 on cpu, fp16,bf16 on cuda)")
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in ("fast", "naive"):
                     rows.append(run_module("bench.train_bench", [
                         "--model", model, "--mode", mode, "--device", args.device, "--dtype", dtype,
-                        "--batch-size", str(batch), "--grad-accum", str(accum), "--steps", str(steps)]))
+                        "--batch-size", str(batch), "--grad-accum", str(accum), "--steps", str(steps),
+                        *(["--threads", str(args.threads)] if args.threads else [])]))
         results["train"] = rows
         results["train_ratios"] = train_ratios(rows)
     if "infer" in args.only:
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)
     results["results_file"] = str(Path(args.out).resolve().relative_to(REPO)) if Path(args.out).resolve().is_relative_to(REPO) else args.out
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(format_results(results))

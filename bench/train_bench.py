@@ -19,8 +19,9 @@ with synthetic audio and trained in that order with ``train_sampling_strategy: s
 
 Throughput = clips in the timed steps / seconds from the end of the warm-up step to the end of the last step (data
 loading and collation included). The CPU time this process used over the same span (all its threads; not the
-dataloader worker processes) is recorded too: on a CPU shared with other work it is far less disturbed than wall
-time, so ``clips_per_cpu_s`` gives a second, contention-robust fast/naive ratio. Peak memory: the process's peak RSS (``ru_maxrss``; run each mode in its own
+dataloader worker processes) is recorded too (``clips_per_cpu_s``): with one thread (``--threads 1``) it is the
+compute the steps took, whatever else runs on the machine; with several threads under contention it also counts
+OpenMP threads spin-waiting for a descheduled sibling. Peak memory: the process's peak RSS (``ru_maxrss``; run each mode in its own
 process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 
     python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16]
@@ -247,10 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grad-accum", type=int, default=None,
                     help="gradient accumulation steps (default: the config's; 4 for base, 1 for tiny)")
     ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps (after one warm-up step)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--gradient-checkpointing", action="store_true")
     ap.add_argument("--torch-compile", action="store_true")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = run(args.model, args.mode, args.device, args.dtype, args.batch_size, args.steps,
                  args.gradient_checkpointing, args.torch_compile, args.grad_accum)
     text = json.dumps(result, indent=2)
