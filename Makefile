@@ -48,7 +48,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.demo_pipeline --model $(DEMO_OUT) --corpus $(DEMO_RAW)
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 predict: $(STAMP)
 	$(PY) -m recipe.predict $(MODEL) $(FILES)

@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dtype", default=None,
                     help="training precision(s), comma list of fp32/fp16/bf16 (default: fp32 on cpu, fp16,bf16 on cuda)")
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         results["train_ratios"] = train_ratios(rows)
     if "infer" in args.only:
         clips = "4" if args.quick else "8"
-        results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu"])
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", *threads])
         if args.kind == "cuda":
             results["infer_device"] = [run_module(
                 "bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", "fp32,fp16,bf16"])]

@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--variants", default="fp32,bf16,int8", help=f"comma list of {', '.join(VARIANTS)}")
     ap.add_argument("--single-variants", default="fp32", help="variants also timed one clip at a time")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     variants = tuple(v for v in args.variants.split(",") if v)
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     single = tuple(v for v in args.single_variants.split(",") if v)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = run(args.clips, args.batch_size, args.device, variants, single)
     text = json.dumps(result, indent=2)
     if args.out:
