@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         results["train"] = rows
         results["train_ratios"] = train_ratios(rows)
     if "infer" in args.only:
-        clips = "4" if args.quick else "8"
+        clips = "8" if args.quick else "24"
         threads = ["--threads", str(args.threads)] if args.threads else []
         results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", *threads])
         if args.kind == "cuda":
