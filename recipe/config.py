@@ -16,6 +16,7 @@ Values given as strings (from YAML or the command line) are coerced to the field
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from dataclasses import dataclass, field
@@ -228,6 +229,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if annotation is str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"  # YAML 1.1 reads unquoted no/yes as booleans
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return str(value)
@@ -245,11 +248,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return value
-    # Enums, Literals and anything exotic in TrainingArguments: pass through; its __post_init__ validates.
-    if isinstance(value, str):
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, (int, float, bool, list, dict)):
-            return parsed
+    # Enums and anything exotic in TrainingArguments: pass through; its __post_init__ validates.
+    if isinstance(value, bool) and isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        # YAML 1.1 reads an unquoted `no` as false: `save_strategy: no` means the strategy "no".
+        return "yes" if value else "no"
     return value
 
 

@@ -117,3 +117,10 @@ def test_precision_auto(monkeypatch):
     assert resolve_precision({"fp16": "auto", "bf16": "auto"})["fp16"] is True
     with pytest.raises(ConfigError, match="both on"):
         resolve_precision({"fp16": True, "bf16": True})
+
+
+def test_yaml_no_is_the_string_no(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  save_strategy: no\n  eval_strategy: 'no'\n  load_best_model_at_end: false\n")
+    args = build_training_arguments(load_config(path), str(tmp_path))
+    assert args.save_strategy == "no" and args.eval_strategy == "no"
