@@ -262,8 +262,8 @@ def card_data(run: RunFiles) -> ModelCardData:
     return ModelCardData(
         model_name=name,
         eval_results=eval_results(run, name),
-        # Real corpora are CC BY-NC-SA (RAVDESS) or research-only: the strictest common licence applies to
-        # weights trained on them. The demo model is trained from synthetic data only (project licence).
+        # Weights trained on the real corpora inherit their non-commercial terms (RAVDESS: CC BY-NC-SA 4.0);
+        # the card's corpus table lists each corpus' licence. The demo model saw synthetic data only.
         license="apache-2.0" if demo else "cc-by-nc-sa-4.0",
         language=languages(run.prepare_report) or None,
         library_name="transformers",

@@ -74,6 +74,22 @@ def test_eval_results_agree_with_dataset_and_report(tiny_run):
             assert pair["count"] == counts[i][j] and pair["rate"] == pytest.approx(counts[i][j] / sum(counts[i]))
 
 
+def test_usage_snippet_of_the_card_runs(tiny_run):
+    """The card's `pipeline` snippet, run as written in a clean process (remote code, no `import recipe`)."""
+    out, prep = tiny_run
+    text = (out / "README.md").read_text()
+    snippet = text.split("```python\n")[1].split("```")[0]
+    clip = next((prep.parent / "raw").rglob("*.wav"))
+    assert '"clip.wav"' in snippet and "import recipe" not in snippet
+    code = snippet.replace('"clip.wav"', repr(str(clip)))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=out.parent, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labels = json.loads((out / "eval_results.json").read_text())["labels"]
+    printed = proc.stdout.strip().splitlines()[-1]
+    assert all(f"'{label}'" in printed for label in labels), printed
+
+
 def test_card_rerender_is_stable(tiny_run):
     """`make card MODEL=OUT` rerun alone gives the same card (file sizes are measured, not cached)."""
     out, prep = tiny_run
