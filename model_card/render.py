@@ -30,6 +30,7 @@ TASK = "audio-classification"
 CORPUS_LICENCES: dict[str, str] = {
     "ravdess": "CC BY-NC-SA 4.0 (non-commercial, share-alike)",
 }
+BEFORE_BALANCING = "train before balancing"
 UNKNOWN_LICENCE = "not recorded by this recipe: check the corpus' own terms before use"
 # Encoder (config.json → encoder_config) and training-config keys shown under "Regularisation".
 ENCODER_REGULARISERS = ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
@@ -100,13 +101,28 @@ def load_run(model_dir: str | Path, data_dir: str | Path | None = None) -> RunFi
     if not isinstance(train_config, dict):
         raise CardInputError(config_path, "expected a mapping at the top level")
     pre_path = model_dir / "preprocessor_config.json"
-    return RunFiles(
+    run = RunFiles(
         model_dir=model_dir, data_dir=data_dir, eval_results=eval_results, trainer_state=trainer_state,
         run_info=run_info, train_config=train_config,
         model_config=_read_json(model_dir / "config.json", ("id2label",)),
         preprocessor=_read_json(pre_path) if pre_path.is_file() else {},
         prepare_report=_read_json(data_dir / "prepare_report.json", ("corpora", "splits", "settings")),
     )
+    check_consistent(run)
+    return run
+
+
+def check_consistent(run: RunFiles) -> None:
+    """Refuse to combine files of different runs/datasets: each evaluated split must have the size that
+    prepare_report.json gives it (otherwise the card's tables would contradict each other)."""
+    for split, res in run.eval_results["splits"].items():
+        expected = sum((run.prepare_report["splits"].get(split) or {}).values())
+        if res.get("n") != expected:
+            raise CardInputError(
+                run.data_dir / "prepare_report.json",
+                f"split {split!r} has {expected} clips here but eval_results.json evaluated {res.get('n')} "
+                f"(from {run.eval_results.get('data_dir')}): pass the dataset the model was evaluated on, or "
+                "rerun recipe.evaluate")
 
 
 # --------------------------------------------------------------------------------------------- facts
@@ -269,7 +285,8 @@ def card_data(run: RunFiles) -> ModelCardData:
         library_name="transformers",
         pipeline_tag=TASK,
         tags=tags,
-        datasets=[n.lower() for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0],
+        datasets=["ser-recipe-synthetic-demo"] if demo else
+        [n.lower() for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0],
         base_model=hub_base_model(run.run_info["encoder"]),
         metrics=["accuracy", "recall", "f1"],
     )
@@ -324,6 +341,9 @@ def template_context(run: RunFiles) -> dict[str, Any]:
                   [s for s in report["splits"] if s not in ("train", "validation", "test")]
     split_rows = [[s, *[report["splits"][s].get(e, 0) for e in labels], sum(report["splits"][s].values())]
                   for s in split_names]
+    before = report.get("train_before_balancing")
+    if before and before != report["splits"].get("train"):
+        split_rows.insert(0, [BEFORE_BALANCING, *[before.get(e, 0) for e in labels], sum(before.values())])
     class_totals = {e: sum(report["splits"][s].get(e, 0) for s in split_names) for e in labels}
     grand_total = sum(class_totals.values())
     class_rows = [[e, class_totals[e], fmt.pct(class_totals[e] / grand_total if grand_total else None)]

@@ -88,12 +88,13 @@ def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, datase
     """
     lengths = np.asarray(dataset["length"])
     order = np.argsort(lengths, kind="stable")
+    audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
     sampling_rate = feature_extractor.sampling_rate
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
     model.eval().to(device)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        waves = [np.asarray(a, dtype=np.float32) for a in dataset.select(idx.tolist())["audio"]]
+        waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
         inputs = feature_extractor(waves, sampling_rate=sampling_rate, padding=True, return_tensors="pt")
         inputs = {k: v.to(device) for k, v in inputs.items()}
         logits = model(**inputs).logits

@@ -158,7 +158,11 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
         for e in labels:
             eq(row[e], c["per_class"].get(e, 0), f"{row['corpus']} {e}")
     for row in tables["Splits"][0]:
-        counts = report["splits"][row["split"]]
+        if row["split"] == "train before balancing":
+            assert report["train_before_balancing"] != report["splits"]["train"]
+            counts = report["train_before_balancing"]
+        else:
+            counts = report["splits"][row["split"]]
         for e in labels:
             eq(row[e], counts.get(e, 0), f"split {row['split']} {e}")
         eq(row["total"], sum(counts.values()), "split total")

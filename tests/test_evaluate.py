@@ -131,3 +131,54 @@ def test_figures_are_valid_pngs(tmp_path):
             assert img.format == "PNG" and img.size[0] >= 300 and img.size[1] >= 300
     with pytest.raises(ValueError, match="no per-epoch"):
         plot_training_curves([{"loss": 1.0, "step": 1}], tmp_path / "none.png")
+
+
+class _StubExtractor:
+    """Pads a batch with zeros, like the real feature extractor (no normalisation)."""
+
+    sampling_rate = 16000
+
+    def __call__(self, waves, sampling_rate, padding, return_tensors):
+        import torch
+
+        assert sampling_rate == 16000 and padding is True and return_tensors == "pt"
+        width = max(len(w) for w in waves)
+        return {"input_values": torch.tensor(np.stack([np.pad(w, (0, width - len(w))) for w in waves]))}
+
+
+class _StubModel:
+    """Predicts class (peak value of the clip − 1) with certainty: the answer travels with the clip."""
+
+    class config:
+        num_labels = 6
+
+    def eval(self):
+        return self
+
+    def to(self, device):
+        return self
+
+    def __call__(self, input_values):
+        import torch
+        from types import SimpleNamespace
+
+        cls = input_values.max(dim=1).values.long() - 1
+        return SimpleNamespace(logits=torch.nn.functional.one_hot(cls, 6).float() * 20)
+
+
+def test_predict_probabilities_returns_rows_in_dataset_order():
+    """Batches are formed in length order; the probabilities must come back in the dataset's row order."""
+    from datasets import Dataset
+
+    from recipe.evaluate import predict_probabilities
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, size=11)
+    lengths = rng.integers(100, 1000, size=11)
+    ds = Dataset.from_dict({"audio": [np.full(n, c + 1, dtype=np.float32) for c, n in zip(labels, lengths)],
+                            "length": lengths.tolist()})
+    for batch_size in (1, 3, 16):
+        probs = predict_probabilities(_StubModel(), _StubExtractor(), ds, batch_size=batch_size)
+        assert probs.shape == (11, 6)
+        assert np.allclose(probs.sum(axis=1), 1.0)
+        assert probs.argmax(axis=1).tolist() == labels.tolist()

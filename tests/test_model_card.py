@@ -73,6 +73,15 @@ def test_missing_or_bad_run_file_is_named(tmp_path, capsys):
         render_card(out2, tmp_path / "nowhere")
 
 
+def test_card_refuses_files_of_another_dataset(tmp_path):
+    out, data = make_fake_run(tmp_path)
+    report = json.loads((data / "prepare_report.json").read_text())
+    report["splits"]["test"]["anger"] += 1
+    (data / "prepare_report.json").write_text(json.dumps(report))
+    with pytest.raises(CardInputError, match="split 'test' has 61 clips here but eval_results.json evaluated 60"):
+        render_card(out, data)
+
+
 def test_model_card_package_does_not_import_recipe():
     code = ("import sys, model_card.render, model_card.__main__; "
             "bad = [m for m in sys.modules if m == 'recipe' or m.startswith('recipe.')]; "
