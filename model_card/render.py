@@ -402,7 +402,8 @@ def template_context(run: RunFiles) -> dict[str, Any]:
                          ("sampling_rate", "max_duration", "do_normalize", "return_attention_mask",
                           "padding_value", "feature_size") if k in run.preprocessor],
         "hyper_rows": hyper_rows, "reg_rows": reg_rows,
-        "progress_rows": progress_rows, "epochs_run": info.get("epochs_run"),
+        "progress_rows": progress_rows,
+        "epochs_run": fmt.epoch(info["epochs_run"]) if info.get("epochs_run") is not None else fmt.MISSING,
         "unfreeze_epoch": fmt.epoch(unfreeze) if unfreeze else None,
         "freeze_encoder_epochs": info.get("freeze_encoder_epochs"),
         "metric_for_best_model": info.get("metric_for_best_model"),
@@ -430,8 +431,10 @@ def render_card(model_dir: str | Path, data_dir: str | Path | None = None,
                 template_path: str | Path | None = None) -> ModelCard:
     """Build the ModelCard of the run in ``model_dir`` (does not write it)."""
     run = load_run(model_dir, data_dir)
-    return ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
+    card = ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
                                    **template_context(run))
+    card.text = card.text.rstrip("\n") + "\n"  # Jinja drops the template's final newline
+    return card
 
 
 def write_card(model_dir: str | Path, data_dir: str | Path | None = None,
