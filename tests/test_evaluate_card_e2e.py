@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from model_card.__main__ import main as card_main
 from model_card.render import render_card
+from recipe.evaluate import evaluate_model, main as evaluate_main
 from tests.card_checks import check_card, parse_tables
 from tests.train_helpers import REPO, tiny_config, write_config
 
@@ -33,8 +35,9 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     cfg = tiny_config(recipe={"freeze_encoder_epochs": 1, "demo": True}, training={"num_train_epochs": 2})
     _run("recipe.train", "--config", write_config(root / "tiny.yaml", cfg), "--data", str(prep),
          "--output_dir", str(out))
-    _run("recipe.evaluate", "--model", str(out), "--data", str(prep), "--split", "test")
-    _run("model_card", "--model", str(out), "--data", str(prep))
+    # evaluate and card through their CLI entry points, in-process (saves two interpreter start-ups)
+    assert evaluate_main(["--model", str(out), "--data", str(prep), "--split", "test"]) == 0
+    assert card_main(["--model", str(out), "--data", str(prep)]) == 0
     return out, prep
 
 
@@ -97,8 +100,6 @@ def test_card_rerender_is_stable(tiny_run):
 
 
 def test_evaluate_names_bad_inputs(tiny_run, tmp_path):
-    from recipe.evaluate import evaluate_model
-
     out, prep = tiny_run
     with pytest.raises(FileNotFoundError, match="prepared dataset folder not found"):
         evaluate_model(out, tmp_path / "missing", write=False)
