@@ -240,14 +240,14 @@ def files_table(model_dir: Path) -> list[list[str]]:
 
 
 def dataset_title(run: RunFiles) -> str:
-    """Pretty name of the evaluation data: the corpora that contributed clips."""
-    names = [n for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0]
-    return " + ".join(names) + " (6 emotions)" if len(run.eval_results["labels"]) == 6 else " + ".join(names)
+    """Pretty name of the evaluation data: the corpora that contributed clips and the number of classes."""
+    names = ["synthetic demo corpus"] if run.run_info["demo"] else \
+        [n for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0]
+    return f"{' + '.join(names)} ({len(run.eval_results['labels'])} emotions)"
 
 
-def eval_results(run: RunFiles, model_name: str) -> list[EvalResult]:
+def eval_results(run: RunFiles) -> list[EvalResult]:
     """model-index entries: accuracy, UAR and macro-F1 of every evaluated split (fractions, 4 decimals)."""
-    del model_name  # the model-index's name is carried by ModelCardData.model_name
     out = []
     for split, res in run.eval_results["splits"].items():
         for metric_type, key, name, args in (("accuracy", "accuracy", "Accuracy (WA)", None),
@@ -277,7 +277,7 @@ def card_data(run: RunFiles) -> ModelCardData:
         tags += ["demo", "synthetic-data"]
     return ModelCardData(
         model_name=name,
-        eval_results=eval_results(run, name),
+        eval_results=eval_results(run),
         # Weights trained on the real corpora inherit their non-commercial terms (RAVDESS: CC BY-NC-SA 4.0);
         # the card's corpus table lists each corpus' licence. The demo model saw synthetic data only.
         license="apache-2.0" if demo else "cc-by-nc-sa-4.0",
