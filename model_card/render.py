@@ -202,7 +202,8 @@ def architecture(run: RunFiles) -> dict[str, Any]:
     hidden = enc.get("hidden_size")
     dropout = cfg.get("head_dropout")
     widths = [hidden, *cfg.get("head_sizes", [])]
-    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]" for a, b in zip(widths[:-1], widths[1:])]
+    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]"
+                  for a, b in zip(widths[:-1], widths[1:])]
     head_lines.append(f"Linear({widths[-1]}→{n_labels})  (classifier)")
     return {
         "encoder_type": enc.get("model_type", "unknown"),
@@ -417,7 +418,8 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "figures": ev.get("figures") or {},
         "files_rows": files_table(run.model_dir),
         "hardware": hardware,
-        "train_runtime": fmt.duration(info["train_runtime_s"]) if info.get("train_runtime_s") is not None else fmt.MISSING,
+        "train_runtime": fmt.duration(info["train_runtime_s"])
+        if info.get("train_runtime_s") is not None else fmt.MISSING,
         "started_at": info.get("started_at"), "finished_at": info.get("finished_at"),
         "eval_device": (ev.get("inference") or {}).get("device", fmt.MISSING),
         "speaker_overlap": [[pair, n] for pair, n in overlap.items()],

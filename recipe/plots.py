@@ -51,7 +51,8 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, style, label="train" if split == "train" else "validation")
         if unfreeze_epoch is not None:
-            ax.axvline(unfreeze_epoch, color="grey", linestyle="--", label=f"encoder unfrozen after epoch {unfreeze_epoch:g}")
+            ax.axvline(unfreeze_epoch, color="grey", linestyle="--",
+                       label=f"encoder unfrozen after epoch {unfreeze_epoch:g}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)

@@ -99,7 +99,8 @@ def make_fake_run(root: Path, demo: bool = False, encoder: str = "facebook/wav2v
                                      "language": "ur", "per_class": urdu}},
         "splits": {s: {label: int(n) for label, n in zip(LABELS, np.bincount(y, minlength=6))}
                    for s, (y, _) in clips.items()},
-        "train_before_balancing": {label: int(n) + 3 for label, n in zip(LABELS, np.bincount(clips["train"][0], minlength=6))},
+        "train_before_balancing": {label: int(n) + 3
+                                   for label, n in zip(LABELS, np.bincount(clips["train"][0], minlength=6))},
         "skipped_files": [], "speaker_overlap": {"train-validation": 0, "train-test": 2, "validation-test": 0},
         "settings": {"per_class": None, "split_by": "speaker", "seed": 0, "val_fraction": 0.15,
                      "test_fraction": 0.15, "max_duration": 8.0, "min_duration": 0.25, "sampling_rate": 16000}}))
