@@ -426,6 +426,7 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "overlap_total": sum(overlap.values()),
         "split_by": report["settings"].get("split_by"),
         "model_path": str(run.model_dir),
+        "sampling_rate": run.preprocessor.get("sampling_rate", report["settings"].get("sampling_rate")),
     }
 
 

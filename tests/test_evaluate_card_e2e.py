@@ -44,7 +44,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
 def test_card_of_tiny_real_run_traces_to_its_files(tiny_run):
     out, prep = tiny_run
     checked = check_card(out, prep)
-    assert checked["cells"] > 100 and checked["percentages"] > 20
+    assert checked["cells"] > 100 and checked["percentages"] > 20 and checked["numbers"] > 100
     text = (out / "README.md").read_text()
     assert "NOT an emotion model for real speech" in text  # demo banner
     assert "base_model" not in text.split("---")[1]          # trained from scratch: no base model claimed

@@ -18,7 +18,7 @@ def test_card_numbers_trace_to_run_files(tmp_path):
     out, data = make_fake_run(tmp_path)
     assert card_main(["--model", str(out), "--data", str(data)]) == 0
     checked = check_card(out, data)
-    assert checked["cells"] > 150 and checked["percentages"] > 40
+    assert checked["cells"] > 150 and checked["percentages"] > 40 and checked["numbers"] > 100
     meta_text = (out / "README.md").read_text()
     assert "base_model: facebook/wav2vec2-base" in meta_text and "license: cc-by-nc-sa-4.0" in meta_text
     assert "Demo model" not in meta_text
