@@ -50,12 +50,13 @@ class Prosody:
 
 
 PROSODY: dict[str, Prosody] = {
-    "anger":    Prosody(1.30, -0.10, 0.10, 0.010, 0.00, 5.5, 0.90, 0.20, 0.35, 0.85),
-    "fear":     Prosody(1.65, 0.00, 0.08, 0.040, 0.55, 6.5, 0.45, 0.55, 0.25, 0.60),
-    "happy":    Prosody(1.45, 0.05, 0.35, 0.008, 0.00, 4.5, 0.70, 0.45, 0.05, 0.75),
-    "neutral":  Prosody(1.00, -0.05, 0.03, 0.004, 0.00, 3.8, 0.50, 0.65, 0.03, 0.75),
-    "sad":      Prosody(0.80, -0.25, 0.04, 0.006, 0.00, 2.2, 0.22, 0.88, 0.45, 0.85),
-    "surprise": Prosody(1.25, 0.85, 0.06, 0.006, 0.00, 3.5, 0.75, 0.40, 0.08, 0.80),
+    #           pitch  slope  swing  jitter trem  rate  gain  tilt  noise duty
+    "anger":    Prosody(1.25, -0.10, 0.10, 0.010, 0.00, 5.5, 0.90, 0.10, 0.55, 0.85),  # loud, fast, harsh
+    "fear":     Prosody(1.80, 0.00, 0.06, 0.050, 0.70, 6.5, 0.45, 0.50, 0.35, 0.55),  # high, trembling, breathy
+    "happy":    Prosody(1.50, 0.05, 0.45, 0.008, 0.00, 4.5, 0.70, 0.30, 0.00, 0.75),  # high, wide rise-fall, clear
+    "neutral":  Prosody(1.00, -0.03, 0.02, 0.004, 0.00, 3.8, 0.50, 0.70, 0.02, 0.75),  # mid, flat, modal
+    "sad":      Prosody(0.75, -0.25, 0.03, 0.006, 0.00, 2.2, 0.22, 0.92, 0.60, 0.85),  # low, falling, slow, breathy
+    "surprise": Prosody(1.20, 1.00, 0.05, 0.006, 0.00, 3.5, 0.75, 0.35, 0.05, 0.80),  # sharp late rise to a high peak
 }
 
 
