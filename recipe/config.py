@@ -194,7 +194,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
-        if isinstance(value, str) and value.lower() in ("null", "none", "~") and len(non_none) < len(args):
+        if isinstance(value, str) and value.lower() in ("null", "~") and len(non_none) < len(args):
             return None
         for candidate in non_none:
             try:
