@@ -93,6 +93,17 @@ def test_usage_snippet_of_the_card_runs(tiny_run):
     assert all(f"'{label}'" in printed for label in labels), printed
 
 
+def test_evaluate_reproduces_the_trainers_validation_scores(tiny_run):
+    """Our inference path (length-sorted batches, feature extractor padding) gives the kept checkpoint the
+    validation scores the Trainer logged for it (clips are all cropped to 1 s here, so padding cannot differ)."""
+    out, _ = tiny_run
+    ev = json.loads((out / "eval_results.json").read_text())["splits"]["validation"]
+    state = json.loads((out / "trainer_state.json").read_text())
+    logged = next(e for e in state["log_history"] if "eval_uar" in e and e["step"] == state["best_global_step"])
+    for key in ("accuracy", "uar", "macro_f1"):
+        assert ev[key] == pytest.approx(logged[f"eval_{key}"]), key
+
+
 def test_card_rerender_is_stable(tiny_run):
     """`make card MODEL=OUT` rerun alone gives the same card (file sizes are measured, not cached)."""
     out, prep = tiny_run
