@@ -422,6 +422,7 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         if info.get("train_runtime_s") is not None else fmt.MISSING,
         "started_at": info.get("started_at"), "finished_at": info.get("finished_at"),
         "eval_device": (ev.get("inference") or {}).get("device", fmt.MISSING),
+        "eval_batching": (ev.get("inference") or {}).get("batching"),
         "speaker_overlap": [[pair, n] for pair, n in overlap.items()],
         "overlap_total": sum(overlap.values()),
         "split_by": report["settings"].get("split_by"),

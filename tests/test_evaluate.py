@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from recipe.evaluate import length_batches
 from recipe.metrics_report import (classification_report, group_accuracy, majority_baseline, random_baseline,
                                    row_normalise, top_confusions)
 from recipe.plots import epoch_curves, plot_confusion_matrix, plot_training_curves
@@ -138,11 +139,16 @@ class _StubExtractor:
 
     sampling_rate = 16000
 
+    def __init__(self, return_attention_mask: bool = True):
+        self.return_attention_mask = return_attention_mask
+        self.batch_shapes: list[tuple[int, ...]] = []
+
     def __call__(self, waves, sampling_rate, padding, return_tensors):
         import torch
 
         assert sampling_rate == 16000 and padding is True and return_tensors == "pt"
         width = max(len(w) for w in waves)
+        self.batch_shapes.append(tuple(len(w) for w in waves))
         return {"input_values": torch.tensor(np.stack([np.pad(w, (0, width - len(w))) for w in waves]))}
 
 
@@ -178,7 +184,20 @@ def test_predict_probabilities_returns_rows_in_dataset_order():
     ds = Dataset.from_dict({"audio": [np.full(n, c + 1, dtype=np.float32) for c, n in zip(labels, lengths)],
                             "length": lengths.tolist()})
     for batch_size in (1, 3, 16):
-        probs = predict_probabilities(_StubModel(), _StubExtractor(), ds, batch_size=batch_size)
-        assert probs.shape == (11, 6)
-        assert np.allclose(probs.sum(axis=1), 1.0)
-        assert probs.argmax(axis=1).tolist() == labels.tolist()
+        for masked in (True, False):
+            extractor = _StubExtractor(return_attention_mask=masked)
+            probs = predict_probabilities(_StubModel(), extractor, ds, batch_size=batch_size)
+            assert probs.shape == (11, 6)
+            assert np.allclose(probs.sum(axis=1), 1.0)
+            assert probs.argmax(axis=1).tolist() == labels.tolist()
+            if not masked:  # no attention mask: never pad, i.e. never mix lengths in a batch
+                assert all(len(set(shape)) == 1 for shape in extractor.batch_shapes)
+
+
+def test_length_batches():
+    lengths = [5, 3, 5, 3, 9, 5]
+    assert [b.tolist() for b in length_batches(lengths, 2, same_length_only=False)] == [[1, 3], [0, 2], [5, 4]]
+    assert [b.tolist() for b in length_batches(lengths, 2, same_length_only=True)] == [[1, 3], [0, 2], [5], [4]]
+    assert sorted(i for b in length_batches(lengths, 4, True) for i in b.tolist()) == list(range(6))
+    with pytest.raises(ValueError, match="batch_size"):
+        length_batches(lengths, 0, True)
