@@ -81,6 +81,8 @@ class RecipeOptions:
     early_stopping_threshold: float = 0.0
     log_train_accuracy: bool = True
     """Log train accuracy/loss per epoch from the training batches (see callbacks.TrainAccuracyCallback)."""
+    overwrite_output_dir: bool = False
+    """Start a new run in an output folder that holds checkpoints of an earlier one (they are deleted)."""
     demo: bool = False
     """Marks the embedded demo run (recorded in run_info.json for the model card)."""
 

@@ -176,6 +176,16 @@ class SERTrainer(Trainer):
             )
         return super()._get_train_sampler(train_dataset)
 
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation in order of length (longest first) when the length column is there: the least padding
+        possible, so each clip is scored almost as it would be alone (group-norm encoders see zero padding as
+        audio); the same order on every process. `predict()` returns predictions and label_ids in this order."""
+        column = self.args.length_column_name
+        if hasattr(eval_dataset, "column_names") and column in eval_dataset.column_names:
+            lengths = [int(n) for n in eval_dataset[column]]
+            return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        return super()._get_eval_sampler(eval_dataset)
+
     def sample_mixup(self, batch_size: int) -> tuple[float, torch.Tensor]:
         """lambda ~ Beta(alpha, alpha) and a random pairing of the rows, from torch's global RNG (seeded by
         Trainer, saved in checkpoints and restored on resume)."""

@@ -30,7 +30,8 @@ print(json.dumps({"model_type": cfg.model_type, "labels": [cfg.id2label[i] for i
 
 
 def _env(tmp_path, endpoint: str, token: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    # CI runs offline (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE): this test talks to its own local "Hub".
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))}
     env.update(PYTHONPATH=str(REPO), HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf_home"),
                HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     if token:

@@ -76,9 +76,20 @@ def test_resume_and_overwrite_guards(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["--config", config, "--data", data, "--output_dir", str(out), "--resume"]) == 2
     assert "no checkpoint-* folder" in capsys.readouterr().err
-    (out / "checkpoint-3").mkdir(parents=True)
-    (out / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    (out / "checkpoint-999").mkdir(parents=True)
+    (out / "checkpoint-999" / "trainer_state.json").write_text("{}")
     assert main(["--config", config, "--data", data, "--output_dir", str(out)]) == 2
     assert "pass --resume to continue" in capsys.readouterr().err
+    assert main(["--config", config, "--data", data, "--output_dir", str(out), "--overwrite_output_dir"]) == 0
+    assert "removing 1 old checkpoint(s)" in capsys.readouterr().out
+    assert not (out / "checkpoint-999").exists() and (out / "run_info.json").is_file()
     assert main(["--config", config, "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "o2")]) == 2
     assert "not a prepared dataset" in capsys.readouterr().err
+
+
+def test_unknown_encoder_is_a_clear_error(tmp_path, capsys):
+    data = make_dataset(tmp_path / "data", n_train=1, n_eval=1)
+    cfg = tiny_config(model={"from_scratch": False, "encoder": str(tmp_path / "no-such-encoder")})
+    config = write_config(tmp_path / "c.yaml", cfg)
+    assert main(["--config", config, "--data", data, "--output_dir", str(tmp_path / "out")]) == 2
+    assert "no-such-encoder' cannot be loaded" in capsys.readouterr().err

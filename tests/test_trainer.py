@@ -221,3 +221,11 @@ def test_length_grouped_sampler_is_seeded_by_epoch():
     for start in range(0, 200, 48):
         chunk = ordered[start + 1:start + 48]
         assert chunk == sorted(chunk, reverse=True)
+
+
+def test_eval_batches_are_sorted_by_length(tmp_path):
+    from datasets import Dataset
+
+    trainer = _stub_trainer(tmp_path, alpha=0.0, eps=0.0)
+    ds = Dataset.from_dict({"length": [5, 9, 1, 7], "label": [0, 1, 2, 0]})
+    assert list(trainer._get_eval_sampler(ds)) == [1, 3, 0, 2]
