@@ -25,6 +25,9 @@ _FALLBACK_ONLY: frozenset[str] = frozenset({".m4a", ".aac", ".mp4", ".wma", ".we
 # Peak amplitude at or below which a clip counts as silent (-80 dBFS, under one 16-bit LSB step x3).
 SILENCE_PEAK = 1e-4
 
+# A WAV data chunk may claim this many bytes (or 1 %) more than the file holds before we call it truncated.
+TRUNCATION_TOLERANCE_BYTES = 64
+
 # Canonical skip reasons (used as keys when counting, so keep them short and stable).
 REASON_MISSING = "missing file"
 REASON_EMPTY = "empty file"
@@ -78,7 +81,8 @@ def _wav_truncation(path: Path, size: int) -> str | None:
                 if csize in (0, 0xFFFFFFFF):  # streaming writers leave the size unset: cannot judge
                     return None
                 available = size - offset
-                if csize > available:
+                # Some writers overstate the size by a pad byte or a frame; only a real cut counts.
+                if csize - available > max(TRUNCATION_TOLERANCE_BYTES, csize // 100):
                     return f"data chunk declares {csize} bytes, file holds {available}"
                 return None
             offset += csize + (csize & 1)

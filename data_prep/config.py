@@ -50,7 +50,19 @@ class PrepareConfig:
     workers: int = 0           # decoding processes; 0 = number of CPUs
 
     def validate(self) -> None:
-        """Raise ConfigError on values that make no sense."""
+        """Coerce numeric settings (YAML may give strings) and raise ConfigError on values that make no sense."""
+        for key, kind in (("per_class", int), ("seed", int), ("sampling_rate", int), ("workers", int),
+                          ("val_fraction", float), ("test_fraction", float), ("min_duration", float),
+                          ("max_duration", float)):
+            value = getattr(self, key)
+            if value is None and key == "max_duration":   # null: no cropping
+                continue
+            try:
+                if kind is int and float(value) != int(float(value)):
+                    raise ValueError
+                setattr(self, key, kind(float(value)) if kind is int else kind(value))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from None
         if self.split_by not in SPLIT_MODES:
             raise ConfigError(f"split_by must be one of {SPLIT_MODES}, got {self.split_by!r}")
         for key in ("val_fraction", "test_fraction"):

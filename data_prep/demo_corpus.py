@@ -47,15 +47,17 @@ class Prosody:
     tilt: float         # one-pole low-pass coefficient on the source (higher = darker, softer voice)
     noise: float        # aspiration / harshness noise level relative to the voice
     duty: float         # voiced fraction of each syllable
+    formants: float     # articulation: formant shift (smiling raises, a lowered larynx and rounded lips lower)
 
 
 PROSODY: dict[str, Prosody] = {
-    "anger":    Prosody(1.30, -0.10, 0.10, 0.010, 0.00, 5.5, 0.90, 0.20, 0.35, 0.85),
-    "fear":     Prosody(1.65, 0.00, 0.08, 0.040, 0.55, 6.5, 0.45, 0.55, 0.25, 0.60),
-    "happy":    Prosody(1.45, 0.05, 0.35, 0.008, 0.00, 4.5, 0.70, 0.45, 0.05, 0.75),
-    "neutral":  Prosody(1.00, -0.05, 0.03, 0.004, 0.00, 3.8, 0.50, 0.65, 0.03, 0.75),
-    "sad":      Prosody(0.80, -0.25, 0.04, 0.006, 0.00, 2.2, 0.22, 0.88, 0.45, 0.85),
-    "surprise": Prosody(1.25, 0.85, 0.06, 0.006, 0.00, 3.5, 0.75, 0.40, 0.08, 0.80),
+    #           pitch  slope  swing  jitter trem  rate  gain  tilt  noise duty  formants
+    "anger":    Prosody(1.25, -0.10, 0.10, 0.010, 0.00, 5.5, 0.90, 0.10, 0.55, 0.85, 1.08),  # loud, fast, harsh
+    "fear":     Prosody(1.80, 0.00, 0.06, 0.050, 0.70, 6.5, 0.45, 0.50, 0.35, 0.55, 1.00),  # high, trembling, breathy
+    "happy":    Prosody(1.50, 0.05, 0.45, 0.008, 0.00, 4.5, 0.70, 0.30, 0.00, 0.75, 1.12),  # high, wide rise-fall, smiling
+    "neutral":  Prosody(1.00, -0.03, 0.02, 0.004, 0.00, 3.8, 0.50, 0.70, 0.02, 0.75, 1.00),  # mid, flat, modal
+    "sad":      Prosody(0.75, -0.25, 0.03, 0.006, 0.00, 2.2, 0.22, 0.92, 0.60, 0.85, 0.90),  # low, falling, slow, breathy
+    "surprise": Prosody(1.20, 1.00, 0.05, 0.006, 0.00, 3.5, 0.75, 0.35, 0.05, 0.80, 1.05),  # sharp late rise, high peak
 }
 
 
@@ -102,7 +104,7 @@ def synthesize(emotion: str, speaker: Speaker, sr: int, rng: np.random.Generator
     # Pitch contour: level + global slope (surprise: sharp late rise) + per-syllable swing + jitter.
     f0 = speaker.base_f0 * p.pitch * jit(0.04)
     if emotion == "surprise":
-        contour = 1 + p.slope * pos ** 2.5
+        contour = 1 + p.slope * pos ** 1.5
     else:
         contour = 1 + p.slope * (pos - 0.3)
     contour = contour + p.swing * np.sin(np.pi * syl_phase)
@@ -128,7 +130,7 @@ def synthesize(emotion: str, speaker: Speaker, sr: int, rng: np.random.Generator
     ends = np.concatenate([bounds, [n]])
     for k, (s, e) in enumerate(zip(starts, ends)):
         seg = excitation[s:e]
-        for freq, bw in zip(_VOWELS[vowels[k]] * speaker.formant_scale, (80.0, 110.0, 160.0)):
+        for freq, bw in zip(_VOWELS[vowels[k]] * speaker.formant_scale * p.formants, (80.0, 110.0, 160.0)):
             b, a = _resonator(min(freq, 0.45 * sr), bw, sr)
             seg = lfilter(b, a, seg)
         out[s:e] = seg / (np.std(seg) + 1e-9)

@@ -81,6 +81,8 @@ class RecipeOptions:
     early_stopping_threshold: float = 0.0
     log_train_accuracy: bool = True
     """Log train accuracy/loss per epoch from the training batches (see callbacks.TrainAccuracyCallback)."""
+    overwrite_output_dir: bool = False
+    """Start a new run in an output folder that holds checkpoints of an earlier one (they are deleted)."""
     demo: bool = False
     """Marks the embedded demo run (recorded in run_info.json for the model card)."""
 
@@ -194,7 +196,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
-        if isinstance(value, str) and value.lower() in ("null", "none", "~") and len(non_none) < len(args):
+        if isinstance(value, str) and value.lower() in ("null", "~") and len(non_none) < len(args):
             return None
         for candidate in non_none:
             try:

@@ -253,9 +253,12 @@ class SERForAudioClassification(PreTrainedModel):
 
         missing = sorted(info.get("missing_keys", []))
         discarded = sorted(info.get("unexpected_keys", []))
-        mismatched = sorted(str(item) for item in info.get("mismatched_keys", []))
+        # Only with ignore_mismatched_sizes=True: (key, checkpoint shape, model shape); those tensors are new too.
+        mismatched = sorted(
+            item[0] if isinstance(item, tuple) else str(item) for item in info.get("mismatched_keys", [])
+        )
         encoder_keys = list(model.encoder.state_dict())
-        new_params = [f"encoder.{key}" for key in missing] + [
+        new_params = [f"encoder.{key}" for key in missing + mismatched] + [
             name for name, _ in model.named_parameters() if not name.startswith("encoder.")
         ]
         model.loading_info = {
@@ -277,7 +280,8 @@ class SERForAudioClassification(PreTrainedModel):
             logger.info("Discarded %d checkpoint tensors (old task head): %s", len(discarded), ", ".join(discarded))
         if missing or mismatched:
             logger.info("Encoder tensors newly initialised (not in checkpoint): %s", ", ".join(missing + mismatched))
-        logger.info("Newly initialised head parameters: %s", ", ".join(p for p in new_params if not p.startswith("encoder.")))
+        head_params = [name for name in new_params if not name.startswith("encoder.")]
+        logger.info("Newly initialised head parameters: %s", ", ".join(head_params))
         return model
 
     def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:

@@ -86,7 +86,10 @@ def find_audio_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict
             files.append(path)
         else:
             errors.append({"path": str(path), "error": "missing file"})
-    return files, errors
+    first_by_target: dict[Path, Path] = {}  # a file named twice (directly and via its folder) is classified once
+    for path in files:
+        first_by_target.setdefault(path.resolve(), path)
+    return list(first_by_target.values()), errors
 
 
 def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -94,14 +95,19 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             config._attn_implementation = opts.attn_implementation
         model = SERForAudioClassification(config)
     else:
-        model = SERForAudioClassification.from_encoder(
-            opts.encoder,
-            id2label=id2label,
-            head_sizes=opts.head_sizes,
-            head_dropout=opts.head_dropout,
-            attn_implementation=opts.attn_implementation,
-            **opts.encoder_config,
-        )
+        try:
+            model = SERForAudioClassification.from_encoder(
+                opts.encoder,
+                id2label=id2label,
+                head_sizes=opts.head_sizes,
+                head_dropout=opts.head_dropout,
+                attn_implementation=opts.attn_implementation,
+                **opts.encoder_config,
+            )
+        except OSError as err:  # not on disk, not in the cache and no Hub access
+            raise ConfigError(
+                f"model.encoder {opts.encoder!r} cannot be loaded (offline without a cached copy? a typo?): {err}"
+            ) from err
     if opts.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)
@@ -181,10 +187,17 @@ def run(
         if checkpoint is None:
             raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
     elif out.is_dir() and get_last_checkpoint(str(out)) is not None:
-        raise ConfigError(
-            f"{out} already holds checkpoints of an earlier run: pass --resume to continue it, "
-            "or choose another --output_dir (or delete the folder)"
-        )
+        if not cfg.recipe.overwrite_output_dir:
+            raise ConfigError(
+                f"{out} already holds checkpoints of an earlier run: pass --resume to continue it, "
+                "--overwrite_output_dir to start over, or choose another --output_dir"
+            )
+        with training_args.main_process_first(desc="removing old checkpoints"):
+            if training_args.process_index == 0:
+                old = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
+                print(f"recipe.train: overwrite_output_dir: removing {len(old)} old checkpoint(s) in {out}")
+                for path in old:
+                    shutil.rmtree(path)
     if cfg.hub.push_to_hub:
         from .hub import require_token
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 
 @dataclass
@@ -89,6 +90,30 @@ class EpochTrainStats:
         return {"train_accuracy": correct / seen, "train_loss": loss_sum / seen}
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """transformers' length-grouped order, shuffled by a generator seeded with (seed, epoch).
+
+    The stock `LengthGroupedSampler` built for training draws from torch's global RNG, which differs between
+    processes as soon as dropout has consumed different amounts of it (clips of different lengths): under DDP the
+    processes then shard *different* permutations and see overlapping, incomplete subsets of the data. Seeding
+    by epoch gives every process the same order (each takes its own batches of it), and gives a resumed run
+    the same order as an uninterrupted one. Accelerate forwards `set_epoch` to this sampler every epoch.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
 @contextlib.contextmanager
 def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
     """Temporarily mark every parameter trainable, then restore the flags exactly."""
@@ -133,6 +158,33 @@ class SERTrainer(Trainer):
             return super().create_optimizer(model)
         with _all_parameters_require_grad(self.model if model is None else model):
             return super().create_optimizer(model)
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Length-grouped batches from the precomputed length column, in the same order on every process
+        (see EpochSeededLengthGroupedSampler); anything else is the stock sampler."""
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        column = self.args.length_column_name
+        if (
+            self.args.train_sampling_strategy == "group_by_length"
+            and hasattr(dataset, "column_names")
+            and column in dataset.column_names
+        ):
+            lengths = [int(n) for n in dataset[column]]
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths, seed
+            )
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation in order of length (longest first) when the length column is there: the least padding
+        possible, so each clip is scored almost as it would be alone (group-norm encoders see zero padding as
+        audio); the same order on every process. `predict()` returns predictions and label_ids in this order."""
+        column = self.args.length_column_name
+        if hasattr(eval_dataset, "column_names") and column in eval_dataset.column_names:
+            lengths = [int(n) for n in eval_dataset[column]]
+            return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        return super()._get_eval_sampler(eval_dataset)
 
     def sample_mixup(self, batch_size: int) -> tuple[float, torch.Tensor]:
         """lambda ~ Beta(alpha, alpha) and a random pairing of the rows, from torch's global RNG (seeded by

@@ -124,3 +124,9 @@ def test_yaml_no_is_the_string_no(tmp_path):
     path.write_text("training:\n  save_strategy: no\n  eval_strategy: 'no'\n  load_best_model_at_end: false\n")
     args = build_training_arguments(load_config(path), str(tmp_path))
     assert args.save_strategy == "no" and args.eval_strategy == "no"
+
+
+def test_report_to_none_stays_a_string(tmp_path):
+    cfg = load_config(REPO / "configs" / "demo.yaml", ["--report_to", "none"])
+    assert cfg.training["report_to"] == "none"
+    build_training_arguments(cfg, str(tmp_path))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2Config
+from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2Config, Wav2Vec2Model
 
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.modeling_ser import DEFAULT_EMOTIONS, AttentivePooling
-from tests.tiny_models import save_tiny_encoder, save_tiny_ser_model
+from tests.tiny_models import save_tiny_encoder, save_tiny_ser_model, tiny_encoder_overrides
 
 ARCH_PREFIX = {"wav2vec2": "wav2vec2.", "hubert": "hubert.", "wavlm": "wavlm.", "data2vec-audio": "data2vec_audio."}
 
@@ -64,6 +64,15 @@ def test_from_encoder_logs_what_was_loaded(tmp_path: Path, caplog: pytest.LogCap
     assert "loaded 51 of 51 encoder tensors" in text
     assert "Discarded 4 checkpoint tensors" in text and "classifier.weight" in text
     assert "Newly initialised head parameters" in text and "pooling.score.0.weight" in text
+
+
+def test_encoder_tensors_missing_from_checkpoint_are_reported(tmp_path: Path) -> None:
+    # A checkpoint saved without SpecAugment has no masked_spec_embed; asking for SpecAugment makes it new.
+    Wav2Vec2Model(Wav2Vec2Config(**tiny_encoder_overrides(), mask_time_prob=0.0)).save_pretrained(tmp_path / "enc")
+    model = SERForAudioClassification.from_encoder(str(tmp_path / "enc"), mask_time_prob=0.05)
+    info = model.loading_info
+    assert "encoder.masked_spec_embed" in info["newly_initialized"]
+    assert info["loaded_encoder_tensors"] == info["encoder_tensors"] - 1
 
 
 def test_from_encoder_options_reach_config(tmp_path: Path) -> None:
@@ -168,11 +177,14 @@ def _grads_after_step(model: SERForAudioClassification) -> dict[str, bool]:
         _waves([8000, 8000]), sampling_rate=16000, return_tensors="pt"
     )
     model(**inputs, labels=torch.tensor([1, 2])).loss.backward()
-    return {name: param.grad is not None and bool(param.grad.abs().sum() > 0) for name, param in model.named_parameters()}
+    return {
+        name: param.grad is not None and bool(param.grad.abs().sum() > 0) for name, param in model.named_parameters()
+    }
 
 
-def test_freezing_stops_gradients(tmp_path: Path) -> None:
-    model = _tiny_model(tmp_path, mask_time_prob=0.0, layerdrop=0.0)
+@pytest.mark.parametrize("arch", ["wav2vec2", "wavlm"])
+def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
+    model = _tiny_model(tmp_path, arch=arch, mask_time_prob=0.0, layerdrop=0.0)
     cnn = [n for n, _ in model.named_parameters() if n.startswith("encoder.feature_extractor.")]
     encoder = [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
     head = [n for n, _ in model.named_parameters() if not n.startswith("encoder.")]
@@ -198,15 +210,9 @@ def test_freezing_stops_gradients(tmp_path: Path) -> None:
 
 
 def test_parameter_summary_counts() -> None:
-    model = SERForAudioClassification(SERConfig(encoder_config=save_tiny_config_dict()))
+    model = SERForAudioClassification(SERConfig(encoder_config=Wav2Vec2Config(**tiny_encoder_overrides()).to_dict()))
     total = sum(p.numel() for p in model.parameters())
     assert model.parameter_summary() == {"total": total, "trainable": total}
-
-
-def save_tiny_config_dict() -> dict:
-    from tests.tiny_models import tiny_encoder_overrides
-
-    return Wav2Vec2Config(**tiny_encoder_overrides()).to_dict()
 
 
 def test_wav2vec2_base_sized_model_has_about_95m_parameters() -> None:
@@ -235,7 +241,8 @@ def test_attention_implementation_passes_to_encoder(tmp_path: Path) -> None:
     assert wavlm.encoder.config._attn_implementation == "eager"
     saved = tmp_path / "saved"
     sdpa.save_pretrained(saved)
-    assert SERForAudioClassification.from_pretrained(saved, attn_implementation="eager").encoder.config._attn_implementation == "eager"
+    reloaded = SERForAudioClassification.from_pretrained(saved, attn_implementation="eager")
+    assert reloaded.encoder.config._attn_implementation == "eager"
 
 
 def test_gradient_checkpointing_trains(tmp_path: Path) -> None:
@@ -251,3 +258,9 @@ def test_tiny_ser_model_folder_loads(tmp_path: Path) -> None:
     model = AutoModelForAudioClassification.from_pretrained(folder)
     assert model.config.encoder_config["model_type"] == "hubert"
     assert json.loads((Path(folder) / "preprocessor_config.json").read_text())["max_duration"] == 4.0
+
+
+def test_default_labels_match_data_prep() -> None:
+    from data_prep.labels import EMOTIONS
+
+    assert DEFAULT_EMOTIONS == EMOTIONS

@@ -202,3 +202,30 @@ def test_gradient_accumulation_matches_full_batch(tmp_path):
         accumulated = _weights_after_one_step(tmp_path, f"ga{ga}", bs, ga)
         for key in full:
             assert torch.allclose(full[key], accumulated[key], atol=1e-5, rtol=1e-4), (bs, ga, key)
+
+
+def test_length_grouped_sampler_is_seeded_by_epoch():
+    from recipe.trainer import EpochSeededLengthGroupedSampler
+
+    lengths = list(np.random.default_rng(0).integers(1000, 9000, size=200))
+    a, b = EpochSeededLengthGroupedSampler(4, lengths, seed=7), EpochSeededLengthGroupedSampler(4, lengths, seed=7)
+    torch.manual_seed(1)
+    first = list(a)
+    torch.manual_seed(2)  # the global RNG (different on every DDP process) plays no part
+    assert list(b) == first and list(a) == first and sorted(first) == list(range(200))
+    a.set_epoch(1)
+    assert list(a) != first
+    # similar lengths together: megabatches of min(200 // 16, 50) * 4 = 48 clips, each sorted longest first
+    # (transformers then swaps the overall longest clip to the very front)
+    ordered = [lengths[i] for i in first]
+    for start in range(0, 200, 48):
+        chunk = ordered[start + 1:start + 48]
+        assert chunk == sorted(chunk, reverse=True)
+
+
+def test_eval_batches_are_sorted_by_length(tmp_path):
+    from datasets import Dataset
+
+    trainer = _stub_trainer(tmp_path, alpha=0.0, eps=0.0)
+    ds = Dataset.from_dict({"length": [5, 9, 1, 7], "label": [0, 1, 2, 0]})
+    assert list(trainer._get_eval_sampler(ds)) == [1, 3, 0, 2]
