@@ -36,8 +36,9 @@ train: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) -m recipe.evaluate --model $(MODEL) --data $(DATA) --split $(SPLIT)
 
+# DATA only when given (make card MODEL=DIR [DATA=DIR]); otherwise the data_dir recorded in MODEL/run_info.json.
 card: $(STAMP)
-	$(PY) -m model_card --model $(MODEL) --data $(DATA)
+	$(PY) -m model_card --model $(MODEL) $(if $(filter-out file,$(origin DATA)),--data $(DATA))
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m data_prep.demo_corpus --output $(DEMO_RAW)
@@ -48,7 +49,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.demo_pipeline --model $(DEMO_OUT) --corpus $(DEMO_RAW)
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 predict: $(STAMP)
 	$(PY) -m recipe.predict $(MODEL) $(FILES)

@@ -5,7 +5,9 @@ import argparse
 import sys
 
 from data_prep.config import SPLIT_MODES, ConfigError, load_config
-from data_prep.prepare import NoCorpusError, prepare
+
+# `data_prep.prepare` (datasets, pyarrow, pandas: seconds to import) is imported inside main(): the decoding pool
+# spawns fresh interpreters that re-import this main module, and each would otherwise pay that import again.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 for a bad config or when no corpus is on disk."""
     args = parse_args(argv)
+    from data_prep.prepare import NoCorpusError, prepare
+
     try:
         cfg = load_config(args.config, args.corpus, output=args.output, per_class=args.per_class,
                           split_by=args.split_by, val_fraction=args.val_fraction,

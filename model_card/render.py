@@ -30,6 +30,7 @@ TASK = "audio-classification"
 CORPUS_LICENCES: dict[str, str] = {
     "ravdess": "CC BY-NC-SA 4.0 (non-commercial, share-alike)",
 }
+BEFORE_BALANCING = "train before balancing"
 UNKNOWN_LICENCE = "not recorded by this recipe: check the corpus' own terms before use"
 # Encoder (config.json → encoder_config) and training-config keys shown under "Regularisation".
 ENCODER_REGULARISERS = ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
@@ -100,13 +101,28 @@ def load_run(model_dir: str | Path, data_dir: str | Path | None = None) -> RunFi
     if not isinstance(train_config, dict):
         raise CardInputError(config_path, "expected a mapping at the top level")
     pre_path = model_dir / "preprocessor_config.json"
-    return RunFiles(
+    run = RunFiles(
         model_dir=model_dir, data_dir=data_dir, eval_results=eval_results, trainer_state=trainer_state,
         run_info=run_info, train_config=train_config,
         model_config=_read_json(model_dir / "config.json", ("id2label",)),
         preprocessor=_read_json(pre_path) if pre_path.is_file() else {},
         prepare_report=_read_json(data_dir / "prepare_report.json", ("corpora", "splits", "settings")),
     )
+    check_consistent(run)
+    return run
+
+
+def check_consistent(run: RunFiles) -> None:
+    """Refuse to combine files of different runs/datasets: each evaluated split must have the size that
+    prepare_report.json gives it (otherwise the card's tables would contradict each other)."""
+    for split, res in run.eval_results["splits"].items():
+        expected = sum((run.prepare_report["splits"].get(split) or {}).values())
+        if res.get("n") != expected:
+            raise CardInputError(
+                run.data_dir / "prepare_report.json",
+                f"split {split!r} has {expected} clips here but eval_results.json evaluated {res.get('n')} "
+                f"(from {run.eval_results.get('data_dir')}): pass the dataset the model was evaluated on, or "
+                "rerun recipe.evaluate")
 
 
 # --------------------------------------------------------------------------------------------- facts
@@ -186,7 +202,8 @@ def architecture(run: RunFiles) -> dict[str, Any]:
     hidden = enc.get("hidden_size")
     dropout = cfg.get("head_dropout")
     widths = [hidden, *cfg.get("head_sizes", [])]
-    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]" for a, b in zip(widths[:-1], widths[1:])]
+    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]"
+                  for a, b in zip(widths[:-1], widths[1:])]
     head_lines.append(f"Linear({widths[-1]}→{n_labels})  (classifier)")
     return {
         "encoder_type": enc.get("model_type", "unknown"),
@@ -224,14 +241,14 @@ def files_table(model_dir: Path) -> list[list[str]]:
 
 
 def dataset_title(run: RunFiles) -> str:
-    """Pretty name of the evaluation data: the corpora that contributed clips."""
-    names = [n for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0]
-    return " + ".join(names) + " (6 emotions)" if len(run.eval_results["labels"]) == 6 else " + ".join(names)
+    """Pretty name of the evaluation data: the corpora that contributed clips and the number of classes."""
+    names = ["synthetic demo corpus"] if run.run_info["demo"] else \
+        [n for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0]
+    return f"{' + '.join(names)} ({len(run.eval_results['labels'])} emotions)"
 
 
-def eval_results(run: RunFiles, model_name: str) -> list[EvalResult]:
+def eval_results(run: RunFiles) -> list[EvalResult]:
     """model-index entries: accuracy, UAR and macro-F1 of every evaluated split (fractions, 4 decimals)."""
-    del model_name  # the model-index's name is carried by ModelCardData.model_name
     out = []
     for split, res in run.eval_results["splits"].items():
         for metric_type, key, name, args in (("accuracy", "accuracy", "Accuracy (WA)", None),
@@ -261,15 +278,16 @@ def card_data(run: RunFiles) -> ModelCardData:
         tags += ["demo", "synthetic-data"]
     return ModelCardData(
         model_name=name,
-        eval_results=eval_results(run, name),
-        # Real corpora are CC BY-NC-SA (RAVDESS) or research-only: the strictest common licence applies to
-        # weights trained on them. The demo model is trained from synthetic data only (project licence).
+        eval_results=eval_results(run),
+        # Weights trained on the real corpora inherit their non-commercial terms (RAVDESS: CC BY-NC-SA 4.0);
+        # the card's corpus table lists each corpus' licence. The demo model saw synthetic data only.
         license="apache-2.0" if demo else "cc-by-nc-sa-4.0",
         language=languages(run.prepare_report) or None,
         library_name="transformers",
         pipeline_tag=TASK,
         tags=tags,
-        datasets=[n.lower() for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0],
+        datasets=["ser-recipe-synthetic-demo"] if demo else
+        [n.lower() for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0],
         base_model=hub_base_model(run.run_info["encoder"]),
         metrics=["accuracy", "recall", "f1"],
     )
@@ -324,6 +342,9 @@ def template_context(run: RunFiles) -> dict[str, Any]:
                   [s for s in report["splits"] if s not in ("train", "validation", "test")]
     split_rows = [[s, *[report["splits"][s].get(e, 0) for e in labels], sum(report["splits"][s].values())]
                   for s in split_names]
+    before = report.get("train_before_balancing")
+    if before and before != report["splits"].get("train"):
+        split_rows.insert(0, [BEFORE_BALANCING, *[before.get(e, 0) for e in labels], sum(before.values())])
     class_totals = {e: sum(report["splits"][s].get(e, 0) for s in split_names) for e in labels}
     grand_total = sum(class_totals.values())
     class_rows = [[e, class_totals[e], fmt.pct(class_totals[e] / grand_total if grand_total else None)]
@@ -382,7 +403,8 @@ def template_context(run: RunFiles) -> dict[str, Any]:
                          ("sampling_rate", "max_duration", "do_normalize", "return_attention_mask",
                           "padding_value", "feature_size") if k in run.preprocessor],
         "hyper_rows": hyper_rows, "reg_rows": reg_rows,
-        "progress_rows": progress_rows, "epochs_run": info.get("epochs_run"),
+        "progress_rows": progress_rows,
+        "epochs_run": fmt.epoch(info["epochs_run"]) if info.get("epochs_run") is not None else fmt.MISSING,
         "unfreeze_epoch": fmt.epoch(unfreeze) if unfreeze else None,
         "freeze_encoder_epochs": info.get("freeze_encoder_epochs"),
         "metric_for_best_model": info.get("metric_for_best_model"),
@@ -396,13 +418,16 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "figures": ev.get("figures") or {},
         "files_rows": files_table(run.model_dir),
         "hardware": hardware,
-        "train_runtime": fmt.duration(info["train_runtime_s"]) if info.get("train_runtime_s") is not None else fmt.MISSING,
+        "train_runtime": fmt.duration(info["train_runtime_s"])
+        if info.get("train_runtime_s") is not None else fmt.MISSING,
         "started_at": info.get("started_at"), "finished_at": info.get("finished_at"),
         "eval_device": (ev.get("inference") or {}).get("device", fmt.MISSING),
+        "eval_batching": (ev.get("inference") or {}).get("batching"),
         "speaker_overlap": [[pair, n] for pair, n in overlap.items()],
         "overlap_total": sum(overlap.values()),
         "split_by": report["settings"].get("split_by"),
         "model_path": str(run.model_dir),
+        "sampling_rate": run.preprocessor.get("sampling_rate", report["settings"].get("sampling_rate")),
     }
 
 
@@ -410,8 +435,10 @@ def render_card(model_dir: str | Path, data_dir: str | Path | None = None,
                 template_path: str | Path | None = None) -> ModelCard:
     """Build the ModelCard of the run in ``model_dir`` (does not write it)."""
     run = load_run(model_dir, data_dir)
-    return ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
+    card = ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
                                    **template_context(run))
+    card.text = card.text.rstrip("\n") + "\n"  # Jinja drops the template's final newline
+    return card
 
 
 def write_card(model_dir: str | Path, data_dir: str | Path | None = None,

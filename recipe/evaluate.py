@@ -10,7 +10,7 @@ eval_results.json::
 
     {"schema_version": 1, "split": "test", "labels": [...six emotions...],
      "model_dir": str, "data_dir": str, "evaluated_at": ISO time,
-     "inference": {"device", "batch_size", "sampling_rate"},
+     "inference": {"device", "batch_size", "sampling_rate", "batching"},
      "figures": {"confusion_matrix": "confusion_matrix.png", "training_curves": "training_curves.png" | null},
      "splits": {SPLIT: {"n", "accuracy", "uar", "macro_f1", "classes_absent", "per_class": {label: {"accuracy",
                  "precision", "f1", "support", "predicted"}}, "confusion_matrix": {"labels", "counts", "normalised"},
@@ -78,22 +78,49 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
     return names
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, same_length_only: bool) -> list[np.ndarray]:
+    """Row indices grouped into batches in order of length; with ``same_length_only`` a batch never mixes
+    lengths, so nothing gets padded."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lengths = np.asarray(lengths)
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    for i in np.argsort(lengths, kind="stable").tolist():
+        if current and (len(current) == batch_size or (same_length_only and lengths[i] != lengths[current[0]])):
+            batches.append(np.asarray(current))
+            current = []
+        current.append(i)
+    if current:
+        batches.append(np.asarray(current))
+    return batches
+
+
+def padding_is_masked(feature_extractor: Any) -> bool:
+    """Whether the extractor gives the model an attention mask, i.e. zero padding cannot change the outputs.
+
+    Group-norm encoders (wav2vec2-base & co.) get no mask: their outputs depend on padding, so we must not pad.
+    """
+    return bool(getattr(feature_extractor, "return_attention_mask", False))
+
+
 @torch.inference_mode()
 def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, dataset: Dataset,
                           batch_size: int = 8, device: str | torch.device = "cpu") -> np.ndarray:
     """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order).
 
-    Rows are batched in order of length so each batch is padded (by the feature extractor) as little as
-    possible; padding is what makes batched and one-by-one predictions differ for group-norm encoders.
+    Rows are batched in order of length. When the feature extractor gives an attention mask, batches are
+    padded (padding is masked out); otherwise only clips of identical length share a batch, so every clip
+    gets exactly the prediction it would get on its own (as in `pipeline`), whatever the batch size.
     """
-    lengths = np.asarray(dataset["length"])
-    order = np.argsort(lengths, kind="stable")
+    same_length_only = not padding_is_masked(feature_extractor)
+    batches = length_batches(dataset["length"], batch_size, same_length_only)
+    audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
     sampling_rate = feature_extractor.sampling_rate
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
     model.eval().to(device)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        waves = [np.asarray(a, dtype=np.float32) for a in dataset.select(idx.tolist())["audio"]]
+    for idx in batches:
+        waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
         inputs = feature_extractor(waves, sampling_rate=sampling_rate, padding=True, return_tensors="pt")
         inputs = {k: v.to(device) for k, v in inputs.items()}
         logits = model(**inputs).logits
@@ -154,7 +181,9 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
         "model_dir": str(model_dir), "data_dir": str(data_dir),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "inference": {"device": str(device), "batch_size": batch_size,
-                      "sampling_rate": int(feature_extractor.sampling_rate)},
+                      "sampling_rate": int(feature_extractor.sampling_rate),
+                      "batching": "padded batches, padding masked" if padding_is_masked(feature_extractor)
+                      else "equal-length batches, no padding (no attention mask for this encoder)"},
         "splits": {},
     }
     for name in splits:

@@ -120,7 +120,8 @@ def majority_baseline(train_labels: Sequence[int], y_true: Sequence[int], labels
     best = min(freq, key=lambda c: (-freq[c], c))
     y_true = _as_ids(y_true, n_classes, "y_true")
     y_pred = np.full_like(y_true, best)
-    return {"class": labels[best], "method": "most frequent training class, predicted for every example",
+    return {"class": labels[best],
+            "method": "most frequent training class (ties: first in label order), predicted for every example",
             **headline_metrics(y_true, y_pred)}
 
 

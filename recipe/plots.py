@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from recipe.metrics_report import row_normalise  # noqa: E402
 
@@ -50,7 +51,9 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, style, label="train" if split == "train" else "validation")
         if unfreeze_epoch is not None:
-            ax.axvline(unfreeze_epoch, color="grey", linestyle="--", label=f"encoder unfrozen (epoch {unfreeze_epoch:g})")
+            ax.axvline(unfreeze_epoch, color="grey", linestyle="--",
+                       label=f"encoder unfrozen after epoch {unfreeze_epoch:g}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_title(metric.capitalize())

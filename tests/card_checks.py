@@ -14,8 +14,13 @@ import yaml
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from PIL import Image
+from transformers import AutoConfig
+
+from model_card.render import CORPUS_LICENCES
 
 PCT = re.compile(r"(?<![\d.])-?\d+\.\d{2} %")
+PP = re.compile(r"[+-]\d+\.\d{2} pp")
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?")
 
 
 def pct(x: float | None) -> str:
@@ -59,6 +64,16 @@ def _floats(obj: Any) -> list[float]:
         return [f for v in obj.values() for f in _floats(v)]
     if isinstance(obj, list):
         return [f for v in obj for f in _floats(v)]
+    return []
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _strings(v)]
+    if isinstance(obj, list):
+        return [t for v in obj for t in _strings(v)]
     return []
 
 
@@ -158,7 +173,11 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
         for e in labels:
             eq(row[e], c["per_class"].get(e, 0), f"{row['corpus']} {e}")
     for row in tables["Splits"][0]:
-        counts = report["splits"][row["split"]]
+        if row["split"] == "train before balancing":
+            assert report["train_before_balancing"] != report["splits"]["train"]
+            counts = report["train_before_balancing"]
+        else:
+            counts = report["splits"][row["split"]]
         for e in labels:
             eq(row[e], counts.get(e, 0), f"split {row['split']} {e}")
         eq(row["total"], sum(counts.values()), "split total")
@@ -232,11 +251,35 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
         with Image.open(out / name_) as img:
             assert img.format == "PNG" and min(img.size) >= 200
 
-    # --- sweep: every percentage anywhere in the body traces to a value in the run's files
+    # --- sweep 1: every percentage / percentage-point difference anywhere traces to a value in the run's files
     allowed = {pct(x) for x in _floats(ev) + _floats(state["log_history"]) + _floats(info)}
     allowed |= {pct(x) for x in shares.values()}
     found = PCT.findall(card.text)
     untraced = sorted(set(found) - allowed)
     assert not untraced, f"percentages in the card that no run file holds: {untraced}"
     checked["percentages"] = len(found)
+    diffs = {pp(primary[k] - b[k]) for b in base.values() for k in ("accuracy", "uar", "macro_f1")}
+    assert set(PP.findall(card.text)) <= diffs
+
+    # --- sweep 2: every other number in the body is a value of the run's files (or a count/sum of them)
+    body = card.text.split("## Files")[0] + card.text.split("## Hardware and wall time")[1]  # sizes checked above
+    # text values of the files (paths, versions, timestamps, names) may contain digits: they are not numbers
+    texts = [t for t in _strings([info, train_cfg, report["settings"], list(report["corpora"])]) if re.search(r"\d", t)]
+    for text in sorted({*texts, f"{info['train_runtime_s']:.1f} s", *CORPUS_LICENCES.values(), str(out)},
+                       key=len, reverse=True):
+        body = body.replace(text, " ")
+    body = re.sub(r"\(\d+:\d\d:\d\d\)", " ", PP.sub(" ", PCT.sub(" ", body)))  # h:mm:ss of the runtime above
+    config = json.loads((out / "config.json").read_text())
+    encoder = dict(config["encoder_config"])
+    resolved_encoder = AutoConfig.for_model(encoder.pop("model_type"), **encoder).to_dict()
+    preprocessor = json.loads((out / "preprocessor_config.json").read_text())
+    sources = [ev, state, info, train_cfg, config, resolved_encoder, preprocessor, report,
+               len(labels), grand, list(totals.values()), [sum(c["skipped"].values()) for c in report["corpora"].values()],
+               [sum(v.values()) for v in report["splits"].values()], sum(report.get("train_before_balancing", {}).values())]
+    values = set(_floats(sources))
+    values |= {round(v, 4) for v in values}  # losses are written with four decimals
+    numbers = NUMBER.findall(body)
+    stray = sorted({n for n in numbers if float(n.replace(",", "")) not in values})
+    assert not stray, f"numbers in the card that no run file holds: {stray}"
+    checked["numbers"] = len(numbers)
     return checked

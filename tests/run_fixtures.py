@@ -74,6 +74,7 @@ def make_fake_run(root: Path, demo: bool = False, encoder: str = "facebook/wav2v
                      "seed": 42}}, sort_keys=False))
     (out / "config.json").write_text(json.dumps({
         "model_type": "ser_attention_pooling", "head_sizes": [512, 256, 128], "head_dropout": 0.3,
+        "attention_hidden_size": 128,
         "id2label": {str(i): c for i, c in enumerate(LABELS)}, "label2id": {c: i for i, c in enumerate(LABELS)},
         "encoder_config": {"model_type": "wav2vec2", "hidden_size": 768, "num_hidden_layers": 12,
                            "num_attention_heads": 12, "feat_extract_norm": "group", "hidden_dropout": 0.1,
@@ -99,6 +100,8 @@ def make_fake_run(root: Path, demo: bool = False, encoder: str = "facebook/wav2v
                                      "language": "ur", "per_class": urdu}},
         "splits": {s: {label: int(n) for label, n in zip(LABELS, np.bincount(y, minlength=6))}
                    for s, (y, _) in clips.items()},
+        "train_before_balancing": {label: int(n) + 3
+                                   for label, n in zip(LABELS, np.bincount(clips["train"][0], minlength=6))},
         "skipped_files": [], "speaker_overlap": {"train-validation": 0, "train-test": 2, "validation-test": 0},
         "settings": {"per_class": None, "split_by": "speaker", "seed": 0, "val_fraction": 0.15,
                      "test_fraction": 0.15, "max_duration": 8.0, "min_duration": 0.25, "sampling_rate": 16000}}))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from recipe.evaluate import length_batches
 from recipe.metrics_report import (classification_report, group_accuracy, majority_baseline, random_baseline,
                                    row_normalise, top_confusions)
 from recipe.plots import epoch_curves, plot_confusion_matrix, plot_training_curves
@@ -131,3 +132,72 @@ def test_figures_are_valid_pngs(tmp_path):
             assert img.format == "PNG" and img.size[0] >= 300 and img.size[1] >= 300
     with pytest.raises(ValueError, match="no per-epoch"):
         plot_training_curves([{"loss": 1.0, "step": 1}], tmp_path / "none.png")
+
+
+class _StubExtractor:
+    """Pads a batch with zeros, like the real feature extractor (no normalisation)."""
+
+    sampling_rate = 16000
+
+    def __init__(self, return_attention_mask: bool = True):
+        self.return_attention_mask = return_attention_mask
+        self.batch_shapes: list[tuple[int, ...]] = []
+
+    def __call__(self, waves, sampling_rate, padding, return_tensors):
+        import torch
+
+        assert sampling_rate == 16000 and padding is True and return_tensors == "pt"
+        width = max(len(w) for w in waves)
+        self.batch_shapes.append(tuple(len(w) for w in waves))
+        return {"input_values": torch.tensor(np.stack([np.pad(w, (0, width - len(w))) for w in waves]))}
+
+
+class _StubModel:
+    """Predicts class (peak value of the clip − 1) with certainty: the answer travels with the clip."""
+
+    class config:
+        num_labels = 6
+
+    def eval(self):
+        return self
+
+    def to(self, device):
+        return self
+
+    def __call__(self, input_values):
+        import torch
+        from types import SimpleNamespace
+
+        cls = input_values.max(dim=1).values.long() - 1
+        return SimpleNamespace(logits=torch.nn.functional.one_hot(cls, 6).float() * 20)
+
+
+def test_predict_probabilities_returns_rows_in_dataset_order():
+    """Batches are formed in length order; the probabilities must come back in the dataset's row order."""
+    from datasets import Dataset
+
+    from recipe.evaluate import predict_probabilities
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, size=11)
+    lengths = rng.integers(100, 1000, size=11)
+    ds = Dataset.from_dict({"audio": [np.full(n, c + 1, dtype=np.float32) for c, n in zip(labels, lengths)],
+                            "length": lengths.tolist()})
+    for batch_size in (1, 3, 16):
+        for masked in (True, False):
+            extractor = _StubExtractor(return_attention_mask=masked)
+            probs = predict_probabilities(_StubModel(), extractor, ds, batch_size=batch_size)
+            assert probs.shape == (11, 6)
+            assert np.allclose(probs.sum(axis=1), 1.0)
+            assert probs.argmax(axis=1).tolist() == labels.tolist()
+            if not masked:  # no attention mask: never pad, i.e. never mix lengths in a batch
+                assert all(len(set(shape)) == 1 for shape in extractor.batch_shapes)
+
+
+def test_length_batches():
+    lengths = [5, 3, 5, 3, 9, 5]
+    assert [b.tolist() for b in length_batches(lengths, 2, same_length_only=False)] == [[1, 3], [0, 2], [5, 4]]
+    assert [b.tolist() for b in length_batches(lengths, 2, same_length_only=True)] == [[1, 3], [0, 2], [5], [4]]
+    assert sorted(i for b in length_batches(lengths, 4, True) for i in b.tolist()) == list(range(6))
+    with pytest.raises(ValueError, match="batch_size"):
+        length_batches(lengths, 0, True)

@@ -18,7 +18,7 @@ def test_card_numbers_trace_to_run_files(tmp_path):
     out, data = make_fake_run(tmp_path)
     assert card_main(["--model", str(out), "--data", str(data)]) == 0
     checked = check_card(out, data)
-    assert checked["cells"] > 150 and checked["percentages"] > 40
+    assert checked["cells"] > 150 and checked["percentages"] > 40 and checked["numbers"] > 100
     meta_text = (out / "README.md").read_text()
     assert "base_model: facebook/wav2vec2-base" in meta_text and "license: cc-by-nc-sa-4.0" in meta_text
     assert "Demo model" not in meta_text
@@ -71,6 +71,15 @@ def test_missing_or_bad_run_file_is_named(tmp_path, capsys):
     out2, _ = make_fake_run(tmp_path / "second")
     with pytest.raises(CardInputError, match="prepare_report.json: file not found"):
         render_card(out2, tmp_path / "nowhere")
+
+
+def test_card_refuses_files_of_another_dataset(tmp_path):
+    out, data = make_fake_run(tmp_path)
+    report = json.loads((data / "prepare_report.json").read_text())
+    report["splits"]["test"]["anger"] += 1
+    (data / "prepare_report.json").write_text(json.dumps(report))
+    with pytest.raises(CardInputError, match="split 'test' has 61 clips here but eval_results.json evaluated 60"):
+        render_card(out, data)
 
 
 def test_model_card_package_does_not_import_recipe():

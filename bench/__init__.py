@@ -1,0 +1,8 @@
+"""`make bench`: speed and memory of the recipe's own code paths on this machine (see README "Performance").
+
+    python -m bench [--quick] [--only prepare,train,infer] [--device cpu|cuda] [--dtype fp32|fp16|bf16[,...]]
+
+Each measurement runs in its own subprocess (clean peak-memory figures, no state shared between modes); the
+results are printed as a table and written to bench/results.json. Nothing here is imported by the recipe or
+by `make test`.
+"""

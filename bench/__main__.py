@@ -1,0 +1,127 @@
+"""`python -m bench` / `make bench`: run every measurement in its own subprocess, print a table, write results.json.
+
+    python -m bench [--quick] [--only prepare,train,infer] [--device cpu|cuda] [--dtype fp32|fp16|bf16[,...]]
+                    [--out bench/results.json]
+
+Defaults: on CPU, training in float32 (tiny model batch 8 x 8 steps; wav2vec2-base batch 4 x 2 accumulation x 1
+step; each mode after one warm-up step); on CUDA, fp16 and bf16 autocast with more steps (see TRAIN_SIZES).
+Inference RTF is always measured on CPU (float32, bf16 autocast, int8 dynamic quantisation), and on the GPU too
+with --device cuda.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.lengths import describe
+from bench.report import format_results, machine_info, target_summary, train_ratios
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("prepare", "train", "infer")
+
+# (batch size, gradient accumulation, timed optimizer steps) per (model, device kind, quick). The recipe trains
+# wav2vec2-base with batch 8 x 4 accumulation steps (32 clips per AdamW step) and the demo with batch 16 x 1; on CPU
+# the base run is cut to 4 x 2 (8 clips per AdamW step) to stay within the time budget.
+TRAIN_SIZES = {
+    ("tiny", "cpu", False): (8, 1, 8), ("tiny", "cpu", True): (8, 1, 2),
+    ("base", "cpu", False): (4, 2, 1), ("base", "cpu", True): (2, 2, 1),
+    ("tiny", "cuda", False): (16, 1, 20), ("tiny", "cuda", True): (16, 1, 5),
+    ("base", "cuda", False): (8, 4, 5), ("base", "cuda", True): (8, 4, 2),
+}
+
+
+def run_module(module: str, args: list[str], timeout: float = 900) -> dict[str, Any]:
+    """Run `python -m module args --out tmp.json` in a fresh process; return its JSON (raise with its stderr)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+        out = Path(tmp.name)
+    cmd = [sys.executable, "-m", module, *args, "--out", str(out)]
+    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
+           "TOKENIZERS_PARALLELISM": "false"}
+    print(f"$ {shlex.join(cmd[1:-2])}", flush=True)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{module} {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        result = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+    print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
+    return result
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer files, clips and steps (a smoke run, noisier)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (training, and inference in addition to CPU)")
+    ap.add_argument("--dtype", default=None,
+                    help="training precision(s), comma list of fp32/fp16/bf16 (default: fp32 on cpu, fp16,bf16 on cuda)")
+    ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)")
+    ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
+    args = ap.parse_args(argv)
+    args.only = [s for s in args.only.split(",") if s]
+    bad = [s for s in args.only if s not in SECTIONS]
+    if bad:
+        ap.error(f"--only: unknown section(s) {', '.join(bad)}")
+    args.kind = "cuda" if args.device.startswith("cuda") else "cpu"
+    args.dtypes = (args.dtype or ("fp16,bf16" if args.kind == "cuda" else "fp32")).split(",")
+    args.models = [m for m in args.models.split(",") if m]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run)."""
+    args = parse_args(argv)
+    start = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
+        "quick": args.quick,
+        "machine": machine_info(args.device),
+        "lengths": describe(),
+    }
+    if "prepare" in args.only:
+        results["prepare"] = run_module("bench.prepare_bench", ["--files", "200" if args.quick else "400"])
+    if "train" in args.only:
+        rows = []
+        for model in args.models:
+            batch, accum, steps = TRAIN_SIZES[(model, args.kind, args.quick)]
+            for dtype in args.dtypes:
+                for mode in ("fast", "naive"):
+                    rows.append(run_module("bench.train_bench", [
+                        "--model", model, "--mode", mode, "--device", args.device, "--dtype", dtype,
+                        "--batch-size", str(batch), "--grad-accum", str(accum), "--steps", str(steps),
+                        *(["--threads", str(args.threads)] if args.threads else [])]))
+        results["train"] = rows
+        results["train_ratios"] = train_ratios(rows)
+    if "infer" in args.only:
+        clips = "8" if args.quick else "24"
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", *threads])
+        if args.kind == "cuda":
+            results["infer_device"] = [run_module(
+                "bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", "fp32,fp16,bf16"])]
+    results["targets"] = target_summary(results)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["wall_s"] = round(time.perf_counter() - start, 1)
+    results["results_file"] = str(Path(args.out).resolve().relative_to(REPO)) if Path(args.out).resolve().is_relative_to(REPO) else args.out
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(format_results(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
