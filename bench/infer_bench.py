@@ -16,7 +16,6 @@ accuracy on real data.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ import torch
 from transformers import Wav2Vec2Config
 
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
+from bench.report import emit_json
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.modeling_ser import clean_encoder_config
 from recipe.predict import classify_waves, load_model
@@ -117,11 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(args.clips, args.batch_size, args.device, variants, single)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    emit_json(result, args.out)
     return 0
 
 

@@ -17,7 +17,6 @@ re-import the main module, exactly as it re-imports ``data_prep.__main__`` in a 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from bench.lengths import quantile_durations, synthetic_wave
+from bench.report import emit_json
 from data_prep.config import PrepareConfig
 from data_prep.decode import decoded_rows
 from data_prep.labels import EMOTIONS
@@ -131,11 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     result = run(args.files, args.workers, cli=not args.no_cli)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    emit_json(result, args.out)
     return 0
 
 

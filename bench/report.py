@@ -1,8 +1,10 @@
 """Machine description, target checks and the printed table of `make bench`."""
 from __future__ import annotations
 
+import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 # The issue's targets (issue 6).
@@ -43,6 +45,15 @@ def machine_info(device: str) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None,
     }
     return info
+
+
+def emit_json(result: dict[str, Any], out: str | None) -> None:
+    """Write one measurement's result as JSON to `out`, or print it (each bench script runs in its own process)."""
+    text = json.dumps(result, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        print(text)
 
 
 def train_ratios(train_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,7 +30,6 @@ process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -45,6 +44,7 @@ from datasets import ClassLabel, Dataset, Features, List, Value
 from transformers import TrainerCallback, Wav2Vec2Config, set_seed
 
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
+from bench.report import emit_json
 from data_prep.labels import EMOTIONS
 from recipe.callbacks import FreezeEncoderCallback
 from recipe.collator import AudioClassificationCollator
@@ -257,11 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     result = run(args.model, args.mode, args.device, args.dtype, args.batch_size, args.steps,
                  args.gradient_checkpointing, args.torch_compile, args.grad_accum)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    emit_json(result, args.out)
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,17 @@ class CorpusScan:
             return True
         self._keys[key] = str(path)
         return False
+
+    def speaker_of(self, path: Path, pattern: re.Pattern[str] | None, default: str) -> str | None:
+        """Speaker from `pattern` searched in the file name (group `speaker`, else group 1, else the whole
+        match), or `default` without a pattern; None (and recorded as skipped) when the pattern does not match."""
+        if pattern is None:
+            return default
+        match = pattern.search(path.name)
+        if not match:
+            self.skip(path, REASON_NO_SPEAKER, f"speaker_regex {pattern.pattern!r} does not match")
+            return None
+        return match.groupdict().get("speaker") or match.group(1 if pattern.groups else 0)
 
     def skip(self, path: Path | str, reason: str, detail: str = "") -> None:
         """Record a file that is not kept."""

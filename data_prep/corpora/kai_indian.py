@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from data_prep.corpora.base import REASON_NO_SPEAKER, CorpusScan, ScanResult
+from data_prep.corpora.base import ScanResult
+from data_prep.corpora.folder import scan_labelled_folder
 from data_prep.labels import normalise_label
 
 SOURCE = "no public source known; put the 16 labelled files (emotion folders or emotion in the name) here"
@@ -15,19 +16,11 @@ KEYWORD = re.compile(r"(anger|angry|fearful|fear|happy|neutral|sad|surprised|sur
 def scan(root: str | Path, *, corpus: str = "kai_indian", language: str = DEFAULT_LANGUAGE,
          speaker: str = "1", speaker_regex: str | None = None) -> ScanResult:
     """`speaker_regex` (group `speaker` or the first group, matched on the file name) overrides `speaker`."""
-    pattern = re.compile(speaker_regex) if speaker_regex else None
-    s = CorpusScan(corpus, language)
-    for path in s.audio_files(root):
-        if s.is_duplicate(path, (path.parent.name.lower(), path.name.lower())):
-            continue
-        who = speaker
-        if pattern:
-            match = pattern.search(path.name)
-            if not match:
-                s.skip(path, REASON_NO_SPEAKER, f"speaker_regex {speaker_regex!r} does not match")
-                continue
-            who = match.groupdict().get("speaker") or match.group(1 if pattern.groups else 0)
-        keyword = KEYWORD.search(path.stem)
-        raw = path.parent.name if normalise_label(path.parent.name) or not keyword else keyword.group(1)
-        s.keep(path, raw, who)
-    return s.result
+    return scan_labelled_folder(root, corpus=corpus, language=language, speaker_regex=speaker_regex,
+                                speaker=speaker, label_of=raw_label)
+
+
+def raw_label(path: Path) -> str:
+    """The parent folder when it names a class (or no keyword is in the file name), else the keyword."""
+    keyword = KEYWORD.search(path.stem)
+    return path.parent.name if normalise_label(path.parent.name) or not keyword else keyword.group(1)
