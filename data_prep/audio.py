@@ -68,8 +68,12 @@ def _wav_truncation(path: Path, size: int) -> str | None:
     """For a RIFF/WAVE file, say how it is truncated if its data chunk claims more bytes than exist."""
     with path.open("rb") as fh:
         head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None if head[:4] != b"RIFF" else f"RIFF header cut short ({size} bytes)"
+        if head[:4] != b"RIFF":
+            return None
+        if len(head) < 12:
+            return f"RIFF header cut short ({size} bytes)"
+        if head[8:12] != b"WAVE":  # another RIFF form (AVI, WebP...): the decoder says what is wrong
+            return None
         offset = 12
         while True:
             chunk = fh.read(8)

@@ -136,6 +136,12 @@ def test_not_audio(tmp_path: Path) -> None:
     _expect(path, audio.REASON_NOT_AUDIO)
 
 
+def test_riff_that_is_not_wave_is_not_called_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "picture.wav"
+    path.write_bytes(b"RIFF" + (36).to_bytes(4, "little") + b"WEBPVP8 " + (16).to_bytes(4, "little") + bytes(16))
+    _expect(path, audio.REASON_UNREADABLE)
+
+
 def test_corrupt_flac_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "bad.flac"
     path.write_bytes(b"fLaC" + bytes(range(256)) * 4)
