@@ -126,9 +126,12 @@ def load_config(path: str | Path | None, corpus_overrides: list[str] | None = No
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
     entries: dict[str, Any] = raw.get("corpora") or {}
     defaults: dict[str, Any] = raw.get("corpus_options") or {}
-    for name, value in {**entries, **defaults}.items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: corpus {name!r} must map to options, got {value!r}")
+    for key, mapping in (("corpora", entries), ("corpus_options", defaults)):  # each checked: a name may be in both
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{path}: {key} must map corpus names to options, got {mapping!r}")
+        for name, value in mapping.items():
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: corpus {name!r} must map to options, got {value!r}")
     cfg = PrepareConfig(**{k: v for k, v in raw.items() if k not in ("corpora", "corpus_options")})
     if corpus_overrides:
         for item in corpus_overrides:

@@ -165,6 +165,17 @@ def test_config_errors(tmp_path: Path) -> None:
     assert result.returncode == 2 and "per_klass" in result.stderr
 
 
+@pytest.mark.parametrize("text", [
+    "corpora:\n  ravdess: data/ravdess_path\ncorpus_options:\n  ravdess: {language: en}\n",
+    "corpora: [ravdess]\n",
+])
+def test_corpus_entries_that_are_not_mappings(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "flat.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match="must map"):
+        load_config(config)
+
+
 def test_shipped_configs_load() -> None:
     cfg = load_config(ROOT / "configs" / "data.yaml")
     assert [c.name for c in cfg.corpora] == ["ravdess", "iesc", "hindi", "kai_indian", "urdu", "urdu_ser"]
