@@ -93,9 +93,10 @@ _TOP_KEYS = {"corpora", "corpus_options", "output", "per_class", "split_by", "va
              "seed", "max_duration", "min_duration", "sampling_rate", "workers"}
 
 
-def _spec(name: str, path: str, entry: dict[str, Any], defaults: dict[str, Any]) -> CorpusSpec:
-    """Build and check a CorpusSpec: options must be keyword arguments of the adapter's scan()."""
-    options = {**defaults, **entry}
+def _spec(name: str, path: str, entry: dict[str, Any], corpus_options: dict[str, Any]) -> CorpusSpec:
+    """Build and check a CorpusSpec: the adapter's `corpus_options` block overridden by the corpus's own
+    `entry` (its `path` key ignored); options must be keyword arguments of the adapter's scan()."""
+    options = {**corpus_options.get(entry.get("adapter", name), {}), **entry}
     adapter_name = options.pop("adapter", name)
     options.pop("path", None)
     try:
@@ -138,13 +139,12 @@ def load_config(path: str | Path | None, corpus_overrides: list[str] | None = No
             name, sep, corpus_path = item.partition("=")
             if not sep or not name or not corpus_path:
                 raise ConfigError(f"--corpus wants NAME=PATH, got {item!r}")
-            entry = {k: v for k, v in entries.get(name, {}).items() if k != "path"}
-            cfg.corpora.append(_spec(name, corpus_path, entry, defaults.get(entry.get("adapter", name), {})))
+            cfg.corpora.append(_spec(name, corpus_path, entries.get(name, {}), defaults))
     else:
         for name, entry in entries.items():
             if "path" not in entry:
                 raise ConfigError(f"{path}: corpus {name!r} has no path")
-            cfg.corpora.append(_spec(name, entry["path"], entry, defaults.get(entry.get("adapter", name), {})))
+            cfg.corpora.append(_spec(name, entry["path"], entry, defaults))
     names = [c.name for c in cfg.corpora]
     if len(set(names)) != len(names):
         raise ConfigError(f"corpus names must be unique, got {names}")
