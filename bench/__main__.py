@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lengths import describe
-from bench.report import format_results, machine_info, target_summary, train_ratios
+from bench.report import emit_json, format_results, machine_info, target_summary, train_ratios
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("prepare", "train", "infer")
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)
     results["results_file"] = str(Path(args.out).resolve().relative_to(REPO)) if Path(args.out).resolve().is_relative_to(REPO) else args.out
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    emit_json(results, args.out)
     print()
     print(format_results(results))
     return 0

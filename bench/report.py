@@ -48,9 +48,10 @@ def machine_info(device: str) -> dict[str, Any]:
 
 
 def emit_json(result: dict[str, Any], out: str | None) -> None:
-    """Write one measurement's result as JSON to `out`, or print it (each bench script runs in its own process)."""
+    """Write a result as JSON to `out` (creating its folder), or print it (each bench script runs in its own process)."""
     text = json.dumps(result, indent=2)
     if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text + "\n")
     else:
         print(text)
@@ -190,7 +191,6 @@ def markdown_tables(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    import json
     import sys
 
     print(markdown_tables(json.loads(open(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json").read())))
