@@ -40,11 +40,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import ClassLabel, Dataset, Features, List, Value
+from datasets import Dataset, Features
 from transformers import TrainerCallback, Wav2Vec2Config, set_seed
 
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
 from bench.report import emit_json
+from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
 from recipe.callbacks import FreezeEncoderCallback
 from recipe.collator import AudioClassificationCollator
@@ -137,8 +138,7 @@ def pick_batches(order: list[int], lengths: np.ndarray, batch_size: int, count: 
 def synthetic_dataset(rows: list[int], lengths: np.ndarray, seed: int = 0) -> Dataset:
     """Rows with the prepared dataset's training columns (audio float32 16 kHz, label ClassLabel, length)."""
     rng = np.random.default_rng(seed)
-    features = Features({"audio": List(Value("float32")), "label": ClassLabel(names=list(EMOTIONS)),
-                         "length": Value("int32")})
+    features = Features({name: FEATURES[name] for name in ("audio", "label", "length")})
     data = {
         "audio": [synthetic_wave(int(lengths[i]), rng) for i in rows],
         "label": [int(rng.integers(len(EMOTIONS))) for _ in rows],
