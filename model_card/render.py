@@ -135,9 +135,14 @@ def hub_base_model(encoder: Any) -> str | None:
     return encoder if re.fullmatch(r"[\w.-]+/[\w.-]+", encoder) else None
 
 
+def contributing_corpora(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """prepare_report.json's corpora that contributed clips (kept > 0), in report order."""
+    return {name: c for name, c in report["corpora"].items() if c.get("kept", 0) > 0}
+
+
 def languages(report: dict[str, Any]) -> list[str]:
     """Languages of the corpora that contributed clips (prepare_report order, deduplicated)."""
-    langs = [c.get("language") for c in report["corpora"].values() if c.get("kept", 0) > 0]
+    langs = [c.get("language") for c in contributing_corpora(report).values()]
     return list(dict.fromkeys(lang for lang in langs if lang))
 
 
@@ -243,7 +248,7 @@ def files_table(model_dir: Path) -> list[list[str]]:
 def dataset_title(run: RunFiles) -> str:
     """Pretty name of the evaluation data: the corpora that contributed clips and the number of classes."""
     names = ["synthetic demo corpus"] if run.run_info["demo"] else \
-        [n for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0]
+        list(contributing_corpora(run.prepare_report))
     return f"{' + '.join(names)} ({len(run.eval_results['labels'])} emotions)"
 
 
@@ -287,7 +292,7 @@ def card_data(run: RunFiles) -> ModelCardData:
         pipeline_tag=TASK,
         tags=tags,
         datasets=["ser-recipe-synthetic-demo"] if demo else
-        [n.lower() for n, c in run.prepare_report["corpora"].items() if c.get("kept", 0) > 0],
+        [n.lower() for n in contributing_corpora(run.prepare_report)],
         base_model=hub_base_model(run.run_info["encoder"]),
         metrics=["accuracy", "recall", "f1"],
     )

@@ -37,6 +37,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
+from recipe.inference import batch_probabilities, length_batches
 from recipe.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.plots import plot_confusion_matrix, plot_training_curves
 
@@ -78,24 +79,6 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
     return names
 
 
-def length_batches(lengths: Sequence[int], batch_size: int, same_length_only: bool) -> list[np.ndarray]:
-    """Row indices grouped into batches in order of length; with ``same_length_only`` a batch never mixes
-    lengths, so nothing gets padded."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    lengths = np.asarray(lengths)
-    batches: list[np.ndarray] = []
-    current: list[int] = []
-    for i in np.argsort(lengths, kind="stable").tolist():
-        if current and (len(current) == batch_size or (same_length_only and lengths[i] != lengths[current[0]])):
-            batches.append(np.asarray(current))
-            current = []
-        current.append(i)
-    if current:
-        batches.append(np.asarray(current))
-    return batches
-
-
 def padding_is_masked(feature_extractor: Any) -> bool:
     """Whether the extractor gives the model an attention mask, i.e. zero padding cannot change the outputs.
 
@@ -116,15 +99,11 @@ def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, datase
     same_length_only = not padding_is_masked(feature_extractor)
     batches = length_batches(dataset["length"], batch_size, same_length_only)
     audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
-    sampling_rate = feature_extractor.sampling_rate
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
     model.eval().to(device)
     for idx in batches:
         waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
-        inputs = feature_extractor(waves, sampling_rate=sampling_rate, padding=True, return_tensors="pt")
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        logits = model(**inputs).logits
-        probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        probs[idx] = batch_probabilities(model, feature_extractor, waves, device)
     return probs
 
 

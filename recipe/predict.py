@@ -19,7 +19,6 @@ Exit status: 0 if at least one file was classified, 1 if none could be (all bad,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import warnings
@@ -35,8 +34,7 @@ from transformers.utils import logging as hf_logging
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
 from . import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
-
-AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from .inference import AUTOCAST_DTYPES, batch_probabilities, length_batches
 
 
 @dataclass
@@ -132,14 +130,6 @@ def window_clip(wave: np.ndarray, window: int, min_samples: int) -> list[np.ndar
     return windows
 
 
-def _autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    if dtype not in AUTOCAST_DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(AUTOCAST_DTYPES)}, got {dtype!r}")
-    if AUTOCAST_DTYPES[dtype] is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[dtype])
-
-
 @torch.inference_mode()
 def classify_waves(
     model: torch.nn.Module,
@@ -152,19 +142,8 @@ def classify_waves(
     of `waves`); `dtype` "bf16"/"fp16" runs the model under autocast."""
     device = next(model.parameters()).device
     probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)
-    order = sorted(range(len(waves)), key=lambda index: len(waves[index]))
-    for start in range(0, len(order), batch_size):
-        batch_ids = order[start : start + batch_size]
-        inputs = extractor(
-            [waves[index] for index in batch_ids],
-            sampling_rate=extractor.sampling_rate,
-            padding=True,
-            return_tensors="pt",
-        )
-        inputs = {key: value.to(device) for key, value in inputs.items()}
-        with _autocast(device, dtype):
-            logits = model(**inputs).logits
-        probs[batch_ids] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    for batch_ids in length_batches([len(wave) for wave in waves], batch_size, same_length_only=False):
+        probs[batch_ids] = batch_probabilities(model, extractor, [waves[i] for i in batch_ids], device, dtype)
     return probs
 
 
