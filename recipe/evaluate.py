@@ -37,7 +37,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
-from recipe.inference import batch_probabilities, length_batches
+from recipe.inference import batch_probabilities, default_device, length_batches
 from recipe.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.plots import plot_confusion_matrix, plot_training_curves
 
@@ -149,7 +149,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
         raise FileNotFoundError(f"{model_dir}: no config.json, not a saved model folder")
     splits = [split] + [s for s in dict.fromkeys(also) if s != split]
     dsd = load_prepared(data_dir, [*splits, "train"])
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     model = AutoModelForAudioClassification.from_pretrained(model_dir)
     feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
     labels = label_names(dsd[split], model.config.id2label, f"{model_dir} vs {data_dir}")

@@ -12,6 +12,11 @@ import torch
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` as given, else cuda when available, else cpu."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def length_batches(lengths: Sequence[int], batch_size: int, same_length_only: bool) -> list[np.ndarray]:
     """Row indices grouped into batches in order of length; with ``same_length_only`` a batch never mixes
     lengths, so nothing gets padded."""

@@ -34,7 +34,7 @@ from transformers.utils import logging as hf_logging
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
 from . import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
-from .inference import AUTOCAST_DTYPES, batch_probabilities, length_batches
+from .inference import AUTOCAST_DTYPES, batch_probabilities, default_device, length_batches
 
 
 @dataclass
@@ -108,7 +108,7 @@ def load_model(
 ) -> tuple[torch.nn.Module, SERFeatureExtractor]:
     """Load a saved model folder (SER or any audio-classification model) and its feature extractor, in eval mode
     on `device` (default: cuda if available, else cpu); `quantize` applies `quantize_linear_int8` (CPU only)."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     if quantize and device.type != "cpu":
         raise ValueError(f"int8 dynamic quantisation runs on CPU only, not on {device}")
     model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).to(device).eval()
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()  # keep stderr for the per-file errors
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(args.device)
     if args.quantize and device.type != "cpu":
         build_parser().error(f"--quantize runs on CPU only (device is {device}); add --device cpu")
     model, extractor = load_model(args.model_dir, device, quantize=args.quantize)
