@@ -41,12 +41,12 @@ card: $(STAMP)
 	$(PY) -m model_card --model $(MODEL) $(if $(filter-out file,$(origin DATA)),--data $(DATA))
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m data_prep.demo_corpus --output $(DEMO_RAW)
+	HF_HUB_OFFLINE=1 $(PY) -m demo.corpus --output $(DEMO_RAW)
 	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.train --config configs/demo.yaml --data $(DEMO_DATA) --output_dir $(DEMO_OUT)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.evaluate --model $(DEMO_OUT) --data $(DEMO_DATA) --split test
 	HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) --data $(DEMO_DATA)
-	HF_HUB_OFFLINE=1 $(PY) -m recipe.demo_pipeline --model $(DEMO_OUT) --corpus $(DEMO_RAW)
+	HF_HUB_OFFLINE=1 $(PY) -m demo.pipeline --model $(DEMO_OUT) --corpus $(DEMO_RAW)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)

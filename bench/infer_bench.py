@@ -29,7 +29,7 @@ from transformers import Wav2Vec2Config
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
 from bench.report import emit_json
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
-from recipe.modeling_ser import clean_encoder_config
+from recipe.modeling.configuration_ser import clean_encoder_config
 from recipe.predict import classify_waves, load_model
 
 VARIANTS = ("fp32", "bf16", "fp16", "int8")

@@ -1,7 +1,7 @@
 """Training throughput of the recipe's own training path, fast versus naive, for one model and one mode.
 
 Everything that runs is the recipe's code: the model and feature extractor from `recipe.train.build_model`,
-`TrainingArguments` from `recipe.config.build_training_arguments` (configs/recipe.yaml for wav2vec2-base,
+`TrainingArguments` from `recipe.components.config.build_training_arguments` (configs/recipe.yaml for wav2vec2-base,
 configs/demo.yaml for the tiny model), the `AudioClassificationCollator`, and `SERTrainer.train()` (mixup,
 label-smoothed loss, AdamW, grad clipping, and on a GPU autocast / grad scaling / pinned memory).
 
@@ -47,12 +47,12 @@ from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
 from bench.report import emit_json
 from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
-from recipe.callbacks import FreezeEncoderCallback
-from recipe.collator import AudioClassificationCollator
-from recipe.config import RecipeConfig, build_training_arguments, load_config
-from recipe.modeling_ser import clean_encoder_config
+from recipe.components.callbacks import FreezeEncoderCallback
+from recipe.components.collator import AudioClassificationCollator
+from recipe.components.config import RecipeConfig, build_training_arguments, load_config
+from recipe.modeling.configuration_ser import clean_encoder_config
 from recipe.train import build_model, model_view
-from recipe.trainer import SERTrainer
+from recipe.components.trainer import SERTrainer
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("tiny", "base")

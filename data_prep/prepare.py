@@ -29,7 +29,7 @@ def missing_corpora_message(specs: list[CorpusSpec]) -> str:
         lines.append(f"  - {spec.name}: put it at {spec.path}\n      source: {get_adapter(spec.adapter).SOURCE}")
     if not specs:
         lines.append("  (no corpus configured: pass --corpus NAME=PATH, e.g. --corpus folder=outputs/demo/corpus)")
-    lines.append("Or try the synthetic demo: python -m data_prep.demo_corpus --output outputs/demo/corpus && "
+    lines.append("Or try the synthetic demo: python -m demo.corpus --output outputs/demo/corpus && "
                  "python -m data_prep --config configs/demo_data.yaml --corpus folder=outputs/demo/corpus")
     return "\n".join(lines)
 

@@ -6,8 +6,7 @@ in-process, and marks them for `auto_map` so `save_pretrained` also writes the m
 """
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
-from .feature_extraction_ser import SERFeatureExtractor
-from .modeling_ser import SERConfig, SERForAudioClassification
+from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 
 __all__ = ["SERConfig", "SERFeatureExtractor", "SERForAudioClassification"]
 

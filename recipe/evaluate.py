@@ -37,9 +37,9 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
-from recipe.inference import batch_probabilities, default_device, length_batches
-from recipe.metrics_report import classification_report, majority_baseline, random_baseline
-from recipe.plots import plot_confusion_matrix, plot_training_curves
+from recipe.components.inference import batch_probabilities, default_device, length_batches
+from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
+from recipe.components.plots import plot_confusion_matrix, plot_training_curves
 
 logger = logging.getLogger(__name__)
 

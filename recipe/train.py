@@ -29,13 +29,13 @@ from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from . import SERConfig, SERFeatureExtractor, SERForAudioClassification
-from .callbacks import FreezeEncoderCallback, TrainAccuracyCallback
-from .collator import AudioClassificationCollator
+from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
+from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
+from .components.collator import AudioClassificationCollator
 from .hub import HubError
-from .config import ConfigError, RecipeConfig, build_training_arguments, load_config
-from .metrics import compute_metrics
-from .trainer import SERTrainer
+from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
+from .components.metrics import compute_metrics
+from .components.trainer import SERTrainer
 
 REQUIRED_COLUMNS = ("audio", "label")
 MODEL_COLUMNS = ("audio", "label", "length")

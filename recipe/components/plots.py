@@ -1,0 +1,91 @@
+"""Figures of the evaluation report: confusion matrix and per-epoch training curves (matplotlib, Agg)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from recipe.components.metrics_report import row_normalise  # noqa: E402
+
+CURVE_KEYS = ("train_loss", "eval_loss", "train_accuracy", "eval_accuracy")
+
+
+def epoch_curves(log_history: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """Per-epoch series from a Trainer ``log_history``: {key: [(epoch, value), ...]} for CURVE_KEYS.
+
+    Only entries that carry an ``epoch`` are used; Trainer's step-wise ``loss`` logs are ignored because our
+    callback logs ``train_loss``/``train_accuracy`` once per epoch, and so is Trainer's end-of-training
+    summary (the one with ``train_runtime``), whose ``train_loss`` is the average over all steps.
+    A later entry for the same epoch wins.
+    """
+    curves: dict[str, dict[float, float]] = {key: {} for key in CURVE_KEYS}
+    for entry in log_history:
+        if "epoch" not in entry or "train_runtime" in entry:
+            continue
+        for key in CURVE_KEYS:
+            if key in entry and entry[key] is not None:
+                curves[key][float(entry["epoch"])] = float(entry[key])
+    return {key: sorted(points.items()) for key, points in curves.items()}
+
+
+def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path,
+                         unfreeze_epoch: float | None = None) -> Path:
+    """Loss and accuracy per epoch (train vs validation) side by side; a dashed line where the encoder
+    was unfrozen. Raises ValueError when the log has no per-epoch values at all."""
+    curves = epoch_curves(log_history)
+    if not any(curves.values()):
+        raise ValueError("log_history has no per-epoch train_loss/eval_loss/train_accuracy/eval_accuracy "
+                         "entries to plot")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for split, style in (("train", "o-"), ("eval", "s-")):
+            points = curves[f"{split}_{metric}"]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, style, label="train" if split == "train" else "validation")
+        if unfreeze_epoch is not None:
+            ax.axvline(unfreeze_epoch, color="grey", linestyle="--",
+                       label=f"encoder unfrozen after epoch {unfreeze_epoch:g}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion_matrix(counts: np.ndarray | Sequence[Sequence[int]], labels: Sequence[str],
+                          path: str | Path, title: str = "Confusion matrix") -> Path:
+    """Row-normalised confusion matrix as a heat map, each cell annotated with its percentage and count."""
+    counts = np.asarray(counts)
+    rates = row_normalise(counts)
+    size = max(4.0, 0.9 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=100)
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{100 * rates[i, j]:.0f}%\n({counts[i, j]})", ha="center", va="center",
+                    fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
