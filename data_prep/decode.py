@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from common.files import file_sha1
+from common.names import display_path
 from data_prep.audio import REASON_UNREADABLE, AudioError, load_audio
 from data_prep.corpora.base import Utterance
 from data_prep.labels import EMOTIONS
@@ -52,8 +53,9 @@ def decoded_rows(utterances: Sequence[dict[str, str]], sampling_rate: int, max_d
             yield {
                 **result,
                 "label": EMOTIONS.index(utt["label"]),
-                "speaker": utt["speaker"], "corpus": utt["corpus"], "language": utt["language"],
-                "path": utt["path"],
+                # names that are not UTF-8 are stored with \xNN escapes (Arrow strings must be valid UTF-8)
+                "speaker": display_path(utt["speaker"]), "corpus": utt["corpus"], "language": utt["language"],
+                "path": display_path(utt["path"]),
                 "duration": float(len(wave) / sampling_rate), "length": int(len(wave)),
             }
     finally:
