@@ -31,7 +31,9 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from transformers.utils import logging as hf_logging
 
-from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
+from common.names import display_path
+from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
 from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.inference import AUTOCAST_DTYPES, batch_probabilities, default_device, length_batches
@@ -67,23 +69,29 @@ class PredictionReport:
 
 
 def find_audio_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
-    """Expand folders (recursively, sorted, by AUDIO_EXTENSIONS); keep explicit files whatever their suffix.
+    """Expand folders by the walk rule `python -m data_prep` uses (`common.files.walk_tree`: hidden entries such as
+    `._*` AppleDouble files skipped, symlinks followed, each real file once), keeping AUDIO_EXTENSIONS; explicit
+    files are kept whatever their suffix.
 
-    Returns (files, errors) where errors name paths that do not exist or folders without audio.
+    Returns (files, errors) where errors name paths that do not exist, folders without audio, broken links and
+    link loops.
     """
     files: list[Path] = []
     errors: list[dict[str, str]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            walk = walk_tree(path)
+            found = [p for p in walk.files if p.suffix.lower() in AUDIO_EXTENSIONS]
+            errors.extend({"path": display_path(u.path), "error": f"{u.reason} ({u.detail})"}
+                          for u in walk.unused if u.reason in (REASON_BROKEN_LINK, REASON_LINK_LOOP))
             if not found:
-                errors.append({"path": str(path), "error": "folder holds no audio files"})
+                errors.append({"path": display_path(path), "error": "folder holds no audio files"})
             files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            errors.append({"path": str(path), "error": "missing file"})
+            errors.append({"path": display_path(path), "error": "missing file"})
     first_by_target: dict[Path, Path] = {}  # a file named twice (directly and via its folder) is classified once
     for path in files:
         first_by_target.setdefault(path.resolve(), path)
