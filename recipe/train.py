@@ -31,6 +31,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
+from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
 from .hub import HubError
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
@@ -166,6 +167,21 @@ def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] |
         return 2
 
 
+def resume_checkpoint(out: Path) -> str:
+    """The newest intact checkpoint in `out` for --resume; damaged newer ones are named on stdout and skipped."""
+    checkpoint, damaged = newest_intact_checkpoint(out)
+    for folder, problem in damaged:
+        print(f"recipe.train: --resume: skipping damaged {folder.name} ({problem})", flush=True)
+    if checkpoint is None:
+        if damaged:
+            raise ConfigError(f"--resume: no intact checkpoint in {out}: "
+                              + "; ".join(f"{folder.name}: {problem}" for folder, problem in damaged))
+        raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
+    if damaged:
+        print(f"recipe.train: --resume: resuming from {checkpoint.name}", flush=True)
+    return str(checkpoint)
+
+
 def run(
     cfg: RecipeConfig,
     training_args,
@@ -181,11 +197,11 @@ def run(
     if resume_from_checkpoint:
         if not Path(resume_from_checkpoint).is_dir():
             raise ConfigError(f"--resume_from_checkpoint {resume_from_checkpoint}: no such folder")
+        if problem := checkpoint_problem(Path(resume_from_checkpoint)):
+            raise ConfigError(f"--resume_from_checkpoint {resume_from_checkpoint}: {problem}")
         checkpoint = resume_from_checkpoint
     elif resume:
-        checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
+        checkpoint = resume_checkpoint(out)
     elif out.is_dir() and get_last_checkpoint(str(out)) is not None:
         if not cfg.recipe.overwrite_output_dir:
             raise ConfigError(
