@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lengths import describe
+from common.cli import UserError
 from bench.report import emit_json, format_results, machine_info, target_summary, train_ratios
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,9 +81,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """UserError for options that would fail only minutes or hours into the run (bad dtype or model name, CUDA
+    absent, an --out folder that cannot be written)."""
+    bad = [d for d in args.dtypes if d not in ("fp32", "fp16", "bf16")]
+    if bad:
+        raise UserError(f"--dtype: unknown precision(s) {', '.join(bad)} (choose from fp32, fp16, bf16)")
+    bad = [m for m in args.models if m not in ("tiny", "base")]
+    if bad:
+        raise UserError(f"--models: unknown model(s) {', '.join(bad)} (choose from tiny, base)")
+    if args.kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {args.device}: CUDA is not available here (use --device cpu)")
+    folder = Path(args.out).resolve().parent
+    try:  # a real write (os.access says yes to root everywhere, /proc included)
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise UserError(f"--out {args.out}: cannot write in {folder} ({err.strerror or err})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run)."""
+    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run), 2 for
+    options that cannot work (one line, before any measurement)."""
     args = parse_args(argv)
+    try:
+        check_args(args)
+    except UserError as err:
+        print(f"python -m bench: error: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
