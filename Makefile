@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests
 
 prepare: $(STAMP)
-	$(PY) -m data_prep --config configs/data.yaml --output $(DATA)
+	$(PY) -m data_prep --config configs/data.yaml --output $(DATA) --overwrite
 
 train: $(STAMP)
 	$(PY) -m recipe.train --config configs/recipe.yaml --data $(DATA) --output_dir $(OUT)
@@ -42,7 +42,7 @@ card: $(STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m demo.corpus --output $(DEMO_RAW)
-	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA)
+	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA) --overwrite
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.train --config configs/demo.yaml --data $(DEMO_DATA) --output_dir $(DEMO_OUT)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.evaluate --model $(DEMO_OUT) --data $(DEMO_DATA) --split test
 	HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) --data $(DEMO_DATA)
