@@ -59,7 +59,7 @@ def nothing_usable_message(scans: dict[str, ScanResult], skipped: list[Skipped])
         detail = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()) or "no files"
         lines.append(f"  - {name}: found {scan.found}, skipped: {detail}")
     lines.append("Check that each path points at the corpus folder itself (e.g. the one holding <emotion>/ or "
-                 "Actor_XX/ folders), that the adapter matches the layout, and the skipped_files of an earlier report.")
+                 "Actor_XX/ folders) and that the adapter matches the layout (skip reasons above).")
     return "\n".join(lines)
 
 
@@ -75,7 +75,8 @@ def prepare(cfg: PrepareConfig, *, verbose: bool = True, overwrite: bool = False
         if not scans:
             raise NoCorpusError(missing_corpora_message(cfg.corpora))
         for spec in missing:
-            print(f"warning: corpus {spec.name} not found at {spec.path}; continuing without it", flush=True)
+            print(f"warning: corpus {spec.name} not found at {display_path(spec.path)}; continuing without it",
+                  flush=True)
         for name, scan in scans.items():
             for note in scan.notes:
                 print(f"note: {name}: {display_path(note)}", flush=True)

@@ -51,7 +51,10 @@ def load_prepared(dataset_dir: str | Path, splits: tuple[str, ...]) -> DatasetDi
     path = Path(dataset_dir)
     if not (path / "dataset_dict.json").is_file():
         raise DataError(f"{path}: not a prepared dataset (no dataset_dict.json); run `make prepare` first")
-    dsd = load_from_disk(str(path))
+    try:
+        dsd = load_from_disk(str(path))
+    except Exception as err:  # datasets raises IndexError, FileNotFoundError, ValueError... for a damaged folder
+        raise DataError(f"{path}: cannot be loaded ({type(err).__name__}: {err}); run `make prepare` again") from err
     if not isinstance(dsd, DatasetDict):
         raise DataError(f"{path}: expected a DatasetDict with splits {', '.join(splits)}")
     for split in splits:

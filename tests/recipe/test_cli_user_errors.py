@@ -66,3 +66,20 @@ def test_predict_skips_appledouble_reads_non_utf8_names_and_reports_file_duratio
     (pred,) = result["predictions"]
     assert pred["path"].endswith("caf\\xe9_12s.wav")
     assert pred["duration_s"] == 12.0 and pred["used_s"] == 8.0
+
+
+def test_train_on_an_unloadable_dataset_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """What an old data_prep left for a corpus with nothing usable: split folders without any Arrow file."""
+    from recipe.train import main as train_main
+    from tests.support.train_helpers import tiny_config, write_config
+
+    data = tmp_path / "data"
+    for split in ("train", "validation", "test"):
+        (data / split).mkdir(parents=True)
+        (data / split / "state.json").write_text(json.dumps({"_data_files": [], "_fingerprint": "x"}))
+        (data / split / "dataset_info.json").write_text("{}")
+    (data / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "validation", "test"]}))
+    config = write_config(tmp_path / "c.yaml", tiny_config())
+    assert train_main(["--config", config, "--data", str(data), "--output_dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be loaded" in err and "make prepare" in err and "Traceback" not in err
