@@ -105,7 +105,7 @@ def prepare(cfg: PrepareConfig, *, verbose: bool = True) -> dict[str, Any]:
 def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec],
                  candidates: list[Utterance], kept: list[int], skipped: list[Skipped],
                  local: dict[str, list[int]], before_balancing: dict[str, int]) -> dict[str, Any]:
-    """The prepare_report.json content (contract item 3); per corpus found == kept + sum(skipped)."""
+    """The prepare_report.json content (docs/data.md); per corpus found == kept + sum(skipped)."""
     labels = [candidates[i].label for i in kept]
     speakers = [candidates[i].speaker for i in kept]
     kept_by_corpus = Counter((candidates[i].corpus, candidates[i].label) for i in kept)

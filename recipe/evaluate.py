@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
+from data_prep.dataset import load_prepared
 from recipe.components.inference import batch_probabilities, default_device, length_batches
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
@@ -48,26 +49,6 @@ RESULTS_FILE = "eval_results.json"
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "training_curves.png"
 GROUP_COLUMNS = ("corpus", "language")
-
-
-def load_prepared(data_dir: str | Path, splits: Sequence[str]) -> DatasetDict:
-    """Load the prepared DatasetDict and check it has ``splits`` and the columns evaluation needs."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: prepared dataset folder not found (run `make prepare`)")
-    try:
-        dsd = load_from_disk(str(data_dir))
-    except Exception as err:  # datasets raises several types for a folder that is not a saved dataset
-        raise ValueError(f"{data_dir}: not a dataset saved with save_to_disk ({err})") from err
-    if not isinstance(dsd, DatasetDict):
-        raise ValueError(f"{data_dir}: expected a DatasetDict with train/validation/test, got a single Dataset")
-    for split in splits:
-        if split not in dsd:
-            raise ValueError(f"{data_dir}: split {split!r} not found (has {sorted(dsd)})")
-        missing = {"audio", "label", "length", *GROUP_COLUMNS} - set(dsd[split].column_names)
-        if missing:
-            raise ValueError(f"{data_dir}: split {split!r} lacks columns {sorted(missing)}")
-    return dsd
 
 
 def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) -> list[str]:
@@ -148,7 +129,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: no config.json, not a saved model folder")
     splits = [split] + [s for s in dict.fromkeys(also) if s != split]
-    dsd = load_prepared(data_dir, [*splits, "train"])
+    dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))
     device = default_device(device)
     model = AutoModelForAudioClassification.from_pretrained(model_dir)
     feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)

@@ -22,9 +22,9 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -33,8 +33,8 @@ from transformers.utils import logging as hf_logging
 
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
-from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.inference import AUTOCAST_DTYPES, batch_probabilities, default_device, length_batches
+from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 
 
 @dataclass
