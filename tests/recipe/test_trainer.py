@@ -197,6 +197,7 @@ def _weights_after_one_step(tmp_path, name: str, batch_size: int, accumulation: 
     return final
 
 
+@pytest.mark.slow  # three Trainer.train() runs
 def test_gradient_accumulation_matches_full_batch(tmp_path):
     """One optimizer step on 8 clips: batch 8, 4x2 accumulated and 2x4 accumulated give the same weights."""
     full = _weights_after_one_step(tmp_path, "full", 8, 1)
