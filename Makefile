@@ -14,7 +14,7 @@ DEMO_RAW ?= outputs/demo/corpus
 DEMO_DATA ?= outputs/demo/prepared
 DEMO_OUT ?= outputs/demo/model
 
-.PHONY: install test prepare train evaluate card demo bench predict clean
+.PHONY: install lint test test-fast prepare train evaluate card demo bench predict clean
 
 install: $(STAMP)
 
@@ -22,8 +22,17 @@ $(STAMP): requirements.txt tools/install.sh
 	bash tools/install.sh
 	touch $@
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile tests
+# Lint (ruff, configured in pyproject.toml), then the whole suite: what CI (.ci/run) runs. Offline: HF_HUB_OFFLINE=1.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile tests
+
+# The inner loop: every test not marked slow (no training, no spawned process).
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 prepare: $(STAMP)
 	$(PY) -m data_prep --config configs/data.yaml --output $(DATA) --overwrite

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.lengths import describe
+from bench.report import emit_json, format_results, target_summary, train_ratios
 from common.cli import UserError
-from bench.report import emit_json, format_results, machine_info, target_summary, train_ratios
+from common.hardware import hardware_info
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("prepare", "train", "infer")
@@ -66,9 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training, and inference in addition to CPU)")
     ap.add_argument("--dtype", default=None,
-                    help="training precision(s), comma list of fp32/fp16/bf16 (default: fp32 on cpu, fp16,bf16 on cuda)")
+                    help="training precision(s), comma list of fp32/fp16/bf16 "
+                         "(default: fp32 on cpu, fp16,bf16 on cuda)")
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for training and inference (default: torch's)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
@@ -117,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
         "quick": args.quick,
-        "machine": machine_info(args.device),
+        "machine": hardware_info(args.device),
         "lengths": describe(),
     }
+    results["machine"]["load_average_at_start"] = results["machine"].pop("load_average")
     if "prepare" in args.only:
         results["prepare"] = run_module("bench.prepare_bench", ["--files", "200" if args.quick else "400"])
     if "train" in args.only:
@@ -144,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = target_summary(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)
-    results["results_file"] = str(Path(args.out).resolve().relative_to(REPO)) if Path(args.out).resolve().is_relative_to(REPO) else args.out
+    out = Path(args.out).resolve()
+    results["results_file"] = str(out.relative_to(REPO)) if out.is_relative_to(REPO) else args.out
     emit_json(results, args.out)
     print()
     print(format_results(results))

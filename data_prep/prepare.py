@@ -87,7 +87,8 @@ def prepare(cfg: PrepareConfig, *, verbose: bool = True, overwrite: bool = False
             shutil.rmtree(work, ignore_errors=True)
     if verbose:
         print(summary(report))
-        print(f"\nwrote {display_path(cfg.output)} ({sizes}) and {display_path(Path(cfg.output) / 'prepare_report.json')}")
+        report_path = display_path(Path(cfg.output) / "prepare_report.json")
+        print(f"\nwrote {display_path(cfg.output)} ({sizes}) and {report_path}")
     return report
 
 
@@ -136,7 +137,7 @@ def _build(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[Corpu
 def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec],
                  candidates: list[Utterance], kept: list[int], skipped: list[Skipped],
                  local: dict[str, list[int]], before_balancing: dict[str, int]) -> dict[str, Any]:
-    """The prepare_report.json content (contract item 3); per corpus found == kept + sum(skipped)."""
+    """The prepare_report.json content (docs/data.md); per corpus found == kept + sum(skipped)."""
     labels = [candidates[i].label for i in kept]
     speakers = [candidates[i].speaker for i in kept]
     kept_by_corpus = Counter((candidates[i].corpus, candidates[i].label) for i in kept)

@@ -7,25 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from common.names import text_safe
+from common.tables import text_table
 from data_prep.corpora.base import REASON_NAME_COLLISION
 from data_prep.labels import EMOTIONS
 
 
 def format_table(title: str, rows: dict[str, dict[str, int]], columns: Sequence[str] = EMOTIONS) -> str:
-    """A plain-text table: one row per key, one column per class, plus a total column and row."""
-    width = max([len(title), 5, *map(len, rows)])
-    col_w = max(8, *map(len, columns))
-    lines = [f"{title:<{width}} " + " ".join(f"{c:>{col_w}}" for c in [*columns, "total"])]
-    totals = dict.fromkeys(columns, 0)
-    for name, counts in rows.items():
-        for c in columns:
-            totals[c] += counts.get(c, 0)
-        values = [counts.get(c, 0) for c in columns]
-        lines.append(f"{name:<{width}} " + " ".join(f"{v:>{col_w}}" for v in [*values, sum(values)]))
-    if len(rows) > 1:
-        values = list(totals.values())
-        lines.append(f"{'total':<{width}} " + " ".join(f"{v:>{col_w}}" for v in [*values, sum(values)]))
-    return "\n".join(lines)
+    """A plain-text table: one row per key, one column per class, plus a total column and (for several rows) row."""
+    body = [[name, *(counts.get(c, 0) for c in columns), sum(counts.get(c, 0) for c in columns)]
+            for name, counts in rows.items()]
+    if len(body) > 1:
+        body.append(["total", *(sum(col) for col in list(zip(*body))[1:])])
+    return text_table([title, *columns, "total"], body, right=range(1, len(columns) + 2))
 
 
 def summary(report: dict[str, Any]) -> str:

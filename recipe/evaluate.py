@@ -34,11 +34,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
 from common.cli import UserError
+from data_prep.dataset import load_prepared
 from recipe.components.inference import (
     batch_probabilities,
     check_model_folder,
@@ -59,31 +60,7 @@ GROUP_COLUMNS = ("corpus", "language")
 
 
 class EvalInputError(UserError, ValueError):
-    """A prepared dataset folder that cannot be evaluated on (one line, exit 2)."""
-
-
-class EvalInputMissing(EvalInputError, FileNotFoundError):
-    """The prepared dataset folder does not exist."""
-
-
-def load_prepared(data_dir: str | Path, splits: Sequence[str]) -> DatasetDict:
-    """Load the prepared DatasetDict and check it has ``splits`` and the columns evaluation needs."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise EvalInputMissing(f"{data_dir}: prepared dataset folder not found (run `make prepare`)")
-    try:
-        dsd = load_from_disk(str(data_dir))
-    except Exception as err:  # datasets raises several types for a folder that is not a saved dataset
-        raise EvalInputError(f"{data_dir}: not a dataset saved with save_to_disk ({err})") from err
-    if not isinstance(dsd, DatasetDict):
-        raise EvalInputError(f"{data_dir}: expected a DatasetDict with train/validation/test, got a single Dataset")
-    for split in splits:
-        if split not in dsd:
-            raise EvalInputError(f"{data_dir}: split {split!r} not found (has {sorted(dsd)})")
-        missing = {"audio", "label", "length", *GROUP_COLUMNS} - set(dsd[split].column_names)
-        if missing:
-            raise EvalInputError(f"{data_dir}: split {split!r} lacks columns {sorted(missing)}")
-    return dsd
+    """Model and dataset that cannot be evaluated together (one line, exit 2)."""
 
 
 def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) -> list[str]:
@@ -162,7 +139,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
     """
     model_dir, data_dir = check_model_folder(model_dir), Path(data_dir)
     splits = [split] + [s for s in dict.fromkeys(also) if s != split]
-    dsd = load_prepared(data_dir, [*splits, "train"])
+    dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))
     device = default_device(device)
     with model_load_errors(model_dir):
         model = AutoModelForAudioClassification.from_pretrained(model_dir)

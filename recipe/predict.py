@@ -23,9 +23,9 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +37,6 @@ from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
-from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.inference import (
     AUTOCAST_DTYPES,
     batch_probabilities,
@@ -46,6 +45,7 @@ from .components.inference import (
     length_batches,
     model_load_errors,
 )
+from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 
 
 @dataclass

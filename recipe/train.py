@@ -14,64 +14,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import torch
-import transformers
-from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
+from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
+from common.hardware import hardware_info
+from data_prep.dataset import PreparedDataError, load_prepared
+
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
 from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
-from .hub import HubError
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
 from .components.metrics import compute_metrics
 from .components.trainer import SERTrainer
+from .hub import HubError
+from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 
-REQUIRED_COLUMNS = ("audio", "label")
 MODEL_COLUMNS = ("audio", "label", "length")
 
 
 class DataError(ValueError):
     """The prepared dataset cannot be trained on; the message names the directory and the problem."""
-
-
-def load_prepared(dataset_dir: str | Path, splits: tuple[str, ...]) -> DatasetDict:
-    """Load a DatasetDict written by `python -m data_prep` and check the splits and columns training needs."""
-    path = Path(dataset_dir)
-    if not (path / "dataset_dict.json").is_file():
-        raise DataError(f"{path}: not a prepared dataset (no dataset_dict.json); run `make prepare` first")
-    try:
-        dsd = load_from_disk(str(path))
-    except Exception as err:  # datasets raises IndexError, FileNotFoundError, ValueError... for a damaged folder
-        raise DataError(f"{path}: cannot be loaded ({type(err).__name__}: {err}); run `make prepare` again") from err
-    if not isinstance(dsd, DatasetDict):
-        raise DataError(f"{path}: expected a DatasetDict with splits {', '.join(splits)}")
-    for split in splits:
-        if split not in dsd:
-            raise DataError(f"{path}: split {split!r} missing (has: {', '.join(dsd)})")
-        missing = [c for c in REQUIRED_COLUMNS if c not in dsd[split].column_names]
-        if missing:
-            raise DataError(f"{path}: split {split!r} lacks column(s) {', '.join(missing)}")
-        if not isinstance(dsd[split].features["label"], ClassLabel):
-            raise DataError(f"{path}: column 'label' of split {split!r} is not a ClassLabel")
-        if len(dsd[split]) == 0:
-            raise DataError(f"{path}: split {split!r} is empty")
-    names = dsd[splits[0]].features["label"].names
-    for split in splits[1:]:
-        if dsd[split].features["label"].names != names:
-            raise DataError(f"{path}: label names of split {split!r} differ from split {splits[0]!r}")
-    return dsd
 
 
 def model_view(ds: Dataset, need_length: bool) -> Dataset:
@@ -118,19 +87,6 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     return model, feature_extractor
 
 
-def hardware_info() -> dict[str, Any]:
-    cuda = torch.cuda.is_available()
-    return {
-        "device": "cuda" if cuda else "cpu",
-        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-        "gpu_count": torch.cuda.device_count() if cuda else 0,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -165,7 +121,7 @@ def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] |
         return 2
     try:
         return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks or [])
-    except (DataError, ConfigError, HubError) as err:
+    except (DataError, PreparedDataError, ConfigError, HubError) as err:
         print(f"recipe.train: {err}", file=sys.stderr)
         return 2
 
@@ -297,7 +253,8 @@ def run(
             f"recipe.train: done in {run_info['train_runtime_s']:.0f}s, {state.global_step} steps, "
             f"{state.epoch:.1f} epochs; best {training_args.metric_for_best_model}={state.best_metric} "
             f"({state.best_model_checkpoint}); validation: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items() if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
+            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items()
+                        if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
         )
         print(f"recipe.train: model and records in {out}")
         if cfg.hub.push_to_hub:

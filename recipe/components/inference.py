@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from transformers import AutoConfig
 
 from common.cli import UserError
+
 
 class ModelFolderError(UserError, FileNotFoundError):
     """A model folder that is missing or cannot be loaded (one line, exit 2 in the CLIs)."""
@@ -38,7 +38,7 @@ def model_load_errors(model_dir: str | Path) -> Iterator[None]:
     or damaged weights) into ModelFolderError naming the folder."""
     try:
         yield
-    except (OSError, ValueError, KeyError, EnvironmentError) as err:
+    except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelFolderError(f"{model_dir}: cannot load the model ({first})") from err
 

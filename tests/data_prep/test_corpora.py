@@ -130,7 +130,8 @@ def test_walk_is_sorted_case_insensitively(tmp_path: Path) -> None:
     for name in ("b.wav", "A.WAV", "c/Z.wav", "C/a.wav"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    assert [p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path)] == ["A.WAV", "b.wav", "C/a.wav", "c/Z.wav"]
+    walked = [p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path)]
+    assert walked == ["A.WAV", "b.wav", "C/a.wav", "c/Z.wav"]
     with pytest.raises(FileNotFoundError):
         walk_files(tmp_path / "missing")
 

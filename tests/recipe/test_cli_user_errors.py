@@ -50,7 +50,7 @@ def test_evaluate_bad_model_folder_is_one_line_exit_2(tmp_path: Path, capsys: py
 def test_evaluate_missing_data_is_one_line_exit_2(model_dir: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
     assert evaluate.main(["--model", model_dir, "--data", str(tmp_path / "nope")]) == 2
-    assert "prepared dataset folder not found" in capsys.readouterr().err
+    assert "folder not found" in capsys.readouterr().err
 
 
 def test_predict_skips_appledouble_reads_non_utf8_names_and_reports_file_duration(
