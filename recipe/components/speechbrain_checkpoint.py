@@ -82,7 +82,7 @@ _TagKeepingLoader.add_multi_constructor("!", _construct_tagged)
 def parse_hyperparams(text: str, where: str) -> dict[str, Any]:
     """The top-level mapping of a HyperPyYAML file, tags kept as `Tagged` (nothing imported or run)."""
     try:
-        data = yaml.load(text, Loader=_TagKeepingLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_TagKeepingLoader)  # a SafeLoader subclass: builds no Python objects
     except yaml.YAMLError as err:
         raise SpeechBrainFormatError(f"{where}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
@@ -157,7 +157,7 @@ def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """A torch state dict, read with `weights_only=True` (no pickled code runs)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for a bad file
+    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise SpeechBrainFormatError(f"{path}: not a torch state dict readable with weights_only=True ({err})") from None
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
         raise SpeechBrainFormatError(f"{path}: expected a mapping of tensor names to tensors")
@@ -254,7 +254,7 @@ def read_speechbrain_encoder(
         raise SpeechBrainFormatError(f"{name_or_path}/{encoder_file}: no `model.` tensors (not an encoder checkpoint)")
     discarded = [f"{encoder_file}:{name}" for name in discarded]
     source_labels: dict[int, str] = {}
-    for name, filename in files.items():  # the other loadables: the task head and the label encoder
+    for filename in files.values():  # the other loadables: the task head and the label encoder
         path = _repo_file(name_or_path, filename, hub_kwargs, required=False)
         if path is not None and filename.endswith(".ckpt"):
             discarded += [f"{filename}:{tensor}" for tensor in load_checkpoint(path)]
