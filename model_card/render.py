@@ -223,6 +223,9 @@ def architecture(run: RunFiles) -> dict[str, Any]:
         "head_lines": head_lines,
         "params_total": fmt.count(run.run_info["parameters"].get("total")),
         "params_trainable": fmt.count(run.run_info["parameters"].get("trainable")),
+        # Written by recipe.train since the count while frozen was recorded; older run folders lack it.
+        "params_trainable_frozen": fmt.count(run.run_info["parameters"].get("trainable_encoder_frozen"))
+        if "trainable_encoder_frozen" in run.run_info["parameters"] else None,
     }
 
 
