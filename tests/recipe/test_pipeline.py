@@ -22,7 +22,9 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model")
+    # The optional parts on, so the remote-code test runs them from config.json too.
+    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model", use_weighted_layer_sum=True,
+                               encoder_output_norm=True)
 
 
 def _normalise(wave: np.ndarray) -> np.ndarray:
@@ -148,6 +150,8 @@ def test_remote_code_pipeline_in_fresh_process(model_dir: str, tmp_path: Path) -
     assert report["model_module"].startswith("transformers_modules.")
     assert report["extractor_module"].startswith("transformers_modules.")
     assert report["project_modules"] == []
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    assert config["use_weighted_layer_sum"] and config["encoder_output_norm"] and config["attention_hidden_size"] == 384
 
     in_process = pipeline("audio-classification", model=model_dir, device="cpu")
     expected = {item["label"]: item["score"] for item in in_process(clip, top_k=None, function_to_apply="none")}

@@ -72,19 +72,20 @@ def save_tiny_encoder(
 
 def save_tiny_ser_model(
     path: str | Path, arch: str = "wav2vec2", feat_extract_norm: str = "group", max_duration: float | None = 8.0,
-    seed: int = 0,
+    seed: int = 0, **model_options: Any,
 ) -> str:
     """Write a complete, pipeline-ready tiny SER model folder (random weights) to `path` and return it.
 
     Built the real way: tiny encoder checkpoint -> `SERForAudioClassification.from_encoder` -> `save_pretrained`
     with a `SERFeatureExtractor.for_encoder` extractor. For tests of evaluation, model cards and inference.
+    `model_options` go to `from_encoder` (e.g. `use_weighted_layer_sum=True`, `encoder_output_norm=True`).
     """
     from recipe import SERFeatureExtractor, SERForAudioClassification  # tests may import recipe; keep it lazy
 
     path = Path(path)
     encoder_dir = save_tiny_encoder(path.parent / f"{path.name}-encoder", arch, feat_extract_norm, seed=seed)
     torch.manual_seed(seed)
-    model = SERForAudioClassification.from_encoder(encoder_dir)
+    model = SERForAudioClassification.from_encoder(encoder_dir, **model_options)
     extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=max_duration)
     model.save_pretrained(str(path))
     extractor.save_pretrained(str(path))
