@@ -217,6 +217,8 @@ def architecture(run: RunFiles) -> dict[str, Any]:
         "num_heads": enc.get("num_attention_heads"),
         "feat_extract_norm": enc.get("feat_extract_norm"),
         "attention_hidden_size": cfg.get("attention_hidden_size"),
+        "use_weighted_layer_sum": bool(cfg.get("use_weighted_layer_sum")),
+        "encoder_output_norm": bool(cfg.get("encoder_output_norm")),
         "head_sizes": cfg.get("head_sizes", []),
         "head_dropout": dropout,
         "num_labels": n_labels,
