@@ -276,6 +276,7 @@ def run(
             "unfreeze_epoch": freeze_cb.unfreeze_epoch,
             # total, trainable at the end, and trainable while the encoder is frozen (the model card prints them)
             "parameters": trainer.model.parameter_summary(),
+            "encoder_loading": model.loading_info or None,  # what from_encoder loaded, discarded, initialised
             "hardware": hardware_info(),
             "world_size": training_args.world_size,
             "train_runtime_s": round(time.time() - t0, 2),

@@ -125,12 +125,14 @@ def utterance_norm(hidden_states: torch.Tensor, frame_mask: torch.Tensor | None,
     """
     if frame_mask is None:
         return nn.functional.layer_norm(hidden_states, hidden_states.shape[-2:], eps=eps)
-    shape = (frame_mask.shape[0],) + (1,) * (hidden_states.dim() - 3) + (frame_mask.shape[1], 1)
-    mask = frame_mask.to(hidden_states.dtype).view(shape)
-    count = mask.sum(dim=(-2, -1), keepdim=True).clamp(min=1.0) * hidden_states.shape[-1]
-    mean = (hidden_states * mask).sum(dim=(-2, -1), keepdim=True) / count
-    var = (((hidden_states - mean) * mask) ** 2).sum(dim=(-2, -1), keepdim=True) / count
-    return (hidden_states - mean) * torch.rsqrt(var + eps)
+    # Statistics in float32 (as autocast runs layer_norm): a 400 x 768 fp16 sum can exceed 65504.
+    states = hidden_states.float()
+    shape = (frame_mask.shape[0],) + (1,) * (states.dim() - 3) + (frame_mask.shape[1], 1)
+    mask = frame_mask.to(states.dtype).view(shape)
+    count = mask.sum(dim=(-2, -1), keepdim=True).clamp(min=1.0) * states.shape[-1]
+    mean = (states * mask).sum(dim=(-2, -1), keepdim=True) / count
+    var = (((states - mean) * mask) ** 2).sum(dim=(-2, -1), keepdim=True) / count
+    return ((states - mean) * torch.rsqrt(var + eps)).to(hidden_states.dtype)
 
 
 class SERForAudioClassification(PreTrainedModel):

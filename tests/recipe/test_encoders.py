@@ -188,6 +188,11 @@ def test_utterance_norm_matches_speechbrain_and_ignores_padding() -> None:
     changed[0, 4:] = 1e3
     torch.testing.assert_close(utterance_norm(changed, mask)[0, :4], utterance_norm(hidden[:1, :4], None)[0])
     torch.testing.assert_close(utterance_norm(hidden, mask)[1], manual[1])
+    # fp16 (mixed precision): statistics of 400 x 768 frames must not overflow (their sum exceeds 65504).
+    big = (torch.randn(1, 400, 768) * 4 + 20).half()
+    normed = utterance_norm(big, torch.ones(1, 400, dtype=torch.bool))
+    assert normed.dtype == torch.float16 and torch.isfinite(normed).all()
+    torch.testing.assert_close(normed.float(), utterance_norm(big.float(), None), atol=2e-3, rtol=2e-3)
 
 
 # ---------------------------------------------------------------- SUPERB weighted layer sum
@@ -330,3 +335,4 @@ def test_large_config_trains_a_step_with_a_tiny_layer_norm_encoder(tmp_path: Pat
     head = sum(p.numel() for n, p in SERForAudioClassification.from_pretrained(tmp_path / "out").named_parameters()
                if not n.startswith("encoder."))
     assert info["parameters"]["trainable_encoder_frozen"] == head
+    assert info["encoder_loading"]["loaded_encoder_tensors"] == info["encoder_loading"]["encoder_tensors"]
