@@ -62,9 +62,9 @@ class SERConfig(PretrainedConfig):
             (defaults to a wav2vec2-base config).
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (informational).
         attention_hidden_size (`int`): width A of the tanh scoring layer of the attentive pooling (see below).
-        use_weighted_layer_sum (`bool`): pool a learned softmax-weighted sum of all hidden states (the CNN
-            projection and every transformer layer) instead of the last one, as transformers'
-            `*ForSequenceClassification` models and SUPERB's downstream models do.
+        use_weighted_layer_sum (`bool`): pool a learned softmax-weighted sum of all hidden states (the transformer's
+            input and every layer's output) instead of the last one, as transformers' `*ForSequenceClassification`
+            models and SUPERB's downstream models do; needs encoder layerdrop 0.
         encoder_output_norm (`bool`): normalise the encoder output of each utterance over its frames and features
             (parameter-free, eps 1e-5), as SpeechBrain's wav2vec2 wrapper does with `output_norm: True`; on for
             encoders fine-tuned that way (speechbrain/emotion-recognition-wav2vec2-IEMOCAP).
