@@ -209,12 +209,17 @@ def architecture(run: RunFiles) -> dict[str, Any]:
         "num_heads": enc.get("num_attention_heads"),
         "feat_extract_norm": enc.get("feat_extract_norm"),
         "attention_hidden_size": cfg.get("attention_hidden_size"),
+        "use_weighted_layer_sum": bool(cfg.get("use_weighted_layer_sum")),
+        "encoder_output_norm": bool(cfg.get("encoder_output_norm")),
         "head_sizes": cfg.get("head_sizes", []),
         "head_dropout": dropout,
         "num_labels": n_labels,
         "head_lines": head_lines,
         "params_total": fmt.count(run.run_info["parameters"].get("total")),
         "params_trainable": fmt.count(run.run_info["parameters"].get("trainable")),
+        # Written by recipe.train since the count while frozen was recorded; older run folders lack it.
+        "params_trainable_frozen": fmt.count(run.run_info["parameters"].get("trainable_encoder_frozen"))
+        if "trainable_encoder_frozen" in run.run_info["parameters"] else None,
     }
 
 

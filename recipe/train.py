@@ -32,6 +32,7 @@ from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
 from .components.metrics import compute_metrics
+from .components.speechbrain_checkpoint import SpeechBrainFormatError
 from .components.trainer import SERTrainer
 from .hub import HubError
 from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
@@ -57,13 +58,22 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     """A fresh model (pretrained encoder + new head, or all random with `model.from_scratch`) and its extractor."""
     opts = cfg.model
     if opts.from_scratch:
+        # SERConfig completes a partial encoder_config with the architecture's defaults.
         encoder_config = {"model_type": "wav2vec2", **opts.encoder_config}
-        config = SERConfig(
-            encoder_config=encoder_config,
-            head_sizes=opts.head_sizes,
-            head_dropout=opts.head_dropout,
-            id2label=id2label,
-        )
+        if opts.use_weighted_layer_sum:
+            encoder_config.setdefault("layerdrop", 0.0)  # dropped layers would misalign the layer weights
+        try:
+            config = SERConfig(
+                encoder_config=encoder_config,
+                head_sizes=opts.head_sizes,
+                head_dropout=opts.head_dropout,
+                attention_hidden_size=opts.attention_hidden_size,
+                use_weighted_layer_sum=opts.use_weighted_layer_sum,
+                encoder_output_norm=bool(opts.encoder_output_norm),
+                id2label=id2label,
+            )
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"model.encoder_config: {err}") from err
         if opts.attn_implementation is not None:
             config._attn_implementation = opts.attn_implementation
         model = SERForAudioClassification(config)
@@ -74,6 +84,9 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
                 id2label=id2label,
                 head_sizes=opts.head_sizes,
                 head_dropout=opts.head_dropout,
+                attention_hidden_size=opts.attention_hidden_size,
+                use_weighted_layer_sum=opts.use_weighted_layer_sum,
+                encoder_output_norm=opts.encoder_output_norm,
                 attn_implementation=opts.attn_implementation,
                 **opts.encoder_config,
             )
@@ -81,6 +94,8 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             raise ConfigError(
                 f"model.encoder {opts.encoder!r} cannot be loaded (offline without a cached copy? a typo?): {err}"
             ) from err
+        except SpeechBrainFormatError as err:
+            raise ConfigError(f"model.encoder {opts.encoder!r}: {err}") from err
     if opts.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)
@@ -234,7 +249,9 @@ def run(
             "encoder_config": model.config.encoder_config if cfg.model.from_scratch else None,
             "freeze_encoder_epochs": cfg.recipe.freeze_encoder_epochs,
             "unfreeze_epoch": freeze_cb.unfreeze_epoch,
+            # total, trainable at the end, and trainable while the encoder is frozen (the model card prints them)
             "parameters": trainer.model.parameter_summary(),
+            "encoder_loading": model.loading_info or None,  # what from_encoder loaded, discarded, initialised
             "hardware": hardware_info(),
             "world_size": training_args.world_size,
             "train_runtime_s": round(time.time() - t0, 2),

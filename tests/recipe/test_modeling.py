@@ -203,7 +203,9 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
     grads = _grads_after_step(model)
     assert not any(grads[n] for n in encoder) and all(grads[n] for n in head)
     head_count = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
-    assert model.parameter_summary() == {"total": summary["total"], "trainable": head_count}
+    assert model.parameter_summary() == {
+        "total": summary["total"], "trainable": head_count, "trainable_encoder_frozen": head_count
+    }
 
     model.unfreeze_encoder()
     model.freeze_feature_encoder()
@@ -220,7 +222,8 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
 def test_parameter_summary_counts() -> None:
     model = SERForAudioClassification(SERConfig(encoder_config=Wav2Vec2Config(**tiny_encoder_overrides()).to_dict()))
     total = sum(p.numel() for p in model.parameters())
-    assert model.parameter_summary() == {"total": total, "trainable": total}
+    head = sum(p.numel() for p in [*model.pooling.parameters(), *model.head.parameters(), *model.classifier.parameters()])
+    assert model.parameter_summary() == {"total": total, "trainable": total, "trainable_encoder_frozen": head}
 
 
 def test_wav2vec2_base_sized_model_has_about_95m_parameters() -> None:

@@ -15,8 +15,16 @@ from transformers import AutoFeatureExtractor, HubertConfig, Wav2Vec2Config, Wav
 from data_prep.audio import centre_crop as data_prep_centre_crop
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.modeling.feature_extraction_ser import centre_crop
+from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000
+
+
+@pytest.fixture(scope="module")
+def full_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # The optional parts on, so the remote-code test runs them from config.json too.
+    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model", use_weighted_layer_sum=True,
+                               encoder_output_norm=True)
 
 
 def _normalise(wave: np.ndarray) -> np.ndarray:
@@ -127,14 +135,14 @@ print(json.dumps({
 
 
 @pytest.mark.slow
-def test_remote_code_pipeline_in_fresh_process(tiny_ser_model: str, tmp_path: Path) -> None:
+def test_remote_code_pipeline_in_fresh_process(full_model_dir: str, tmp_path: Path) -> None:
     clip = _speechlike(10.0, seed=5)
     np.save(tmp_path / "clip.npy", clip)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # -I: isolated mode (no PYTHONPATH, no cwd or script dir on sys.path); cwd is a folder without this project.
     result = subprocess.run(
-        [sys.executable, "-I", "-c", REMOTE_SCRIPT, tiny_ser_model, str(tmp_path / "clip.npy")],
+        [sys.executable, "-I", "-c", REMOTE_SCRIPT, full_model_dir, str(tmp_path / "clip.npy")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -142,7 +150,9 @@ def test_remote_code_pipeline_in_fresh_process(tiny_ser_model: str, tmp_path: Pa
     assert report["model_module"].startswith("transformers_modules.")
     assert report["extractor_module"].startswith("transformers_modules.")
     assert report["project_modules"] == []
+    config = json.loads((Path(full_model_dir) / "config.json").read_text())
+    assert config["use_weighted_layer_sum"] and config["encoder_output_norm"] and config["attention_hidden_size"] == 384
 
-    in_process = pipeline("audio-classification", model=tiny_ser_model, device="cpu")
+    in_process = pipeline("audio-classification", model=full_model_dir, device="cpu")
     expected = {item["label"]: item["score"] for item in in_process(clip, top_k=None, function_to_apply="none")}
     assert report["logits"] == pytest.approx(expected, abs=1e-5)

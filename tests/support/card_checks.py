@@ -161,6 +161,9 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
     total, trainable = re.search(r"\*\*([\d,]+)\*\* in total, \*\*([\d,]+)\*\* trainable", arch).groups()
     eq(total.replace(",", ""), info["parameters"]["total"], "parameters total")
     eq(trainable.replace(",", ""), info["parameters"]["trainable"], "parameters trainable")
+    if "trainable_encoder_frozen" in info["parameters"]:
+        frozen = re.search(r"\*\*([\d,]+)\*\* trainable while the encoder is frozen", arch).group(1)
+        eq(frozen.replace(",", ""), info["parameters"]["trainable_encoder_frozen"], "parameters trainable frozen")
 
     # --- datasets, splits, class distribution from prepare_report.json
     corpora = tables["Datasets"][0]
