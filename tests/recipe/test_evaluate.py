@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recipe.evaluate import length_batches
+from recipe.components.inference import length_batches
 from recipe.components.metrics_report import (classification_report, group_accuracy, majority_baseline, random_baseline,
                                    row_normalise, top_confusions)
 from recipe.components.plots import epoch_curves, plot_confusion_matrix, plot_training_curves
