@@ -37,7 +37,13 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
-from recipe.components.inference import batch_probabilities, default_device, padding_is_masked, plan_batches
+from recipe.components.inference import (
+    OnnxModel,
+    batch_probabilities,
+    default_device,
+    padding_is_masked,
+    plan_batches,
+)
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
 
@@ -80,7 +86,7 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
 
 
 @torch.inference_mode()
-def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, dataset: Dataset,
+def predict_probabilities(model: torch.nn.Module | OnnxModel, feature_extractor: Any, dataset: Dataset,
                           batch_size: int = 8, device: str | torch.device = "cpu") -> np.ndarray:
     """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order).
 
@@ -90,7 +96,8 @@ def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, datase
     batches = plan_batches(dataset["length"], batch_size, feature_extractor)
     audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
-    model.eval().to(device)
+    if isinstance(model, torch.nn.Module):
+        model.eval().to(device)
     for idx in batches:
         waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
         probs[idx] = batch_probabilities(model, feature_extractor, waves, device)
