@@ -2,8 +2,8 @@
 
 A randomly initialised SER model with the wav2vec2-base encoder (`Wav2Vec2Config()` defaults, SDPA attention) is
 saved with `save_pretrained` and loaded back with `recipe.predict.load_model` (the `python -m recipe.predict`
-path), then `recipe.predict.classify_waves` (length-sorted batches, `torch.inference_mode`) classifies clips whose
-durations follow `bench.lengths`. Variants: float32, bf16 autocast, dynamic int8 quantisation of the Linear
+path), then `recipe.components.inference.classify_waves` (`plan_batches`, `torch.inference_mode`) classifies clips
+whose durations follow `bench.lengths`. Variants: float32, bf16 autocast, dynamic int8 quantisation of the Linear
 layers (`--quantize`), and onnxruntime on the graph `recipe.export` writes, float32 (`onnx-fp32`) and dynamic int8
 (`onnx-int8`) (`--backend onnx`); batched by `plan_batches` (at most 8 per batch; wav2vec2-base has no attention
 mask, so only clips of equal length after the 8 s crop share one), and float32 also one clip at a time. Each variant
