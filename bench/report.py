@@ -138,9 +138,10 @@ def format_results(results: dict[str, Any]) -> str:
     if infer:
         parts.append(f"\nInference ({infer['model']}, {infer['device']}, {infer['clips']} clips, "
                      f"{infer['audio_s']} s of audio, {infer['torch_threads']} threads)")
-        rows = [[r["variant"], r["batch_size"], r["seconds"], r["rtf"], r["clips_per_s"],
+        rows = [[r["variant"], r["batch_size"], r["seconds"], r.get("cpu_seconds", ""), r["rtf"], r["clips_per_s"],
                  r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]
-        parts.append(_table(["variant", "batch", "seconds", "RTF", "clips/s", "top-1 = fp32", "max |dp|"], rows))
+        parts.append(_table(["variant", "batch", "seconds", "CPU s", "RTF", "clips/s", "top-1 = fp32", "max |dp|"],
+                            rows))
     for extra in results.get("infer_device", []):
         parts.append(f"\nInference on {extra['device']}")
         rows = [[r["variant"], r["batch_size"], r["seconds"], r["rtf"], r["clips_per_s"]] for r in extra["rows"]]
@@ -185,10 +186,12 @@ def markdown_tables(results: dict[str, Any]) -> str:
             for r in results.get("train_ratios", [])]))
     for infer in [results.get("infer")] + list(results.get("infer_device", [])):
         if infer:
-            parts.append(_md(["variant", "device", "batch", "clips", "audio s", "seconds", "RTF", "top-1 = fp32",
-                              "max abs prob diff"], [
+            parts.append(_md(["variant", "device", "batch", "clips", "audio s", "seconds", "CPU s", "RTF",
+                              "RTF (CPU s)", "top-1 = fp32", "max abs prob diff"], [
                 [r["variant"], infer["device"], r["batch_size"], infer["clips"], infer["audio_s"], r["seconds"],
-                 r["rtf"], r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]))
+                 r.get("cpu_seconds", ""), r["rtf"],
+                 round(r["cpu_seconds"] / infer["audio_s"], 4) if "cpu_seconds" in r else "",
+                 r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]))
     return "\n\n".join(parts)
 
 
