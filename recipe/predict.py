@@ -38,8 +38,8 @@ from transformers.utils import logging as hf_logging
 
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
-from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.inference import AUTOCAST_DTYPES, OnnxModel, classify_waves, default_device, load_onnx_model
+from .modeling import SERFeatureExtractor  # importing the package also registers the Auto classes
 
 
 @dataclass

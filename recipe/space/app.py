@@ -27,7 +27,7 @@ def windows(wave: np.ndarray) -> list[np.ndarray]:
     """Consecutive MAX_DURATION windows; a final remainder under MIN_SECONDS is dropped unless it is the clip."""
     if not MAX_DURATION:
         return [wave]
-    size = int(round(MAX_DURATION * SR))
+    size = round(MAX_DURATION * SR)
     pieces = [wave[start : start + size] for start in range(0, len(wave), size)]
     if len(pieces) > 1 and len(pieces[-1]) < MIN_SECONDS * SR:
         pieces.pop()

@@ -19,7 +19,9 @@ import pytest
 import soundfile as sf
 
 from recipe.app import AudioInputError, classify_file, timeline_frame
-from recipe.predict import load_model, main as predict_main
+from recipe.export import synthetic_waves
+from recipe.predict import load_model
+from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,9 +29,7 @@ SR = 16000
 
 
 def _wave(seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    return (0.3 * np.sin(2 * np.pi * (110 + 60 * seed) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    return synthetic_waves([seconds], SR, seed=seed)[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,10 @@ import pytest
 import soundfile as sf
 
 from recipe.components.inference import classify_waves
-from recipe.export import export_model, main as export_main, synthetic_waves
-from recipe.predict import load_model, main as predict_main
+from recipe.export import export_model, synthetic_waves
+from recipe.export import main as export_main
+from recipe.predict import load_model
+from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 from tests.support.train_helpers import make_dataset
 

@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 
 from recipe.components.inference import batch_probabilities, plan_batches
+from recipe.export import synthetic_waves
 from recipe.predict import build_parser, load_model, main
 from tests.support.tiny_models import save_tiny_ser_model
 
@@ -21,9 +22,7 @@ SECONDS = [0.8, 2.0, 1.3, 2.0, 3.7, 0.9, 9.5, 1.1]
 
 
 def _wave(seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    return (0.3 * np.sin(2 * np.pi * (120 + 35 * seed) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    return synthetic_waves([seconds], SR, seed=seed)[0]
 
 
 @pytest.fixture(scope="module")
