@@ -80,7 +80,7 @@ def export_fp32(model: torch.nn.Module, extractor: Any, path: Path, opset: int =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notes on transformers internals
         torch.onnx.export(_Logits(model).eval(), args, str(path), input_names=names, output_names=["logits"],
-                          dynamic_shapes=shapes if len(names) > 1 else {"input_values": shapes["input_values"]},
+                          dynamic_shapes=shapes,
                           opset_version=opset, dynamo=True, external_data=False, verbose=False)
     return names
 
