@@ -42,3 +42,14 @@ def test_train_ratios_pair_fast_with_naive() -> None:
     ]
     ratios = train_ratios(rows)
     assert [(r["model"], r["fast_over_naive"], r["met"]) for r in ratios] == [("tiny", 2.0, False), ("base", 3.0, True)]
+
+
+def test_onnx_int8_row_has_its_own_rtf_target() -> None:
+    from bench.report import target_summary
+
+    rows = [{"variant": v, "batch_size": bs, "rtf": rtf} for v, bs, rtf in
+            (("fp32", 1, 0.2), ("fp32", 8, 0.04), ("onnx-fp32", 8, 0.04), ("onnx-int8", 8, 0.04))]
+    targets = {t["target"]: t["met"] for t in target_summary({"infer": {"rows": rows}})}
+    assert targets == {"CPU RTF batched <= 0.05 (wav2vec2-base, fp32)": True,
+                       "CPU RTF batched <= 0.05 (wav2vec2-base, onnx-fp32)": True,
+                       "CPU RTF batched <= 0.03 (wav2vec2-base, onnx-int8)": False}
