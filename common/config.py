@@ -108,7 +108,10 @@ def check_value(value: Any, annotation: Any, where: str, allow_auto: bool = Fals
     if origin in (typing.Union, types.UnionType):
         if value is None and _NONE_TYPE in args:
             return None
-        for member in (a for a in args if a is not _NONE_TYPE):
+        members = [a for a in args if a is not _NONE_TYPE]
+        if str in members and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in members):
+            members.remove(str)  # `SomeStrategy | str`: the choices, as HfArgumentParser reads it
+        for member in members:
             try:
                 return check_value(value, member, where)
             except ConfigError:
