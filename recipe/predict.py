@@ -18,7 +18,6 @@ Exit status: 0 if at least one file was classified, 1 if none could be (all bad,
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -35,6 +34,7 @@ from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
 from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.inference import AUTOCAST_DTYPES, batch_probabilities, default_device, length_batches
+from common.config import CliParser
 
 
 @dataclass
@@ -205,21 +205,21 @@ def predict_files(
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CliParser:
+    parser = CliParser(
         prog="python -m recipe.predict", description="Classify the emotion of speech audio files."
     )
     parser.add_argument("model_dir", help="folder written by save_pretrained (recipe.train output)")
     parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
-    parser.add_argument("--top-k", type=int, default=1, help="labels to print per file (default 1)")
+    parser.add_argument("--top_k", type=int, default=1, help="labels to print per file")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     parser.add_argument("--dtype", choices=tuple(AUTOCAST_DTYPES), default="fp32",
                         help="autocast precision (bf16: CPUs with AMX/AVX-512-BF16 and GPUs; fp16: GPUs)")
     parser.add_argument("--quantize", action="store_true", help="dynamic int8 quantisation of Linear layers (CPU)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads; none given: torch's default")
     return parser
 
 
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
-        build_parser().error("--top-k, --batch-size and --threads must be at least 1")
+        build_parser().error("--top_k, --batch_size and --threads must be at least 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()  # keep stderr for the per-file errors
