@@ -77,12 +77,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def _members(args: tuple[Any, ...]) -> list[Any]:
+    """The non-None members of a Union; `SomeStrategy | str` is the enum's choices, as HfArgumentParser reads it."""
+    members = [a for a in args if a is not _NONE_TYPE]
+    if str in members and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in members):
+        members.remove(str)
+    return members
+
+
 def describe(annotation: Any) -> str:
     """'an integer', 'a number or null', ... for error messages."""
     names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(dict.fromkeys("null" if a is _NONE_TYPE else describe(a) for a in args))
+        members = _members(args) + ([_NONE_TYPE] if _NONE_TYPE in args else [])
+        return " or ".join(dict.fromkeys("null" if a is _NONE_TYPE else describe(a) for a in members))
     if origin is Literal:
         return "one of " + ", ".join(map(str, args))
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
@@ -108,10 +117,7 @@ def check_value(value: Any, annotation: Any, where: str, allow_auto: bool = Fals
     if origin in (typing.Union, types.UnionType):
         if value is None and _NONE_TYPE in args:
             return None
-        members = [a for a in args if a is not _NONE_TYPE]
-        if str in members and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in members):
-            members.remove(str)  # `SomeStrategy | str`: the choices, as HfArgumentParser reads it
-        for member in members:
+        for member in _members(args):
             try:
                 return check_value(value, member, where)
             except ConfigError:
@@ -155,7 +161,9 @@ def check_value(value: Any, annotation: Any, where: str, allow_auto: bool = Fals
         if isinstance(value, str):
             return value
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a string, got {value!r} (quote it: YAML reads yes/no/on/off as true/false)")
+            raise ConfigError(
+                f"{where}: expected a string, got {value!r} (quote it: YAML reads yes/no/on/off as true/false)"
+            )
     elif origin is list or annotation is list:
         if isinstance(value, (list, tuple)):
             item = args[0] if args else Any
@@ -287,11 +295,13 @@ class ConfigParser(HfArgumentParser):
         super().__init__(dataclass_types, **kwargs)
         self.config_flag = config_flag
         if config_flag:
-            self.add_argument(config_flag, metavar="FILE", help="YAML file whose keys replace the defaults shown here; the command line overrides both")
+            self.add_argument(
+                config_flag, metavar="FILE", help="YAML file whose keys replace the defaults shown; flags override both"
+            )
 
     def _add_dataclass_arguments(self, dtype: type) -> None:
         section = getattr(dtype, "_argument_group_name", None)
-        group = self.add_argument_group(f"{section}: (YAML section `{section}:`)") if section else self
+        group = self.add_argument_group(f"section {section}") if section else self
         hints = typing.get_type_hints(dtype)
         for field in dataclasses.fields(dtype):
             if not field.init:
@@ -363,7 +373,7 @@ class ConfigParser(HfArgumentParser):
             if key not in self.annotations:
                 raise ConfigError(f"unknown setting {key!r}")
             defaults[key] = check_value(value, self.annotations[key], key, key in self.auto_keys)
-            sources[key] = f"setting {key}"
+            sources.pop(key, None)
         self.set_defaults(**defaults)
         try:
             namespace, rest = self.parse_known_args(argv)

@@ -1,4 +1,5 @@
 """`python -m data_prep`: build the train/validation/test DatasetDict and prepare_report.json."""
+
 from __future__ import annotations
 
 import sys

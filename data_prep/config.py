@@ -34,33 +34,36 @@ class CorpusSpec:
         return self.options.get("language", get_adapter(self.adapter).DEFAULT_LANGUAGE)
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
-
 @dataclass
 class PrepareOptions:
     """Every key of a data config file; the defaults are configs/data.yaml's values (less its corpus list)."""
 
-    corpora: dict[str, Any] = _help(
-        "NAME: {path, language, adapter options}; NAME picks the adapter unless `adapter:` is set",
+    corpora: dict[str, Any] = field(
         default_factory=dict,
+        metadata={"help": "NAME: {path, language, adapter options}; NAME picks the adapter unless `adapter:` is set"},
     )
-    corpus_options: dict[str, Any] = _help(
-        "ADAPTER: {options}: defaults for every corpus read by that adapter, --corpus ones too", default_factory=dict
+    corpus_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "ADAPTER: {options}: defaults for every corpus read by that adapter, --corpus ones too"},
     )
-    output: str = _help("folder to write the DatasetDict and prepare_report.json into", default="data/prepared")
-    per_class: int = _help("train clips per class after balancing (0 = keep train as split)", default=1000)
-    split_by: Literal["utterance", "speaker"] = _help(
-        "utterance: stratified by class; speaker: speaker-disjoint splits", default="utterance"
+    output: str = field(
+        default="data/prepared", metadata={"help": "folder to write the DatasetDict and prepare_report.json into"}
     )
-    val_fraction: float = _help("share of each corpus's clips in validation", default=0.15)
-    test_fraction: float = _help("share of each corpus's clips in test", default=0.15)
-    seed: int = _help("seed of the splits and of balancing", default=42)
-    max_duration: float | None = _help("seconds kept per clip (centre crop); null: whole clips", default=8.0)
-    min_duration: float = _help("seconds; shorter clips are skipped", default=0.25)
-    sampling_rate: int = _help("Hz the audio is resampled to", default=16000)
-    workers: int = _help("decoding processes (0 = number of CPUs)", default=0)
+    per_class: int = field(
+        default=1000, metadata={"help": "train clips per class after balancing (0 = keep train as split)"}
+    )
+    split_by: Literal["utterance", "speaker"] = field(
+        default="utterance", metadata={"help": "utterance: stratified by class; speaker: speaker-disjoint splits"}
+    )
+    val_fraction: float = field(default=0.15, metadata={"help": "share of each corpus's clips in validation"})
+    test_fraction: float = field(default=0.15, metadata={"help": "share of each corpus's clips in test"})
+    seed: int = field(default=42, metadata={"help": "seed of the splits and of balancing"})
+    max_duration: float | None = field(
+        default=8.0, metadata={"help": "seconds kept per clip (centre crop); null: whole clips"}
+    )
+    min_duration: float = field(default=0.25, metadata={"help": "seconds; shorter clips are skipped"})
+    sampling_rate: int = field(default=16000, metadata={"help": "Hz the audio is resampled to"})
+    workers: int = field(default=0, metadata={"help": "decoding processes (0 = number of CPUs)"})
 
 
 @dataclass
@@ -78,16 +81,29 @@ class PrepareConfig(PrepareOptions):
                 where = (sources or {}).get(key)
                 raise ConfigError(f"{where}: {key} {message}" if where else f"{key} {message}")
 
-        for key, kind in (("per_class", int), ("seed", int), ("sampling_rate", int), ("workers", int),
-                          ("val_fraction", float), ("test_fraction", float), ("min_duration", float),
-                          ("max_duration", float | None)):
+        for key, kind in (
+            ("per_class", int),
+            ("seed", int),
+            ("sampling_rate", int),
+            ("workers", int),
+            ("val_fraction", float),
+            ("test_fraction", float),
+            ("min_duration", float),
+            ("max_duration", float | None),
+        ):
             setattr(self, key, check_value(getattr(self, key), kind, key))
         check(self.split_by in SPLIT_MODES, "split_by", f"must be one of {SPLIT_MODES}, got {self.split_by!r}")
         for key in ("val_fraction", "test_fraction"):
             check(0 <= getattr(self, key) < 1, key, f"must be in [0, 1), got {getattr(self, key)}")
-        check(self.val_fraction + self.test_fraction < 1, "val_fraction", "+ test_fraction must be < 1 (train needs clips)")
+        check(
+            self.val_fraction + self.test_fraction < 1,
+            "val_fraction",
+            "+ test_fraction must be < 1 (train needs clips)",
+        )
         check(self.per_class >= 0, "per_class", f"must be >= 0 (0 = no balancing), got {self.per_class}")
-        check(self.max_duration is None or self.max_duration > 0, "max_duration", f"must be > 0, got {self.max_duration}")
+        check(
+            self.max_duration is None or self.max_duration > 0, "max_duration", f"must be > 0, got {self.max_duration}"
+        )
         for key in ("min_duration", "workers"):
             check(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
         check(self.sampling_rate > 0, "sampling_rate", f"must be > 0, got {self.sampling_rate}")
@@ -99,8 +115,16 @@ class PrepareConfig(PrepareOptions):
 
     def settings(self) -> dict[str, Any]:
         """The settings block of prepare_report.json."""
-        keys = ("per_class", "split_by", "seed", "val_fraction", "test_fraction", "max_duration",
-                "min_duration", "sampling_rate")
+        keys = (
+            "per_class",
+            "split_by",
+            "seed",
+            "val_fraction",
+            "test_fraction",
+            "max_duration",
+            "min_duration",
+            "sampling_rate",
+        )
         return {key: getattr(self, key) for key in keys}
 
 
@@ -126,8 +150,10 @@ def _spec(name: str, path: Any, entry: dict[str, Any], corpus_options: dict[str,
     allowed = set(params) - {"root", "corpus"}
     unknown = set(options) - allowed
     if unknown:
-        raise ConfigError(f"{source}corpus {name!r}: unknown option(s) {sorted(unknown)}; "
-                          f"adapter {adapter_name!r} takes {sorted(allowed)}")
+        raise ConfigError(
+            f"{source}corpus {name!r}: unknown option(s) {sorted(unknown)}; "
+            f"adapter {adapter_name!r} takes {sorted(allowed)}"
+        )
     for key, value in options.items():
         where = f"{source}corpora.{name}.{key}" if key in entry else f"{source}corpus_options.{adapter_name}.{key}"
         options[key] = check_value(value, hints.get(key, Any), where)
@@ -147,8 +173,9 @@ def _corpus_tables(raw: PrepareOptions, source: str) -> tuple[dict[str, Any], di
     return raw.corpora, raw.corpus_options
 
 
-def resolve(raw: PrepareOptions, corpus_overrides: list[str] | None, source: str = "",
-            sources: dict[str, str] | None = None) -> PrepareConfig:
+def resolve(
+    raw: PrepareOptions, corpus_overrides: list[str] | None, source: str = "", sources: dict[str, str] | None = None
+) -> PrepareConfig:
     """PrepareConfig from parsed options: `--corpus NAME=PATH` items (when given) replace the config's corpus list;
     options for NAME still come from `corpora` / `corpus_options`. `source` prefixes messages ('FILE: ')."""
     entries, defaults = _corpus_tables(raw, source)
@@ -176,11 +203,18 @@ def build_parser():
     """The `python -m data_prep` parser: every PrepareOptions key, --config and the repeatable --corpus."""
     from common.config import ConfigParser  # transformers: imported here, not by the decoding workers
 
-    parser = ConfigParser([PrepareOptions], prog="python -m data_prep",
-                          description="Build the train/validation/test DatasetDict and prepare_report.json.")
-    parser.add_argument("--corpus", action="append", metavar="NAME=PATH",
-                        help="corpus to read (repeatable); replaces the config's corpus list. NAME is an adapter "
-                             "(ravdess iesc hindi kai_indian urdu urdu_ser folder csv) or a corpus named in the config")
+    parser = ConfigParser(
+        [PrepareOptions],
+        prog="python -m data_prep",
+        description="Build the train/validation/test DatasetDict and prepare_report.json.",
+    )
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        metavar="NAME=PATH",
+        help="corpus to read (repeatable); replaces the config's corpus list. NAME is an adapter "
+        "(ravdess iesc hindi kai_indian urdu urdu_ser folder csv) or a corpus named in the config",
+    )
     return parser
 
 
@@ -191,14 +225,15 @@ def parse_args(argv: list[str], overrides: dict[str, Any] | None = None) -> Prep
     return resolve(raw, parsed.extra.corpus, f"{parsed.config}: " if parsed.config else "", parsed.sources)
 
 
-def load_config(path: str | Path | None, corpus_overrides: list[str] | None = None,
-                **overrides: Any) -> PrepareConfig:
+def load_config(path: str | Path | None, corpus_overrides: list[str] | None = None, **overrides: Any) -> PrepareConfig:
     """Read the YAML at `path` (None = built-in defaults, no corpora), apply `--corpus NAME=PATH` items and the
     keyword `overrides` whose value is not None. Unknown keys and wrong types are errors."""
     argv = ["--config", str(path)] if path is not None else []
     for item in corpus_overrides or []:
         argv += ["--corpus", item]
-    unknown = set(overrides) - set(PrepareOptions.__dataclass_fields__) | ({"corpora", "corpus_options"} & set(overrides))
+    unknown = set(overrides) - set(PrepareOptions.__dataclass_fields__) | (
+        {"corpora", "corpus_options"} & set(overrides)
+    )
     if unknown:
         raise ConfigError(f"unknown override(s) {sorted(unknown)}")
     return parse_args(argv, {k: v for k, v in overrides.items() if v is not None})

@@ -44,31 +44,43 @@ __all__ = [
 ]
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
-
 @dataclass
 class ModelOptions:
     """How the model is built."""
 
     _argument_group_name = "model"
 
-    encoder: str = _help(
-        "Hub id or local path of the pretrained encoder (a plain encoder or a *ForSequenceClassification)",
+    encoder: str = field(
         default="superb/wav2vec2-base-superb-er",
+        metadata={
+            "help": "Hub id or local path of the pretrained encoder (a plain encoder or a *ForSequenceClassification)"
+        },
     )
-    from_scratch: bool = _help("build a randomly initialised encoder from encoder_config instead", default=False)
-    encoder_config: dict[str, Any] = _help(
-        "with from_scratch: the whole Wav2Vec2Config-style dict; otherwise overrides of the pretrained config",
+    from_scratch: bool = field(
+        default=False, metadata={"help": "build a randomly initialised encoder from encoder_config instead"}
+    )
+    encoder_config: dict[str, Any] = field(
         default_factory=dict,
+        metadata={
+            "help": "with from_scratch: the whole Wav2Vec2Config-style dict; otherwise overrides of the pretrained one"
+        },
     )
-    head_sizes: list[int] = _help("hidden sizes of the classification head's layers", default_factory=lambda: [512, 256, 128])
-    head_dropout: float = _help("dropout before each head layer", default=0.3)
-    max_duration: float = _help("seconds; the feature extractor centre-crops longer clips", default=8.0)
-    freeze_feature_encoder: bool = _help("keep the CNN feature encoder frozen for the whole run", default=True)
-    attn_implementation: str | None = _help("attention kernel: sdpa, eager, or null for the transformers default", default="sdpa")
-    gradient_checkpointing: bool = _help("recompute activations in the backward pass (less memory, slower)", default=False)
+    head_sizes: list[int] = field(
+        default_factory=lambda: [512, 256, 128], metadata={"help": "hidden sizes of the classification head's layers"}
+    )
+    head_dropout: float = field(default=0.3, metadata={"help": "dropout before each head layer"})
+    max_duration: float = field(
+        default=8.0, metadata={"help": "seconds; the feature extractor centre-crops longer clips"}
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "keep the CNN feature encoder frozen for the whole run"}
+    )
+    attn_implementation: str | None = field(
+        default="sdpa", metadata={"help": "attention kernel: sdpa, eager, or null for the transformers default"}
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations in the backward pass (less memory, slower)"}
+    )
 
 
 @dataclass
@@ -81,13 +93,18 @@ class DataOptions:
         default=None,
         metadata={"help": "folder written by `python -m data_prep` (DatasetDict.save_to_disk)", "aliases": ["--data"]},
     )
-    train_split: str = _help("split to train on", default="train")
-    eval_split: str = _help("split evaluated each epoch (picks the best checkpoint)", default="validation")
-    naive_padding: bool = _help(
-        "pad every clip to model.max_duration and draw batches at random (the seed recipe's batching)", default=False
+    train_split: str = field(default="train", metadata={"help": "split to train on"})
+    eval_split: str = field(
+        default="validation", metadata={"help": "split evaluated each epoch (picks the best checkpoint)"}
     )
-    pad_to_multiple_of: int | None = _help(
-        "round each batch's padded length up to a multiple of this many samples", default=None
+    naive_padding: bool = field(
+        default=False,
+        metadata={
+            "help": "pad every clip to model.max_duration and draw batches at random (the seed recipe's batching)"
+        },
+    )
+    pad_to_multiple_of: int | None = field(
+        default=None, metadata={"help": "round each batch's padded length up to a multiple of this many samples"}
     )
 
 
@@ -97,21 +114,37 @@ class RecipeOptions:
 
     _argument_group_name = "recipe"
 
-    mixup_alpha: float = _help("mixup: lambda ~ Beta(alpha, alpha) per batch; 0 disables mixup", default=0.3)
-    label_smoothing: float = _help("label smoothing of the cross-entropy loss, in [0, 1)", default=0.1)
-    freeze_encoder_epochs: int = _help(
-        "train only the pooling and the head for this many epochs, then the transformer encoder too", default=2
+    mixup_alpha: float = field(
+        default=0.3, metadata={"help": "mixup: lambda ~ Beta(alpha, alpha) per batch; 0 disables mixup"}
     )
-    early_stopping_patience: int | None = _help(
-        "evaluations without improvement of training.metric_for_best_model before stopping; null disables",
+    label_smoothing: float = field(
+        default=0.1, metadata={"help": "label smoothing of the cross-entropy loss, in [0, 1)"}
+    )
+    freeze_encoder_epochs: int = field(
+        default=2,
+        metadata={"help": "train only the pooling and the head for this many epochs, then the transformer encoder too"},
+    )
+    early_stopping_patience: int | None = field(
         default=10,
+        metadata={
+            "help": "evaluations without improvement of training.metric_for_best_model before stopping; null disables"
+        },
     )
-    early_stopping_threshold: float = _help("smallest improvement that counts for early stopping", default=0.0)
-    log_train_accuracy: bool = _help("log train accuracy and loss per epoch from the training batches", default=True)
-    overwrite_output_dir: bool = _help(
-        "start a new run in an output folder holding an earlier run's checkpoints (they are deleted)", default=False
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "smallest improvement that counts for early stopping"}
     )
-    demo: bool = _help("marks the embedded demo run (recorded in run_info.json for the model card)", default=False)
+    log_train_accuracy: bool = field(
+        default=True, metadata={"help": "log train accuracy and loss per epoch from the training batches"}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "start a new run in an output folder holding an earlier run's checkpoints (they are deleted)"
+        },
+    )
+    demo: bool = field(
+        default=False, metadata={"help": "marks the embedded demo run (recorded in run_info.json for the model card)"}
+    )
 
 
 @dataclass
@@ -120,10 +153,16 @@ class HubOptions:
 
     _argument_group_name = "hub"
 
-    push_to_hub: bool = _help("upload the output folder to the Hub after training", default=False)
-    hub_model_id: str | None = _help("USER/NAME of the Hub repository (needed with push_to_hub)", default=None)
-    hub_private_repo: bool | None = _help("create the repository as private; null: the Hub's default", default=None)
-    commit_message: str = _help("commit message of the upload", default="Upload speech emotion recognition model")
+    push_to_hub: bool = field(default=False, metadata={"help": "upload the output folder to the Hub after training"})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "USER/NAME of the Hub repository (needed with push_to_hub)"}
+    )
+    hub_private_repo: bool | None = field(
+        default=None, metadata={"help": "create the repository as private; null: the Hub's default"}
+    )
+    commit_message: str = field(
+        default="Upload speech emotion recognition model", metadata={"help": "commit message of the upload"}
+    )
 
 
 # TrainingArguments fields the recipe owns itself: setting them under `training:` is an error that says where.
@@ -184,8 +223,11 @@ _AUTO_KEYS: dict[str, str] = {
 BEST_MODEL_METRICS = ("accuracy", "uar", "macro_f1", "loss")
 
 # Field name -> section, for messages about a RecipeConfig built in code (no parse to say where a value came from).
-_SECTION_OF = {f.name: cls._argument_group_name for cls in (ModelOptions, DataOptions, RecipeOptions, HubOptions)
-               for f in dataclasses.fields(cls)}
+_SECTION_OF = {
+    f.name: cls._argument_group_name
+    for cls in (ModelOptions, DataOptions, RecipeOptions, HubOptions)
+    for f in dataclasses.fields(cls)
+}
 
 
 def _training_options() -> type:
@@ -287,7 +329,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def _check(ok: bool, parsed: Parsed | None, key: str, message: str) -> None:
     if not ok:
-        raise parsed.error(key, message) if parsed else ConfigError(f"{_SECTION_OF.get(key, 'training')}.{key} {message}")
+        raise (
+            parsed.error(key, message) if parsed else ConfigError(f"{_SECTION_OF.get(key, 'training')}.{key} {message}")
+        )
 
 
 def validate(cfg: RecipeConfig, parsed: Parsed | None = None) -> None:
@@ -296,19 +340,41 @@ def validate(cfg: RecipeConfig, parsed: Parsed | None = None) -> None:
     _check(m.max_duration > 0, parsed, "max_duration", f"must be > 0, got {m.max_duration}")
     _check(0 <= m.head_dropout < 1, parsed, "head_dropout", f"must be in [0, 1), got {m.head_dropout}")
     _check(all(s >= 1 for s in m.head_sizes), parsed, "head_sizes", f"must all be >= 1, got {m.head_sizes}")
-    _check(not m.from_scratch or bool(m.encoder_config), parsed, "from_scratch",
-           "needs model.encoder_config (the encoder architecture)")
-    _check(d.pad_to_multiple_of is None or d.pad_to_multiple_of >= 1, parsed, "pad_to_multiple_of",
-           f"must be >= 1 or null, got {d.pad_to_multiple_of}")
+    _check(
+        not m.from_scratch or bool(m.encoder_config),
+        parsed,
+        "from_scratch",
+        "needs model.encoder_config (the encoder architecture)",
+    )
+    _check(
+        d.pad_to_multiple_of is None or d.pad_to_multiple_of >= 1,
+        parsed,
+        "pad_to_multiple_of",
+        f"must be >= 1 or null, got {d.pad_to_multiple_of}",
+    )
     _check(r.mixup_alpha >= 0, parsed, "mixup_alpha", f"must be >= 0, got {r.mixup_alpha}")
     _check(0 <= r.label_smoothing < 1, parsed, "label_smoothing", f"must be in [0, 1), got {r.label_smoothing}")
-    _check(r.freeze_encoder_epochs >= 0, parsed, "freeze_encoder_epochs", f"must be >= 0, got {r.freeze_encoder_epochs}")
-    _check(r.early_stopping_patience is None or r.early_stopping_patience >= 1, parsed, "early_stopping_patience",
-           f"must be >= 1 or null, got {r.early_stopping_patience}")
-    _check(r.early_stopping_threshold >= 0, parsed, "early_stopping_threshold",
-           f"must be >= 0, got {r.early_stopping_threshold}")
-    _check(not cfg.hub.push_to_hub or bool(cfg.hub.hub_model_id), parsed, "push_to_hub",
-           "needs hub.hub_model_id (USER/NAME)")
+    _check(
+        r.freeze_encoder_epochs >= 0, parsed, "freeze_encoder_epochs", f"must be >= 0, got {r.freeze_encoder_epochs}"
+    )
+    _check(
+        r.early_stopping_patience is None or r.early_stopping_patience >= 1,
+        parsed,
+        "early_stopping_patience",
+        f"must be >= 1 or null, got {r.early_stopping_patience}",
+    )
+    _check(
+        r.early_stopping_threshold >= 0,
+        parsed,
+        "early_stopping_threshold",
+        f"must be >= 0, got {r.early_stopping_threshold}",
+    )
+    _check(
+        not cfg.hub.push_to_hub or bool(cfg.hub.hub_model_id),
+        parsed,
+        "push_to_hub",
+        "needs hub.hub_model_id (USER/NAME)",
+    )
     _validate_training(t, r, parsed)
 
 
@@ -325,14 +391,26 @@ def _validate_training(t: dict[str, Any], r: RecipeOptions, parsed: Parsed | Non
     limit = t.get("save_total_limit")
     _check(limit is None or limit >= 1, parsed, "save_total_limit", f"must be >= 1 or null, got {limit}")
     metric = t.get("metric_for_best_model")
-    _check(metric is None or metric.removeprefix("eval_") in BEST_MODEL_METRICS, parsed, "metric_for_best_model",
-           f"{metric!r} is not a metric the recipe computes (one of {', '.join(BEST_MODEL_METRICS)}, "
-           "with or without the eval_ prefix)")
+    _check(
+        metric is None or metric.removeprefix("eval_") in BEST_MODEL_METRICS,
+        parsed,
+        "metric_for_best_model",
+        f"{metric!r} is not a metric the recipe computes (one of {', '.join(BEST_MODEL_METRICS)}, "
+        "with or without the eval_ prefix)",
+    )
     if r.early_stopping_patience is not None:
-        _check(bool(t.get("load_best_model_at_end")), parsed, "load_best_model_at_end",
-               "must be true while recipe.early_stopping_patience is set (or set that to null)")
-        _check(t.get("eval_strategy") not in ("no", None), parsed, "eval_strategy",
-               "must evaluate (epoch or steps) while recipe.early_stopping_patience is set (or set that to null)")
+        _check(
+            bool(t.get("load_best_model_at_end")),
+            parsed,
+            "load_best_model_at_end",
+            "must be true while recipe.early_stopping_patience is set (or set that to null)",
+        )
+        _check(
+            t.get("eval_strategy") not in ("no", None),
+            parsed,
+            "eval_strategy",
+            "must evaluate (epoch or steps) while recipe.early_stopping_patience is set (or set that to null)",
+        )
 
 
 def resolve_precision(training: dict[str, Any]) -> dict[str, Any]:

@@ -30,18 +30,35 @@ def test_help_lists_every_key_of_data_yaml_with_default() -> None:
 
 
 def test_flags_use_underscores_and_override_the_file(tmp_path: Path) -> None:
-    cfg = parse_args(["--config", str(ROOT / "configs" / "demo_data.yaml"), "--corpus", "folder=/x",
-                      "--per_class", "3", "--split_by", "speaker", "--val_fraction", "0.2", "--max_duration", "null"])
+    cfg = parse_args(
+        [
+            "--config",
+            str(ROOT / "configs" / "demo_data.yaml"),
+            "--corpus",
+            "folder=/x",
+            "--per_class",
+            "3",
+            "--split_by",
+            "speaker",
+            "--val_fraction",
+            "0.2",
+            "--max_duration",
+            "null",
+        ]
+    )
     assert (cfg.per_class, cfg.split_by, cfg.val_fraction, cfg.max_duration) == (3, "speaker", 0.2, None)
     assert cfg.corpora[0].options["language"] == "und" and cfg.output == "outputs/demo/prepared"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--per-class", "3"], "--per-class: unknown option"),
-    (["--per", "3"], "--per: unknown option"),                     # abbreviations are off
-    (["--split_by", "session"], "invalid choice: 'session'"),
-    (["--workers", "-1"], "workers must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--per-class", "3"], "--per-class: unknown option"),
+        (["--per", "3"], "--per: unknown option"),  # abbreviations are off
+        (["--split_by", "session"], "invalid choice: 'session'"),
+        (["--workers", "-1"], "workers must be >= 0"),
+    ],
+)
 def test_bad_flags(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_args(argv)
@@ -49,8 +66,10 @@ def test_bad_flags(argv: list[str], message: str) -> None:
 
 BAD_FILES = [
     ("corpora:\n  folder: {path: x, speaker_regex: '(['}\n", "corpora.folder.speaker_regex: not a valid regular"),
-    ("corpus_options:\n  folder: {speaker_regex: '(?P<speaker'}\ncorpora:\n  folder: {path: x}\n",
-     "corpus_options.folder.speaker_regex: not a valid regular"),
+    (
+        "corpus_options:\n  folder: {speaker_regex: '(?P<speaker'}\ncorpora:\n  folder: {path: x}\n",
+        "corpus_options.folder.speaker_regex: not a valid regular",
+    ),
     ("corpora:\n  ravdess: {path: x, language: 7}\n", "corpora.ravdess.language: expected a string, got 7"),
     ("workers: true\n", "workers: expected an integer, got True"),
     ("per_class: 0.5\n", "per_class: expected an integer"),
@@ -69,8 +88,9 @@ def test_bad_config_files_name_the_file_and_key(tmp_path: Path, text: str, messa
 
 
 @pytest.mark.parametrize("text, message", BAD_FILES[:4])
-def test_cli_exits_2_before_any_clip_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys,
-                                             text: str, message: str) -> None:
+def test_cli_exits_2_before_any_clip_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, text: str, message: str
+) -> None:
     def must_not_run(*args, **kwargs):
         raise AssertionError("preparation started")
 

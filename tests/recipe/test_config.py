@@ -56,9 +56,26 @@ def test_demo_yaml_loads(tmp_path):
 def test_overrides_dotted_bare_and_bool_forms():
     cfg = load_config(
         None,
-        ["--training.learning_rate", "1e-4", "--num_train_epochs", "3", "--recipe.mixup_alpha=0",
-         "--push_to_hub", "--hub_model_id", "me/ser", "--head_sizes", "64", "32", "--pad_to_multiple_of", "null",
-         "--encoder_config", "{layerdrop: 0.1}", "--no_log_train_accuracy", "--data", "DIR"],
+        [
+            "--training.learning_rate",
+            "1e-4",
+            "--num_train_epochs",
+            "3",
+            "--recipe.mixup_alpha=0",
+            "--push_to_hub",
+            "--hub_model_id",
+            "me/ser",
+            "--head_sizes",
+            "64",
+            "32",
+            "--pad_to_multiple_of",
+            "null",
+            "--encoder_config",
+            "{layerdrop: 0.1}",
+            "--no_log_train_accuracy",
+            "--data",
+            "DIR",
+        ],
     )
     assert cfg.training["learning_rate"] == 1e-4 and isinstance(cfg.training["learning_rate"], float)
     assert cfg.training["num_train_epochs"] == 3.0
@@ -132,7 +149,7 @@ def test_best_model_metrics_are_the_computed_ones():
     "argv, message",
     [
         (["--learning_rat", "1"], "command line --learning_rat: unknown option"),
-        (["--learning", "1e-4"], "command line --learning: unknown option"),           # no abbreviations
+        (["--learning", "1e-4"], "command line --learning: unknown option"),  # no abbreviations
         (["--learning-rate", "1e-4"], "command line --learning-rate: unknown option"),  # one spelling
         (["--trainin.learning_rate", "1"], "unknown option"),
         (["--training.push_to_hub"], "use hub.push_to_hub"),
@@ -227,9 +244,14 @@ def test_help_lists_every_key_with_default_and_meaning(train_help, name):
 
 
 def test_cli_help_runs():
-    result = subprocess.run([sys.executable, "-m", "recipe.train", "--help"], cwd=REPO, capture_output=True,
-                            text=True, timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                                         "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "recipe.train", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--training.warmup_steps" in result.stdout and "--resume_from_checkpoint" in result.stdout
 
@@ -249,6 +271,7 @@ def test_cli_help_runs():
 )
 def test_train_cli_refuses_before_any_work(tmp_path, monkeypatch, capsys, yaml_text, argv, key):
     """Exit 2 with one line naming the key; no model built, no output folder made, the dataset not even read."""
+
     def must_not_run(*args, **kwargs):
         raise AssertionError("training started")
 
