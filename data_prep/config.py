@@ -14,7 +14,8 @@ from typing import Any, Literal
 from common.config import ConfigError, check_value
 from data_prep.corpora import get_adapter
 
-SPLIT_MODES = ("utterance", "speaker")
+SplitMode = Literal["utterance", "speaker"]
+SPLIT_MODES: tuple[str, ...] = typing.get_args(SplitMode)
 
 __all__ = ["ConfigError", "CorpusSpec", "PrepareConfig", "PrepareOptions", "SPLIT_MODES", "build_parser", "load_config"]
 
@@ -52,7 +53,7 @@ class PrepareOptions:
     per_class: int = field(
         default=1000, metadata={"help": "train clips per class after balancing (0 = keep train as split)"}
     )
-    split_by: Literal["utterance", "speaker"] = field(
+    split_by: SplitMode = field(
         default="utterance", metadata={"help": "utterance: stratified by class; speaker: speaker-disjoint splits"}
     )
     val_fraction: float = field(default=0.15, metadata={"help": "share of each corpus's clips in validation"})
@@ -81,18 +82,9 @@ class PrepareConfig(PrepareOptions):
                 where = (sources or {}).get(key)
                 raise ConfigError(f"{where}: {key} {message}" if where else f"{key} {message}")
 
-        for key, kind in (
-            ("per_class", int),
-            ("seed", int),
-            ("sampling_rate", int),
-            ("workers", int),
-            ("val_fraction", float),
-            ("test_fraction", float),
-            ("min_duration", float),
-            ("max_duration", float | None),
-        ):
-            setattr(self, key, check_value(getattr(self, key), kind, key))
-        check(self.split_by in SPLIT_MODES, "split_by", f"must be one of {SPLIT_MODES}, got {self.split_by!r}")
+        hints = typing.get_type_hints(PrepareOptions)  # types, for configs built in code (parsed ones are checked)
+        for key in set(hints) - {"corpora", "corpus_options"}:
+            setattr(self, key, check_value(getattr(self, key), hints[key], key))
         for key in ("val_fraction", "test_fraction"):
             check(0 <= getattr(self, key) < 1, key, f"must be in [0, 1), got {getattr(self, key)}")
         check(
