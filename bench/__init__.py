@@ -1,4 +1,4 @@
-"""`make bench`: speed and memory of the recipe's own code paths on this machine (see README "Performance").
+"""`make bench`: speed and memory of the recipe's own code paths on the machine it runs on (docs/performance.md).
 
     python -m bench [--quick] [--only prepare,train,infer] [--device cpu|cuda] [--dtype fp32|fp16|bf16[,...]]
 

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.lengths import describe
-from bench.report import emit_json, format_results, machine_info, target_summary, train_ratios
+from bench.report import emit_json, format_results, target_summary, train_ratios
+from common.cli import UserError
 from common.config import CliParser
+from common.hardware import hardware_info
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("prepare", "train", "infer")
@@ -66,9 +68,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training, and inference in addition to CPU)")
     ap.add_argument("--dtype", default=None,
-                    help="training precision(s), comma list of fp32/fp16/bf16 (default: fp32 on cpu, fp16,bf16 on cuda)")
+                    help="training precision(s), comma list of fp32/fp16/bf16 "
+                         "(default: fp32 on cpu, fp16,bf16 on cuda)")
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for training and inference (default: torch's)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
@@ -81,17 +85,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """UserError for options that would fail only minutes or hours into the run (bad dtype or model name, CUDA
+    absent, an --out folder that cannot be written)."""
+    bad = [d for d in args.dtypes if d not in ("fp32", "fp16", "bf16")]
+    if bad:
+        raise UserError(f"--dtype: unknown precision(s) {', '.join(bad)} (choose from fp32, fp16, bf16)")
+    bad = [m for m in args.models if m not in ("tiny", "base")]
+    if bad:
+        raise UserError(f"--models: unknown model(s) {', '.join(bad)} (choose from tiny, base)")
+    if args.kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {args.device}: CUDA is not available here (use --device cpu)")
+    folder = Path(args.out).resolve().parent
+    try:  # a real write (os.access says yes to root everywhere, /proc included)
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise UserError(f"--out {args.out}: cannot write in {folder} ({err.strerror or err})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run)."""
+    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run), 2 for
+    options that cannot work (one line, before any measurement)."""
     args = parse_args(argv)
+    try:
+        check_args(args)
+    except UserError as err:
+        print(f"python -m bench: error: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
         "quick": args.quick,
-        "machine": machine_info(args.device),
+        "machine": hardware_info(args.device),
         "lengths": describe(),
     }
+    results["machine"]["load_average_at_start"] = results["machine"].pop("load_average")
     if "prepare" in args.only:
         results["prepare"] = run_module("bench.prepare_bench", ["--files", "200" if args.quick else "400"])
     if "train" in args.only:
@@ -116,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = target_summary(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)
-    results["results_file"] = str(Path(args.out).resolve().relative_to(REPO)) if Path(args.out).resolve().is_relative_to(REPO) else args.out
+    out = Path(args.out).resolve()
+    results["results_file"] = str(out.relative_to(REPO)) if out.is_relative_to(REPO) else args.out
     emit_json(results, args.out)
     print()
     print(format_results(results))

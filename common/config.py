@@ -7,7 +7,7 @@ command line overrides them. A dataclass with ``_argument_group_name = "model"``
 ``model:`` and its options are spelled ``--model.key`` and, when the name is unique, ``--key``.
 
 CLIs without a config file use `CliParser` (plain argparse, same spelling and help rules). Both report bad
-input as one line; the CLIs exit with status 2.
+input as one line with exit status 2 (`ConfigError` is a `common.cli.UserError`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import copy
 import dataclasses
 import enum
-import sys
 import types
 import typing
 from pathlib import Path
@@ -25,12 +24,15 @@ from typing import Any, Literal
 import yaml
 from transformers.hf_argparser import HfArgumentParser
 
+from common.cli import UserError
+
 AUTO = "auto"
 _NONE_TYPE = type(None)
 
 
-class ConfigError(ValueError):
-    """A config file, key or command-line value that cannot be used; the message names the source and the key."""
+class ConfigError(UserError, ValueError):
+    """A config file, key or command-line value that cannot be used; the message names the source and the key.
+    A `UserError`, so `common.cli.run_cli` reports it as one line with exit status 2."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -53,12 +55,6 @@ class CliParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def fail(prog: str, err: Exception) -> int:
-    """Print a user error as one line and return the exit status for it (2)."""
-    print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
-    return 2
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """`python -m data_prep`: build the train/validation/test DatasetDict and prepare_report.json."""
-
 from __future__ import annotations
 
 import sys
+
+from common.cli import run_cli
 
 # `data_prep.config` (transformers' argument parser) and `data_prep.prepare` (datasets, pyarrow, pandas: seconds to
 # import) are imported inside main(): the decoding pool spawns fresh interpreters that re-import this main module,
@@ -10,24 +11,21 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: exit 0 on success, 2 for a bad config or when no corpus is on disk."""
-    from common.config import ConfigError, fail
-    from data_prep.config import parse_args
+    """Entry point: exit 0 on success, 2 for a user error (bad config, flag or manifest, no corpus on disk, nothing
+    usable, output exists without --overwrite or is being written by another run); a bad config or flag is refused
+    before any clip is decoded."""
+    from common.atomic import OutputError
+    from data_prep.config import ConfigError, parse_cli
+    from data_prep.corpora.base import ManifestError
+    from data_prep.prepare import NoCorpusError, NothingUsableError, prepare
 
-    try:
-        cfg = parse_args(sys.argv[1:] if argv is None else list(argv))
-    except ConfigError as exc:
-        return fail("data_prep", exc)
-    from data_prep.prepare import NoCorpusError, prepare
+    def run() -> int:
+        cfg, args = parse_cli(sys.argv[1:] if argv is None else list(argv))
+        prepare(cfg, overwrite=args.overwrite)
+        return 0
 
-    try:
-        prepare(cfg)
-    except (ConfigError, FileNotFoundError) as exc:
-        return fail("data_prep", exc)
-    except NoCorpusError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("data_prep", run, (ConfigError, FileNotFoundError, ManifestError, NoCorpusError,
+                                      NothingUsableError, OutputError))
 
 
 if __name__ == "__main__":

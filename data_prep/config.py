@@ -207,14 +207,26 @@ def build_parser():
         help="corpus to read (repeatable); replaces the config's corpus list. NAME is an adapter "
         "(ravdess iesc hindi kai_indian urdu urdu_ser folder csv) or a corpus named in the config",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the output folder if it already holds files (otherwise exit 2)",
+    )
     return parser
 
 
-def parse_args(argv: list[str], overrides: dict[str, Any] | None = None) -> PrepareConfig:
-    """Parse a command line (``--config FILE --per_class 20 --corpus folder=DIR ...``) into a checked config."""
+def parse_cli(argv: list[str], overrides: dict[str, Any] | None = None) -> tuple[PrepareConfig, Any]:
+    """Parse a command line (``--config FILE --per_class 20 --corpus folder=DIR ...``): the checked config and the
+    options that are no config key (``--overwrite``)."""
     parsed = build_parser().parse(argv, overrides)
     (raw,) = parsed.instances.values()
-    return resolve(raw, parsed.extra.corpus, f"{parsed.config}: " if parsed.config else "", parsed.sources)
+    cfg = resolve(raw, parsed.extra.corpus, f"{parsed.config}: " if parsed.config else "", parsed.sources)
+    return cfg, parsed.extra
+
+
+def parse_args(argv: list[str], overrides: dict[str, Any] | None = None) -> PrepareConfig:
+    """The checked config of a command line (`parse_cli` without the other options)."""
+    return parse_cli(argv, overrides)[0]
 
 
 def load_config(path: str | Path | None, corpus_overrides: list[str] | None = None, **overrides: Any) -> PrepareConfig:

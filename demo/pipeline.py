@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo.pipeline: {err}", file=sys.stderr)
         return 2
 
-    import recipe  # noqa: F401  (registers the SER classes with the Auto classes)
     from transformers import pipeline
+
+    import recipe  # noqa: F401  (registers the SER classes with the Auto classes)
 
     classifier = pipeline("audio-classification", model=str(model_dir), device="cpu")
     predictions = classifier({"raw": wave, "sampling_rate": 16000}, top_k=args.top_k)

@@ -14,62 +14,35 @@ run_info.json; the Trainer's checkpoints live in OUT/checkpoint-*.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import torch
-import transformers
-from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
+from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from common.config import ConfigParser, fail
+from common.cli import run_cli
+from common.config import ConfigParser
+from common.hardware import hardware_info
+from data_prep.dataset import PreparedDataError, load_prepared
 
-from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
+from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
-from .hub import HubError
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, config_parser, parse_args
 from .components.metrics import compute_metrics
 from .components.trainer import SERTrainer
+from .hub import HubError
+from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 
-REQUIRED_COLUMNS = ("audio", "label")
 MODEL_COLUMNS = ("audio", "label", "length")
 
 
 class DataError(ValueError):
     """The prepared dataset cannot be trained on; the message names the directory and the problem."""
-
-
-def load_prepared(dataset_dir: str | Path, splits: tuple[str, ...]) -> DatasetDict:
-    """Load a DatasetDict written by `python -m data_prep` and check the splits and columns training needs."""
-    path = Path(dataset_dir)
-    if not (path / "dataset_dict.json").is_file():
-        raise DataError(f"{path}: not a prepared dataset (no dataset_dict.json); run `make prepare` first")
-    dsd = load_from_disk(str(path))
-    if not isinstance(dsd, DatasetDict):
-        raise DataError(f"{path}: expected a DatasetDict with splits {', '.join(splits)}")
-    for split in splits:
-        if split not in dsd:
-            raise DataError(f"{path}: split {split!r} missing (has: {', '.join(dsd)})")
-        missing = [c for c in REQUIRED_COLUMNS if c not in dsd[split].column_names]
-        if missing:
-            raise DataError(f"{path}: split {split!r} lacks column(s) {', '.join(missing)}")
-        if not isinstance(dsd[split].features["label"], ClassLabel):
-            raise DataError(f"{path}: column 'label' of split {split!r} is not a ClassLabel")
-        if len(dsd[split]) == 0:
-            raise DataError(f"{path}: split {split!r} is empty")
-    names = dsd[splits[0]].features["label"].names
-    for split in splits[1:]:
-        if dsd[split].features["label"].names != names:
-            raise DataError(f"{path}: label names of split {split!r} differ from split {splits[0]!r}")
-    return dsd
 
 
 def model_view(ds: Dataset, need_length: bool) -> Dataset:
@@ -116,19 +89,6 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     return model, feature_extractor
 
 
-def hardware_info() -> dict[str, Any]:
-    cuda = torch.cuda.is_available()
-    return {
-        "device": "cuda" if cuda else "cpu",
-        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-        "gpu_count": torch.cuda.device_count() if cuda else 0,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -146,19 +106,32 @@ def build_parser() -> ConfigParser:
 
 
 def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] | None = None) -> int:
-    """CLI entry point; `extra_callbacks` lets tests hook into the run. Exit 2 on a config error, before any
-    model is built or folder written."""
-    try:
+    """CLI entry point; `extra_callbacks` lets tests hook into the run. A user error is one line and exit 2; a
+    config error comes before any model is built or folder written."""
+
+    def train() -> int:
         cfg, args = parse_args(build_parser(), sys.argv[1:] if argv is None else list(argv))
         if not cfg.data.dataset_dir:
             raise ConfigError("no dataset: pass --data DIR (or data.dataset_dir)")
         training_args = build_training_arguments(cfg)
-    except ConfigError as err:
-        return fail("recipe.train", err)
-    try:
         return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks or [])
-    except (DataError, ConfigError, HubError) as err:
-        return fail("recipe.train", err)
+
+    return run_cli("recipe.train", train, (DataError, PreparedDataError, HubError))
+
+
+def resume_checkpoint(out: Path) -> str:
+    """The newest intact checkpoint in `out` for --resume; damaged newer ones are named on stdout and skipped."""
+    checkpoint, damaged = newest_intact_checkpoint(out)
+    for folder, problem in damaged:
+        print(f"recipe.train: --resume: skipping damaged {folder.name} ({problem})", flush=True)
+    if checkpoint is None:
+        if damaged:
+            raise ConfigError(f"--resume: no intact checkpoint in {out}: "
+                              + "; ".join(f"{folder.name}: {problem}" for folder, problem in damaged))
+        raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
+    if damaged:
+        print(f"recipe.train: --resume: resuming from {checkpoint.name}", flush=True)
+    return str(checkpoint)
 
 
 def run(
@@ -176,11 +149,11 @@ def run(
     if resume_from_checkpoint:
         if not Path(resume_from_checkpoint).is_dir():
             raise ConfigError(f"--resume_from_checkpoint {resume_from_checkpoint}: no such folder")
+        if problem := checkpoint_problem(Path(resume_from_checkpoint)):
+            raise ConfigError(f"--resume_from_checkpoint {resume_from_checkpoint}: {problem}")
         checkpoint = resume_from_checkpoint
     elif resume:
-        checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
+        checkpoint = resume_checkpoint(out)
     elif out.is_dir() and get_last_checkpoint(str(out)) is not None:
         if not cfg.recipe.overwrite_output_dir:
             raise ConfigError(
@@ -273,7 +246,8 @@ def run(
             f"recipe.train: done in {run_info['train_runtime_s']:.0f}s, {state.global_step} steps, "
             f"{state.epoch:.1f} epochs; best {training_args.metric_for_best_model}={state.best_metric} "
             f"({state.best_model_checkpoint}); validation: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items() if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
+            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items()
+                        if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
         )
         print(f"recipe.train: model and records in {out}")
         if cfg.hub.push_to_hub:

@@ -17,7 +17,6 @@ from transformers import (
     AutoConfig,
     Data2VecAudioModel,
     HubertModel,
-    PretrainedConfig,
     PreTrainedModel,
     Wav2Vec2Model,
     WavLMModel,
@@ -125,7 +124,7 @@ class SERForAudioClassification(PreTrainedModel):
         head_sizes: list[int] | None = None,
         head_dropout: float | None = None,
         **encoder_overrides: Any,
-    ) -> "SERForAudioClassification":
+    ) -> SERForAudioClassification:
         """Build a model whose encoder weights come from a pretrained checkpoint and whose head is new.
 
         `name_or_path` is a Hub id or folder of a bare encoder (`facebook/wav2vec2-base`) or of a
@@ -300,5 +299,6 @@ def _encoder_attn_implementation(encoder_class: type[PreTrainedModel], requested
     return requested
 
 
-# Mark for remote code: `save_pretrained` copies this file (and configuration_ser.py, feature_extraction_ser.py) and writes `auto_map`.
+# Mark for remote code: `save_pretrained` copies this file (and configuration_ser.py, feature_extraction_ser.py)
+# and writes `auto_map`.
 SERForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")

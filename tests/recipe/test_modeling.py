@@ -57,12 +57,18 @@ def test_encoder_weights_load_exactly(tmp_path: Path, arch: str, as_sequence_cla
     assert model.config.encoder_name_or_path == ckpt
 
 
-def test_from_encoder_logs_what_was_loaded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    ckpt = save_tiny_encoder(tmp_path / "enc", as_sequence_classifier=True)
+def test_from_encoder_logs_what_was_loaded(tiny_encoder: str, caplog: pytest.LogCaptureFixture) -> None:
+    saved = load_file(str(Path(tiny_encoder) / "model.safetensors"))
+    prefix = ARCH_PREFIX["wav2vec2"]
+    encoder_tensors = {key[len(prefix):]: value for key, value in saved.items() if key.startswith(prefix)}
     with caplog.at_level("INFO", logger="recipe.modeling.modeling_ser"):
-        SERForAudioClassification.from_encoder(ckpt)
+        model = SERForAudioClassification.from_encoder(tiny_encoder)
     text = caplog.text
-    assert "loaded 51 of 51 encoder tensors" in text
+    # The log counts what the user can check: every encoder tensor of the checkpoint, each loaded unchanged.
+    n = len(encoder_tensors)
+    assert n > 0 and f"loaded {n} of {n} encoder tensors" in text
+    state = model.encoder.state_dict()
+    assert all(torch.equal(state[key], value) for key, value in encoder_tensors.items())
     assert "Discarded 4 checkpoint tensors" in text and "classifier.weight" in text
     assert "Newly initialised head parameters" in text and "pooling.score.0.weight" in text
 

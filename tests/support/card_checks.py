@@ -274,8 +274,10 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
     resolved_encoder = AutoConfig.for_model(encoder.pop("model_type"), **encoder).to_dict()
     preprocessor = json.loads((out / "preprocessor_config.json").read_text())
     sources = [ev, state, info, train_cfg, config, resolved_encoder, preprocessor, report,
-               len(labels), grand, list(totals.values()), [sum(c["skipped"].values()) for c in report["corpora"].values()],
-               [sum(v.values()) for v in report["splits"].values()], sum(report.get("train_before_balancing", {}).values())]
+               len(labels), grand, list(totals.values()),
+               [sum(c["skipped"].values()) for c in report["corpora"].values()],
+               [sum(v.values()) for v in report["splits"].values()],
+               sum(report.get("train_before_balancing", {}).values())]
     values = set(_floats(sources))
     values |= {round(v, 4) for v in values}  # losses are written with four decimals
     numbers = NUMBER.findall(body)

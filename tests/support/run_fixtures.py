@@ -1,4 +1,4 @@
-"""A hand-built run folder with every file of contract item 5 (+ eval_results.json), for model-card tests
+"""A hand-built run folder with every file `python -m recipe.train` writes (+ eval_results.json), for model-card tests
 that must not depend on training. The evaluation numbers come from recipe.components.metrics_report on seeded random
 predictions, so they have the real shape and are internally consistent."""
 from __future__ import annotations
