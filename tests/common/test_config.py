@@ -1,4 +1,4 @@
-"""The shared config plumbing: strict YAML value checks, and every CLI's flags (one spelling, help, no abbreviations)."""
+"""Shared config plumbing: strict YAML value checks; every CLI flag with one spelling, help, no abbreviations."""
 
 from __future__ import annotations
 
