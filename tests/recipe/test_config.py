@@ -285,3 +285,11 @@ def test_train_cli_refuses_before_any_work(tmp_path, monkeypatch, capsys, yaml_t
     assert rc == 2
     assert len(err.strip().splitlines()) == 1 and key in err and err.startswith("recipe.train: error: ")
     assert not out.exists()
+
+
+def test_train_config_yaml_loads_back(tmp_path):
+    """The train_config.yaml a run writes (RecipeConfig.to_yaml) is itself a valid config giving the same run."""
+    cfg = load_config(REPO / "configs" / "demo.yaml", ["--data", "DIR", "--output_dir", str(tmp_path / "out")])
+    path = tmp_path / "train_config.yaml"
+    path.write_text(cfg.to_yaml())
+    assert load_config(path) == cfg
