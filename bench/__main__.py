@@ -25,6 +25,7 @@ from typing import Any
 from bench.lengths import describe
 from bench.report import emit_json, format_results, target_summary, train_ratios
 from common.cli import UserError
+from common.config import CliParser
 from common.hardware import hardware_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def run_module(module: str, args: list[str], timeout: float = 900) -> dict[str, 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer files, clips and steps (a smoke run, noisier)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training, and inference in addition to CPU)")
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in ("fast", "naive"):
                     rows.append(run_module("bench.train_bench", [
                         "--model", model, "--mode", mode, "--device", args.device, "--dtype", dtype,
-                        "--batch-size", str(batch), "--grad-accum", str(accum), "--steps", str(steps),
+                        "--batch_size", str(batch), "--grad_accum", str(accum), "--steps", str(steps),
                         *(["--threads", str(args.threads)] if args.threads else [])]))
         results["train"] = rows
         results["train_ratios"] = train_ratios(rows)

@@ -13,12 +13,11 @@ Agreement of each variant with float32 (same clips): share of identical top-1 la
 difference of a class probability. The weights are random, so these figures show numerical closeness, not
 accuracy on real data.
 
-    python -m bench.infer_bench [--clips 16] [--batch-size 8] [--device cpu]
+    python -m bench.infer_bench [--clips 16] [--batch_size 8] [--device cpu]
                                 [--variants fp32,bf16,int8,onnx-fp32,onnx-int8] [--out f]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from transformers import Wav2Vec2Config
 
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
 from bench.report import emit_json
+from common.config import CliParser
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.components.inference import classify_waves
 from recipe.export import export_model
@@ -113,14 +113,13 @@ def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu",
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: JSON to stdout or --out."""
-    ap = argparse.ArgumentParser(prog="python -m bench.infer_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clips", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--variants", default="fp32,bf16,int8,onnx-fp32,onnx-int8",
-                    help=f"comma list of {', '.join(VARIANTS)}")
-    ap.add_argument("--single-variants", default="fp32", help="variants also timed one clip at a time")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap = CliParser(prog="python -m bench.infer_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", type=int, default=16, help="clips classified per variant")
+    ap.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--variants", default="fp32,bf16,int8,onnx-fp32,onnx-int8", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--single_variants", default="fp32", help="variants also timed one clip at a time")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads; none given: torch's default")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     variants = tuple(v for v in args.variants.split(",") if v)

@@ -16,7 +16,6 @@ re-import the main module, exactly as it re-imports ``data_prep.__main__`` in a 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ import soundfile as sf
 
 from bench.lengths import quantile_durations, synthetic_wave
 from bench.report import emit_json
+from common.config import CliParser
 from data_prep.config import PrepareConfig
 from data_prep.decode import decoded_rows
 from data_prep.labels import EMOTIONS
@@ -66,7 +66,7 @@ def write_corpus(folder: Path, n_files: int, seed: int = 0) -> list[dict[str, st
 def time_cli(corpus: Path, output: Path, workers: int) -> float:
     """Wall-clock seconds of the real `python -m data_prep` command on `corpus` (raises if it fails)."""
     cmd = [sys.executable, "-m", "data_prep", "--config", "configs/demo_data.yaml",
-           "--corpus", f"folder={corpus}", "--output", str(output), "--per-class", "0",
+           "--corpus", f"folder={corpus}", "--output", str(output), "--per_class", "0",
            "--workers", str(workers)]
     env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
@@ -124,10 +124,10 @@ def run(n_files: int = 400, workers: int | None = None, cli: bool = True) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: run and print (or write) the JSON figures."""
-    ap = argparse.ArgumentParser(prog="python -m bench.prepare_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--files", type=int, default=400)
-    ap.add_argument("--workers", type=int, default=None, help="decoding processes (default: data_prep's default)")
-    ap.add_argument("--no-cli", action="store_true", help="skip timing the whole `python -m data_prep` command")
+    ap = CliParser(prog="python -m bench.prepare_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=400, help="WAV files in the synthetic corpus")
+    ap.add_argument("--workers", type=int, default=None, help="decoding processes; none given: data_prep's default")
+    ap.add_argument("--no_cli", action="store_true", help="skip timing the whole `python -m data_prep` command")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     result = run(args.files, args.workers, cli=not args.no_cli)

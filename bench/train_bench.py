@@ -25,11 +25,10 @@ OpenMP threads spin-waiting for a descheduled sibling. Peak memory: the process'
 mode in its own process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 
     python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16]
-                                [--batch-size 4] [--grad-accum N] [--steps 3] [--out result.json]
+                                [--batch_size 4] [--grad_accum N] [--steps 3] [--out result.json]
 """
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import sys
@@ -45,6 +44,7 @@ from transformers import TrainerCallback, Wav2Vec2Config, set_seed
 
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
 from bench.report import emit_json
+from common.config import CliParser
 from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
 from recipe.components.callbacks import FreezeEncoderCallback
@@ -239,18 +239,18 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: one model, one mode, in this process; JSON to stdout or --out."""
-    ap = argparse.ArgumentParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", choices=MODELS, required=True)
-    ap.add_argument("--mode", choices=MODES, required=True)
+    ap = CliParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=MODELS, required=True, help="model to time")
+    ap.add_argument("--mode", choices=MODES, required=True, help="batching mode to time")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--dtype", choices=DTYPES, default="fp32", help="autocast dtype (fp16 only on cuda)")
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--grad-accum", type=int, default=None,
-                    help="gradient accumulation steps (default: the config's; 4 for base, 1 for tiny)")
+    ap.add_argument("--batch_size", type=int, default=4, help="clips per step on one device")
+    ap.add_argument("--grad_accum", type=int, default=None,
+                    help="gradient accumulation steps; none given: the config's (4 for base, 1 for tiny)")
     ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps (after one warm-up step)")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    ap.add_argument("--gradient-checkpointing", action="store_true")
-    ap.add_argument("--torch-compile", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads; none given: torch's default")
+    ap.add_argument("--gradient_checkpointing", action="store_true", help="recompute activations in backward")
+    ap.add_argument("--torch_compile", action="store_true", help="compile the model with torch.compile")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)
     if args.threads:

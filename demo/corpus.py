@@ -10,11 +10,10 @@ scale, so the speaker is not the label). Layout, read by the `folder` adapter:
 speaker regex for the `folder` adapter: ``^(?P<speaker>[^_]+)_``. Sample rates rotate over
 16000/22050/44100/48000 Hz; most files are 16-bit PCM, every fifth one 32-bit float.
 
-    python -m demo.corpus --output DIR [--seed 0] [--speakers 24] [--clips-per-speaker-per-emotion 5]
+    python -m demo.corpus --output DIR [--seed 0] [--speakers 24] [--clips_per_speaker_per_emotion 5]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
 
+from common.config import CliParser
 from data_prep.labels import EMOTIONS
 
 SAMPLE_RATES: tuple[int, ...] = (16000, 22050, 44100, 48000)
@@ -180,11 +180,11 @@ def generate(output: str | Path, seed: int = 0, speakers: int = 24, clips_per_sp
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m demo.corpus", description=__doc__.split("\n\n")[0])
     ap.add_argument("--output", required=True, help="folder to write <emotion>/<speaker>_<emotion>_<idx>.wav into")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--speakers", type=int, default=24)
-    ap.add_argument("--clips-per-speaker-per-emotion", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic voices and clips")
+    ap.add_argument("--speakers", type=int, default=24, help="synthetic speakers")
+    ap.add_argument("--clips_per_speaker_per_emotion", type=int, default=5, help="clips of each emotion per speaker")
     args = ap.parse_args(argv)
     generate(args.output, args.seed, args.speakers, args.clips_per_speaker_per_emotion)
     return 0

@@ -8,11 +8,11 @@ The clip is the first one of the held-out test split (read from the run's prepar
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from common.config import CliParser
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
 
@@ -35,10 +35,10 @@ def pick_clip(model_dir: Path, corpus: Path) -> tuple[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m demo.pipeline", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m demo.pipeline", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="trained model folder (make demo: outputs/demo/model)")
     ap.add_argument("--corpus", required=True, help="raw demo corpus folder (make demo: outputs/demo/corpus)")
-    ap.add_argument("--top_k", type=int, default=3)
+    ap.add_argument("--top_k", type=int, default=3, help="labels shown per clip")
     args = ap.parse_args(argv)
     model_dir, corpus = Path(args.model), Path(args.corpus)
     if not (model_dir / "config.json").is_file():

@@ -1,16 +1,16 @@
 """`python -m model_card --model OUT [--data DIR] [--template PATH]`: write OUT/README.md from the run's files."""
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from common.config import CliParser
 from model_card.render import TEMPLATE_PATH, CardInputError, write_card
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; exits 2 with the file and reason when a run file is missing or malformed."""
-    parser = argparse.ArgumentParser(prog="python -m model_card", description=__doc__)
+    parser = CliParser(prog="python -m model_card", description=__doc__)
     parser.add_argument("--model", required=True, help="training output folder (recipe.train --output_dir)")
     parser.add_argument("--data", default=None,
                         help="prepared dataset folder holding prepare_report.json (default: run_info.json's data_dir)")

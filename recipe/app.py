@@ -15,7 +15,6 @@ API: the endpoint `classify` takes an audio file and returns the label confidenc
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import gradio as gr
 import pandas as pd
 from transformers.utils import logging as hf_logging
 
+from common.config import CliParser
 from recipe.predict import Prediction, load_model, predict_files
 
 TIMELINE_COLUMNS = ["start_s", "end_s", "label", "score"]
@@ -35,7 +35,7 @@ class AudioInputError(ValueError):
 
 
 def classify_file(model: Any, extractor: Any, path: str | Path | None) -> Prediction:
-    """Classify one file the way `recipe.predict --chunk --top-k 6` does; AudioInputError if it cannot be used."""
+    """Classify one file the way `recipe.predict --chunk --top_k 6` does; AudioInputError if it cannot be used."""
     if not path:
         raise AudioInputError("no audio: upload a file or record one first")
     report = predict_files(model, extractor, [path], top_k=model.config.num_labels, chunk=True)
@@ -91,7 +91,7 @@ def build_demo(model: Any, extractor: Any, title: str = "Speech emotion recognit
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: serve until interrupted."""
-    ap = argparse.ArgumentParser(prog="python -m recipe.app", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m recipe.app", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
     ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")

@@ -23,7 +23,6 @@ All rates are fractions in [0, 1]; "accuracy" is the weighted accuracy (WA), "ua
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -39,6 +38,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
 from common.cli import UserError
+from common.config import CliParser
 from data_prep.dataset import load_prepared
 from recipe.components.inference import (
     OnnxModel,
@@ -167,14 +167,14 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(prog="python -m recipe.evaluate", description=__doc__.split("\n")[0])
+    parser = CliParser(prog="python -m recipe.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
     parser.add_argument("--data", required=True, help="prepared dataset folder (data_prep --output)")
     parser.add_argument("--split", default="test", help="primary split: figures and headline numbers")
     parser.add_argument("--also", nargs="*", default=["validation"],
-                        help="further splits to evaluate the same way (default: validation; none: --also)")
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+                        help="further splits to evaluate the same way (none: --also alone)")
+    parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -18,7 +18,6 @@ Exit status: 0 written, 2 bad input (no model folder, unknown split), 1 the expo
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from common.config import CliParser
 from recipe.components.inference import OnnxModel, classify_waves, load_onnx_model, padding_is_masked
 from recipe.predict import load_model
 
@@ -173,7 +173,7 @@ def export_model(model_dir: str | Path, output: str | Path | None = None, quanti
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    ap = argparse.ArgumentParser(prog="python -m recipe.export", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m recipe.export", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
     ap.add_argument("--output", default=None, help="output folder (default: MODEL/onnx)")
     ap.add_argument("--quantize", choices=("int8",), default=None, help="also write a dynamic int8 model_int8.onnx")

@@ -11,9 +11,10 @@ pushed repo's files also run as a Gradio Space.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from common.config import CliParser
 
 # Intermediate checkpoints and pickled Trainer internals stay local.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.bin", "*.pt", "*.pth", ".*"]
@@ -95,7 +96,7 @@ def push_folder(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m recipe.hub", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m recipe.hub", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="training output folder OUT")
     ap.add_argument("--hub_model_id", required=True, help="USER/NAME on the Hub")
     ap.add_argument("--private", action="store_true", help="create the repo as private")

@@ -1,6 +1,6 @@
 """Classify audio files with a trained SER model folder.
 
-    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top-k K] [--json] [--chunk] [--batch-size N]
+    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json] [--chunk] [--batch_size N]
                              [--device D] [--dtype fp32|bf16|fp16] [--quantize] [--threads N] [--backend torch|onnx]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
@@ -23,7 +23,6 @@ model folder is missing or not a loadable model, or has no exported graph for `-
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -37,6 +36,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from transformers.utils import logging as hf_logging
 
 from common.cli import UserError
+from common.config import CliParser
 from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
@@ -267,24 +267,24 @@ def predict_files(
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CliParser:
+    parser = CliParser(
         prog="python -m recipe.predict", description="Classify the emotion of speech audio files."
     )
     parser.add_argument("model_dir", help="folder written by save_pretrained (recipe.train output)")
     parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
-    parser.add_argument("--top-k", type=int, default=1, help="labels to print per file (default 1)")
+    parser.add_argument("--top_k", type=int, default=1, help="labels to print per file")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     parser.add_argument("--dtype", choices=tuple(AUTOCAST_DTYPES), default="fp32",
                         help="autocast precision (bf16: CPUs with AMX/AVX-512-BF16 and GPUs; fp16: GPUs)")
     parser.add_argument("--quantize", action="store_true",
                         help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx")
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the backend's)")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads; none given: the backend's default")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                        help="torch, or onnxruntime on the graph written by python -m recipe.export (default torch)")
+                        help="torch, or onnxruntime on the graph written by python -m recipe.export")
     return parser
 
 
@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
-        build_parser().error("--top-k, --batch-size and --threads must be at least 1")
+        build_parser().error("--top_k, --batch_size and --threads must be at least 1")
     if args.backend == "onnx" and (args.dtype != "fp32" or args.device):
         build_parser().error("--dtype and --device are torch options; the onnx backend picks its provider itself")
     if args.threads is not None:

@@ -1,9 +1,10 @@
 """Train the SER model on a prepared DatasetDict.
 
-    python -m recipe.train --config configs/recipe.yaml --data DIR --output_dir OUT [--resume] [--key value ...]
+    python -m recipe.train [--config configs/recipe.yaml] --data DIR --output_dir OUT [--resume] [--key value ...]
 
-Any config key can be overridden as ``--section.key value`` (or ``--key value`` when the name is unique), e.g.
-``--learning_rate 1e-4 --recipe.mixup_alpha 0`` or ``--push_to_hub --hub_model_id USER/NAME``. Runs unchanged
+Every config key is an option, ``--section.key value`` or ``--key value`` (``--help`` lists them with their
+defaults, the seed recipe's), e.g. ``--learning_rate 1e-4 --recipe.mixup_alpha 0`` or
+``--push_to_hub --hub_model_id USER/NAME``. Runs unchanged
 under ``accelerate launch -m recipe.train ...`` and ``torchrun --nproc_per_node N -m recipe.train ...``.
 
 OUT receives the best model (safetensors + config.json with auto_map + modelling code + preprocessor_config.json),
@@ -12,7 +13,6 @@ run_info.json; the Trainer's checkpoints live in OUT/checkpoint-*.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -24,13 +24,15 @@ from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from common.cli import run_cli
+from common.config import ConfigParser
 from common.hardware import hardware_info
 from data_prep.dataset import PreparedDataError, load_prepared
 
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
 from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
-from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
+from .components.config import ConfigError, RecipeConfig, build_training_arguments, config_parser, parse_args
 from .components.metrics import compute_metrics
 from .components.speechbrain_checkpoint import SpeechBrainFormatError
 from .components.trainer import SERTrainer
@@ -106,39 +108,30 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    ap = argparse.ArgumentParser(
-        prog="python -m recipe.train",
-        description="Train the SER model. Extra --section.key value / --key value pairs override the config.",
+def build_parser() -> ConfigParser:
+    """Every config key (with its default and meaning in --help) plus the options of a training run."""
+    parser = config_parser(
+        "python -m recipe.train",
+        description=__doc__.split("\n\n")[0],
+        usage="%(prog)s [--config FILE] --data DIR --output_dir OUT [--resume] [--section.key VALUE | --key VALUE ...]",
     )
-    ap.add_argument("--config", help="YAML config (configs/recipe.yaml); defaults are the seed recipe's")
-    ap.add_argument("--data", help="prepared DatasetDict directory (sets data.dataset_dir)")
-    ap.add_argument("--output_dir", help="output folder OUT (sets training.output_dir)")
-    ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT")
-    ap.add_argument("--resume_from_checkpoint", help="continue from this checkpoint folder")
-    return ap.parse_known_args(argv)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output_dir")
+    parser.add_argument("--resume_from_checkpoint", metavar="DIR", help="continue from this checkpoint folder")
+    return parser
 
 
 def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] | None = None) -> int:
-    """CLI entry point; `extra_callbacks` lets tests hook into the run."""
-    args, overrides = parse_args(argv)
-    try:
-        cfg = load_config(args.config, overrides)
-        if args.data:
-            cfg.data.dataset_dir = args.data
-        if args.output_dir:
-            cfg.training["output_dir"] = args.output_dir
+    """CLI entry point; `extra_callbacks` lets tests hook into the run. A user error is one line and exit 2; a
+    config error comes before any model is built or folder written."""
+
+    def train() -> int:
+        cfg, args = parse_args(build_parser(), sys.argv[1:] if argv is None else list(argv))
         if not cfg.data.dataset_dir:
             raise ConfigError("no dataset: pass --data DIR (or data.dataset_dir)")
         training_args = build_training_arguments(cfg)
-    except ConfigError as err:
-        print(f"recipe.train: config error: {err}", file=sys.stderr)
-        return 2
-    try:
         return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks or [])
-    except (DataError, PreparedDataError, ConfigError, HubError) as err:
-        print(f"recipe.train: {err}", file=sys.stderr)
-        return 2
+
+    return run_cli("recipe.train", train, (DataError, PreparedDataError, HubError))
 
 
 def resume_checkpoint(out: Path) -> str:

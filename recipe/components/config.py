@@ -1,23 +1,22 @@
-"""Recipe configuration: YAML sections mapped onto dataclasses and `TrainingArguments`, with CLI overrides.
+"""Recipe configuration: section dataclasses + `TrainingArguments`, parsed by `common.config.ConfigParser`.
 
-A config file has up to five sections::
+A config file has up to five sections (each optional; every key has the default shown by
+``python -m recipe.train --help``, the seed recipe's values)::
 
     model:    encoder, from_scratch, encoder_config, head_sizes, head_dropout, max_duration, ...
     data:     dataset_dir, train_split, eval_split, naive_padding, pad_to_multiple_of
     recipe:   mixup_alpha, label_smoothing, freeze_encoder_epochs, early_stopping_patience, ...
     hub:      push_to_hub, hub_model_id, hub_private_repo, commit_message
-    training: any `transformers.TrainingArguments` field (validated against its signature)
+    training: any `transformers.TrainingArguments` field
 
-Unknown sections and unknown keys are errors. Command-line overrides take the form ``--section.key value``
-or ``--key value`` when ``key`` exists in exactly one section; a flag with no value means ``true``.
-Values given as strings (from YAML or the command line) are coerced to the field's declared type, so
-``learning_rate: 5e-5`` (a string to YAML 1.1) becomes the float 5e-5.
+Unknown sections and keys, wrong types and values the recipe cannot use are errors naming the file or flag
+and the key. Command-line overrides are ``--section.key value`` or ``--key value``; a bool flag alone means
+true, ``--no_key`` false; ``null`` sets an optional key to None; dict keys take a YAML mapping.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import enum
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,87 +24,156 @@ from typing import Any
 
 import yaml
 
-AUTO = "auto"
+from common.config import AUTO, ConfigError, ConfigParser, Parsed
 
-
-class ConfigError(ValueError):
-    """A config file or command-line override that cannot be used; the message names the source and key."""
+__all__ = [
+    "AUTO",
+    "ConfigError",
+    "DataOptions",
+    "HubOptions",
+    "ModelOptions",
+    "RecipeConfig",
+    "RecipeOptions",
+    "TRAINING_DEFAULTS",
+    "build_training_arguments",
+    "config_parser",
+    "load_config",
+    "parse_args",
+    "resolve_precision",
+    "validate",
+]
 
 
 @dataclass
 class ModelOptions:
     """How the model is built."""
 
-    encoder: str = "speechbrain/emotion-recognition-wav2vec2-IEMOCAP"
-    """Hub id or local path of the pretrained encoder (a plain encoder, a *ForSequenceClassification or a
-    SpeechBrain wav2vec2 repo)."""
-    from_scratch: bool = False
-    """Build a randomly initialised encoder from `encoder_config` instead of loading `encoder` weights."""
-    encoder_config: dict[str, Any] = field(default_factory=dict)
-    """With `from_scratch`: the full Wav2Vec2Config-style dict. Otherwise: overrides for the pretrained config."""
-    head_sizes: list[int] = field(default_factory=lambda: [512, 256, 128])
-    head_dropout: float = 0.3
+    _argument_group_name = "model"
+
+    encoder: str = field(
+        default="speechbrain/emotion-recognition-wav2vec2-IEMOCAP",
+        metadata={
+            "help": "Hub id or local path of the pretrained encoder: a plain encoder, a *ForSequenceClassification "
+            "or a SpeechBrain wav2vec2 repo"
+        },
+    )
+    from_scratch: bool = field(
+        default=False, metadata={"help": "build a randomly initialised encoder from encoder_config instead"}
+    )
+    encoder_config: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "with from_scratch: the whole Wav2Vec2Config-style dict; otherwise overrides of the pretrained one"
+        },
+    )
+    head_sizes: list[int] = field(
+        default_factory=lambda: [512, 256, 128], metadata={"help": "hidden sizes of the classification head's layers"}
+    )
+    head_dropout: float = field(default=0.3, metadata={"help": "dropout before each head layer"})
     attention_hidden_size: int = field(
-        default=384, metadata={"help": "Width of the attentive pooling's tanh scoring layer (384: 95.2M / 856K)."}
+        default=384, metadata={"help": "width of the attentive pooling's tanh scoring layer (384: 95.2M / 856K)"}
     )
     use_weighted_layer_sum: bool = field(
-        default=False, metadata={"help": "Pool a learned softmax-weighted sum of all encoder hidden states."}
+        default=False, metadata={"help": "pool a learned softmax-weighted sum of all encoder hidden states"}
     )
     encoder_output_norm: bool | None = field(
         default=None,
-        metadata={"help": "Normalise each utterance's encoder output; null follows the encoder (SpeechBrain's)."},
+        metadata={"help": "normalise each utterance's encoder output; null follows the encoder (SpeechBrain's)"},
     )
-    max_duration: float = 8.0
-    """Seconds; the feature extractor centre-crops longer clips."""
-    freeze_feature_encoder: bool = True
-    """Freeze the CNN feature encoder for the whole run (separate from `recipe.freeze_encoder_epochs`)."""
-    attn_implementation: str | None = "sdpa"
-    """"sdpa", "eager" or null for the transformers default."""
-    gradient_checkpointing: bool = False
+    max_duration: float = field(
+        default=8.0, metadata={"help": "seconds; the feature extractor centre-crops longer clips"}
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "keep the CNN feature encoder frozen for the whole run"}
+    )
+    attn_implementation: str | None = field(
+        default="sdpa", metadata={"help": "attention kernel: sdpa, eager, or null for the transformers default"}
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations in the backward pass (less memory, slower)"}
+    )
 
 
 @dataclass
 class DataOptions:
     """Where the prepared DatasetDict is and how batches are built."""
 
-    dataset_dir: str | None = None
-    """Directory written by `python -m data_prep` (`DatasetDict.save_to_disk`); `--data DIR` sets it."""
-    train_split: str = "train"
-    eval_split: str = "validation"
-    naive_padding: bool = False
-    """Pad every clip to `model.max_duration` and sample batches at random (the seed recipe's behaviour)."""
-    pad_to_multiple_of: int | None = None
-    """Round each batch's padded length up to a multiple of this many samples (per-batch padding only)."""
+    _argument_group_name = "data"
+
+    dataset_dir: str | None = field(
+        default=None,
+        metadata={"help": "folder written by `python -m data_prep` (DatasetDict.save_to_disk)", "aliases": ["--data"]},
+    )
+    train_split: str = field(default="train", metadata={"help": "split to train on"})
+    eval_split: str = field(
+        default="validation", metadata={"help": "split evaluated each epoch (picks the best checkpoint)"}
+    )
+    naive_padding: bool = field(
+        default=False,
+        metadata={
+            "help": "pad every clip to model.max_duration and draw batches at random (the seed recipe's batching)"
+        },
+    )
+    pad_to_multiple_of: int | None = field(
+        default=None, metadata={"help": "round each batch's padded length up to a multiple of this many samples"}
+    )
 
 
 @dataclass
 class RecipeOptions:
     """The parts of the recipe that `TrainingArguments` has no field for."""
 
-    mixup_alpha: float = 0.3
-    """Mixup: lambda ~ Beta(alpha, alpha) per batch; 0 disables mixup."""
-    label_smoothing: float = 0.1
-    freeze_encoder_epochs: int = 2
-    """Train only the pooling + head for this many epochs, then unfreeze the transformer encoder."""
-    early_stopping_patience: int | None = 10
-    """Evaluations without improvement of `training.metric_for_best_model` before stopping; null disables."""
-    early_stopping_threshold: float = 0.0
-    log_train_accuracy: bool = True
-    """Log train accuracy/loss per epoch from the training batches (see callbacks.TrainAccuracyCallback)."""
-    overwrite_output_dir: bool = False
-    """Start a new run in an output folder that holds checkpoints of an earlier one (they are deleted)."""
-    demo: bool = False
-    """Marks the embedded demo run (recorded in run_info.json for the model card)."""
+    _argument_group_name = "recipe"
+
+    mixup_alpha: float = field(
+        default=0.3, metadata={"help": "mixup: lambda ~ Beta(alpha, alpha) per batch; 0 disables mixup"}
+    )
+    label_smoothing: float = field(
+        default=0.1, metadata={"help": "label smoothing of the cross-entropy loss, in [0, 1)"}
+    )
+    freeze_encoder_epochs: int = field(
+        default=2,
+        metadata={"help": "train only the pooling and the head for this many epochs, then the transformer encoder too"},
+    )
+    early_stopping_patience: int | None = field(
+        default=10,
+        metadata={
+            "help": "evaluations without improvement of training.metric_for_best_model before stopping; null disables"
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "smallest improvement that counts for early stopping"}
+    )
+    log_train_accuracy: bool = field(
+        default=True, metadata={"help": "log train accuracy and loss per epoch from the training batches"}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "start a new run in an output folder holding an earlier run's checkpoints (they are deleted)"
+        },
+    )
+    demo: bool = field(
+        default=False, metadata={"help": "marks the embedded demo run (recorded in run_info.json for the model card)"}
+    )
 
 
 @dataclass
 class HubOptions:
     """Upload of the final output folder (done by the recipe after training, not by Trainer checkpoints)."""
 
-    push_to_hub: bool = False
-    hub_model_id: str | None = None
-    hub_private_repo: bool | None = None
-    commit_message: str = "Upload speech emotion recognition model"
+    _argument_group_name = "hub"
+
+    push_to_hub: bool = field(default=False, metadata={"help": "upload the output folder to the Hub after training"})
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "USER/NAME of the Hub repository (needed with push_to_hub)"}
+    )
+    hub_private_repo: bool | None = field(
+        default=None, metadata={"help": "create the repository as private; null: the Hub's default"}
+    )
+    commit_message: str = field(
+        default="Upload speech emotion recognition model", metadata={"help": "commit message of the upload"}
+    )
 
 
 # TrainingArguments fields the recipe owns itself: setting them under `training:` is an error that says where.
@@ -121,34 +189,83 @@ _RESERVED_TRAINING_KEYS: dict[str, str] = {
     "activation_checkpointing": "model.gradient_checkpointing",
 }
 
-# Defaults for `training:` that differ from TrainingArguments' own; the seed recipe's values.
+# The `training:` defaults: the seed recipe (configs/recipe.yaml restates exactly these). Every other
+# TrainingArguments field keeps transformers' default.
 TRAINING_DEFAULTS: dict[str, Any] = {
     "per_device_train_batch_size": 8,
     "per_device_eval_batch_size": 8,
     "gradient_accumulation_steps": 4,
     "learning_rate": 5e-5,
-    "num_train_epochs": 15,
+    "lr_scheduler_type": "linear",
+    "warmup_steps": 0.1,
+    "num_train_epochs": 15.0,
     "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
     "fp16": AUTO,
     "bf16": False,
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "logging_strategy": "steps",
-    "logging_steps": 10,
+    "logging_steps": 10.0,
     "load_best_model_at_end": True,
     "metric_for_best_model": "uar",
     "greater_is_better": True,
     "save_total_limit": 2,
-    "report_to": "none",
-    "remove_unused_columns": False,
     "train_sampling_strategy": "group_by_length",
     "length_column_name": "length",
-    "dataloader_num_workers": 0,
+    "dataloader_num_workers": 2,
     "dataloader_pin_memory": AUTO,
     "ddp_find_unused_parameters": True,
+    "torch_compile": False,
+    "remove_unused_columns": False,
     "restore_callback_states_from_checkpoint": True,
+    "report_to": "none",
     "seed": 42,
 }
+
+# Keys that take `auto` (resolved per machine by resolve_precision), with the one-line meaning --help shows.
+_AUTO_KEYS: dict[str, str] = {
+    "fp16": "fp16 mixed precision; auto: on with a CUDA GPU unless bf16 is on",
+    "bf16": "bf16 mixed precision; auto: on where the GPU supports it",
+    "dataloader_pin_memory": "pin DataLoader memory; auto: on with CUDA",
+}
+
+# Metrics the recipe computes at each evaluation (recipe.components.metrics.METRICS) plus the loss.
+BEST_MODEL_METRICS = ("accuracy", "uar", "macro_f1", "loss")
+
+# Field name -> section, for messages about a RecipeConfig built in code (no parse to say where a value came from).
+_SECTION_OF = {
+    f.name: cls._argument_group_name
+    for cls in (ModelOptions, DataOptions, RecipeOptions, HubOptions)
+    for f in dataclasses.fields(cls)
+}
+
+
+def _training_options() -> type:
+    """The `training:` section: every TrainingArguments field but the reserved ones, with the seed's defaults.
+
+    Built from TrainingArguments itself (not copied), so a transformers upgrade brings its new fields along; the
+    help is the first sentence of transformers' own.
+    """
+    from transformers import TrainingArguments
+
+    hints = typing.get_type_hints(TrainingArguments)
+    specs = []
+    for f in dataclasses.fields(TrainingArguments):
+        if not f.init or f.name in _RESERVED_TRAINING_KEYS:
+            continue
+        text = _AUTO_KEYS.get(f.name) or str(f.metadata.get("help") or f.name).split(". ")[0].strip()
+        metadata = {**f.metadata, "help": " ".join(text.split())}
+        if f.name in TRAINING_DEFAULTS:
+            spec = field(default=TRAINING_DEFAULTS[f.name], metadata=metadata)
+        elif f.default_factory is not dataclasses.MISSING:
+            spec = field(default_factory=f.default_factory, metadata=metadata)
+        else:
+            spec = field(default=f.default, metadata=metadata)
+        specs.append((f.name, hints[f.name], spec))
+    cls = dataclasses.make_dataclass("TrainingOptions", specs)
+    cls._argument_group_name = "training"
+    return cls
 
 
 @dataclass
@@ -175,207 +292,136 @@ class RecipeConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-_SECTIONS: dict[str, type] = {
-    "model": ModelOptions,
-    "data": DataOptions,
-    "recipe": RecipeOptions,
-    "hub": HubOptions,
-}
+USAGE = "%(prog)s [--config FILE] [--data DIR] [--output_dir OUT] [--section.key VALUE | --key VALUE ...]"
 
 
-def _training_fields() -> dict[str, Any]:
-    """Name -> declared type of every TrainingArguments field (imported lazily: transformers is slow to import)."""
-    from transformers import TrainingArguments
-
-    hints = typing.get_type_hints(TrainingArguments)
-    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(TrainingArguments) if f.init}
-
-
-def _section_fields(section: str) -> dict[str, Any]:
-    if section == "training":
-        return {k: v for k, v in _training_fields().items() if k not in _RESERVED_TRAINING_KEYS}
-    cls = _SECTIONS[section]
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+def config_parser(prog: str = "python -m recipe.train", description: str | None = None, **kwargs: Any) -> ConfigParser:
+    """The parser of every recipe key (``--help`` lists them with their defaults), with ``--config FILE``."""
+    kwargs.setdefault("usage", USAGE)
+    return ConfigParser(
+        [ModelOptions, DataOptions, RecipeOptions, HubOptions, _training_options()],
+        prog=prog,
+        description=description,
+        auto_keys=tuple(_AUTO_KEYS),
+        reserved={f"training.{k}": v for k, v in _RESERVED_TRAINING_KEYS.items()},
+        unknown_hint={"training": " (not a transformers.TrainingArguments field)"},
+        **kwargs,
+    )
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Convert strings (YAML 1.1 leaves '5e-5' a string; the CLI gives only strings) to the declared type."""
-    if value is None or value == AUTO:
-        return value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if isinstance(value, str) and value.lower() in ("null", "~") and len(non_none) < len(args):
-            return None
-        for candidate in non_none:
-            try:
-                return _coerce(value, candidate, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: cannot use {value!r} as {annotation}")
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
-            return False
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value))
-        except ValueError:
-            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
-    if annotation is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-    if annotation is str:
-        if isinstance(value, bool):
-            return "yes" if value else "no"  # YAML 1.1 reads unquoted no/yes as booleans
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return str(value)
-    if origin in (list, tuple) or annotation in (list, tuple):
-        if isinstance(value, str):
-            parsed = yaml.safe_load(value)
-            value = parsed if isinstance(parsed, list) else [v for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        item_type = args[0] if args else Any
-        return [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict or annotation is dict:
-        if isinstance(value, str):
-            value = yaml.safe_load(value)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return value
-    # Enums and anything exotic in TrainingArguments: pass through; its __post_init__ validates.
-    if isinstance(value, bool) and isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        # YAML 1.1 reads an unquoted `no` as false: `save_strategy: no` means the strategy "no".
-        return "yes" if value else "no"
-    return value
-
-
-def _apply(cfg: RecipeConfig, section: str, key: str, value: Any, source: str) -> None:
-    fields = _section_fields(section)
-    if section == "training" and key in _RESERVED_TRAINING_KEYS:
-        raise ConfigError(f"{source}: training.{key} is not set here; use {_RESERVED_TRAINING_KEYS[key]}")
-    if key not in fields:
-        raise ConfigError(
-            f"{source}: unknown key {section}.{key}"
-            + (" (not a transformers.TrainingArguments field)" if section == "training" else "")
-        )
-    annotation = fields[key]
-    if section == "training":
-        allow_auto = key in ("fp16", "bf16", "dataloader_pin_memory")
-        if value == AUTO and not allow_auto:
-            raise ConfigError(f"{source}: training.{key} does not accept 'auto'")
-        cfg.training[key] = value if value == AUTO else _coerce(value, annotation, f"{source}: training.{key}")
-    else:
-        if value == AUTO:
-            raise ConfigError(f"{source}: {section}.{key} does not accept 'auto'")
-        setattr(getattr(cfg, section), key, _coerce(value, annotation, f"{source}: {section}.{key}"))
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RecipeConfig:
-    """Read a YAML config (defaults when None) and apply ``--key value`` overrides; errors on unknown keys."""
-    cfg = RecipeConfig()
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of sections")
-        for section, values in raw.items():
-            if section not in (*_SECTIONS, "training"):
-                raise ConfigError(
-                    f"{path}: unknown section {section!r} (expected one of: model, data, recipe, hub, training)"
-                )
-            if values is None:
-                continue
-            if not isinstance(values, dict):
-                raise ConfigError(f"{path}: section {section!r} must be a mapping")
-            for key, value in values.items():
-                _apply(cfg, section, str(key), value, str(path))
-    for section, key, value in parse_overrides(overrides or []):
-        _apply(cfg, section, key, value, f"command line --{key}")
-    validate(cfg)
+def _to_config(parsed: Parsed) -> RecipeConfig:
+    """RecipeConfig from a parse; `training` holds the seed's keys plus every key a file or flag set."""
+    inst = {cls._argument_group_name: obj for cls, obj in parsed.instances.items()}
+    training_values = dataclasses.asdict(inst["training"])
+    keys = list(TRAINING_DEFAULTS) + [k for k in training_values if k in parsed.sources and k not in TRAINING_DEFAULTS]
+    cfg = RecipeConfig(
+        model=inst["model"],
+        data=inst["data"],
+        recipe=inst["recipe"],
+        hub=inst["hub"],
+        training={k: training_values[k] for k in keys},
+    )
+    validate(cfg, parsed)
     return cfg
 
 
-def _resolve_key(key: str) -> tuple[str, str]:
-    """'section.key' or a bare key found in exactly one section -> (section, key)."""
-    if "." in key:
-        section, _, name = key.partition(".")
-        if section not in (*_SECTIONS, "training"):
-            raise ConfigError(f"command line --{key}: unknown section {section!r}")
-        return section, name
-    owners = [s for s in (*_SECTIONS, "training") if key in _section_fields(s)]
-    if key in _RESERVED_TRAINING_KEYS and not owners:
-        raise ConfigError(f"command line --{key}: use {_RESERVED_TRAINING_KEYS[key]}")
-    if not owners:
-        raise ConfigError(f"command line --{key}: unknown option (no config section has this key)")
-    if len(owners) > 1:
-        raise ConfigError(f"command line --{key}: ambiguous, write one of " + ", ".join(f"--{s}.{key}" for s in owners))
-    return owners[0], key
+def parse_args(parser: ConfigParser, argv: list[str]) -> tuple[RecipeConfig, Any]:
+    """Parse a CLI's arguments: the RecipeConfig and a namespace of the options outside the config."""
+    parsed = parser.parse(argv)
+    return _to_config(parsed), parsed.extra
 
 
-def parse_overrides(argv: list[str]) -> list[tuple[str, str, Any]]:
-    """Turn ``['--a.b', '1', '--flag', '--c', 'x']`` into [(section, key, value), ...]; a bare flag is true."""
-    result = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if not token.startswith("--") or len(token) == 2:
-            raise ConfigError(f"command line: expected --key, got {token!r}")
-        key = token[2:]
-        value: Any
-        if "=" in key:
-            key, value = key.split("=", 1)
-            i += 1
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            value = argv[i + 1]
-            i += 2
-        else:
-            value = "true"
-            i += 1
-        section, name = _resolve_key(key)
-        result.append((section, name, value))
-    return result
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RecipeConfig:
+    """Read a YAML config (the seed recipe's defaults when None) and apply command-line style overrides
+    (``['--learning_rate', '1e-4', '--recipe.mixup_alpha=0']``); checked and validated."""
+    argv = (["--config", str(path)] if path is not None else []) + list(overrides or [])
+    return parse_args(config_parser(), argv)[0]
 
 
-def validate(cfg: RecipeConfig) -> None:
-    """Cross-field checks that no single field can make."""
-    if cfg.recipe.mixup_alpha < 0:
-        raise ConfigError(f"recipe.mixup_alpha must be >= 0, got {cfg.recipe.mixup_alpha}")
-    if not 0.0 <= cfg.recipe.label_smoothing < 1.0:
-        raise ConfigError(f"recipe.label_smoothing must be in [0, 1), got {cfg.recipe.label_smoothing}")
-    if cfg.recipe.freeze_encoder_epochs < 0:
-        raise ConfigError(f"recipe.freeze_encoder_epochs must be >= 0, got {cfg.recipe.freeze_encoder_epochs}")
-    if cfg.model.from_scratch and not cfg.model.encoder_config:
-        raise ConfigError("model.from_scratch needs model.encoder_config (the encoder architecture)")
-    if cfg.model.max_duration <= 0:
-        raise ConfigError(f"model.max_duration must be > 0, got {cfg.model.max_duration}")
-    if cfg.hub.push_to_hub and not cfg.hub.hub_model_id:
-        raise ConfigError("hub.push_to_hub needs hub.hub_model_id (USER/NAME)")
-    if cfg.recipe.early_stopping_patience is not None and cfg.recipe.early_stopping_patience < 1:
-        raise ConfigError("recipe.early_stopping_patience must be >= 1 or null")
+def _check(ok: bool, parsed: Parsed | None, key: str, message: str) -> None:
+    if not ok:
+        raise (
+            parsed.error(key, message) if parsed else ConfigError(f"{_SECTION_OF.get(key, 'training')}.{key} {message}")
+        )
+
+
+def validate(cfg: RecipeConfig, parsed: Parsed | None = None) -> None:
+    """Check every value the run will use, before a model is built: ranges, choices and cross-field rules."""
+    m, d, r, t = cfg.model, cfg.data, cfg.recipe, cfg.training
+    _check(m.max_duration > 0, parsed, "max_duration", f"must be > 0, got {m.max_duration}")
+    _check(0 <= m.head_dropout < 1, parsed, "head_dropout", f"must be in [0, 1), got {m.head_dropout}")
+    _check(all(s >= 1 for s in m.head_sizes), parsed, "head_sizes", f"must all be >= 1, got {m.head_sizes}")
+    _check(
+        not m.from_scratch or bool(m.encoder_config),
+        parsed,
+        "from_scratch",
+        "needs model.encoder_config (the encoder architecture)",
+    )
+    _check(
+        d.pad_to_multiple_of is None or d.pad_to_multiple_of >= 1,
+        parsed,
+        "pad_to_multiple_of",
+        f"must be >= 1 or null, got {d.pad_to_multiple_of}",
+    )
+    _check(r.mixup_alpha >= 0, parsed, "mixup_alpha", f"must be >= 0, got {r.mixup_alpha}")
+    _check(0 <= r.label_smoothing < 1, parsed, "label_smoothing", f"must be in [0, 1), got {r.label_smoothing}")
+    _check(
+        r.freeze_encoder_epochs >= 0, parsed, "freeze_encoder_epochs", f"must be >= 0, got {r.freeze_encoder_epochs}"
+    )
+    _check(
+        r.early_stopping_patience is None or r.early_stopping_patience >= 1,
+        parsed,
+        "early_stopping_patience",
+        f"must be >= 1 or null, got {r.early_stopping_patience}",
+    )
+    _check(
+        r.early_stopping_threshold >= 0,
+        parsed,
+        "early_stopping_threshold",
+        f"must be >= 0, got {r.early_stopping_threshold}",
+    )
+    _check(
+        not cfg.hub.push_to_hub or bool(cfg.hub.hub_model_id),
+        parsed,
+        "push_to_hub",
+        "needs hub.hub_model_id (USER/NAME)",
+    )
+    _validate_training(t, r, parsed)
+
+
+def _validate_training(t: dict[str, Any], r: RecipeOptions, parsed: Parsed | None) -> None:
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if key in t:
+            _check(t[key] >= 1, parsed, key, f"must be >= 1, got {t[key]}")
+    for key in ("learning_rate", "num_train_epochs", "logging_steps"):
+        if key in t and not (key == "num_train_epochs" and t.get("max_steps", -1) > 0):
+            _check(t[key] > 0, parsed, key, f"must be > 0, got {t[key]}")
+    for key in ("weight_decay", "warmup_steps", "max_grad_norm", "dataloader_num_workers"):
+        if key in t:
+            _check(t[key] >= 0, parsed, key, f"must be >= 0, got {t[key]}")
+    limit = t.get("save_total_limit")
+    _check(limit is None or limit >= 1, parsed, "save_total_limit", f"must be >= 1 or null, got {limit}")
+    metric = t.get("metric_for_best_model")
+    _check(
+        metric is None or metric.removeprefix("eval_") in BEST_MODEL_METRICS,
+        parsed,
+        "metric_for_best_model",
+        f"{metric!r} is not a metric the recipe computes (one of {', '.join(BEST_MODEL_METRICS)}, "
+        "with or without the eval_ prefix)",
+    )
+    if r.early_stopping_patience is not None:
+        _check(
+            bool(t.get("load_best_model_at_end")),
+            parsed,
+            "load_best_model_at_end",
+            "must be true while recipe.early_stopping_patience is set (or set that to null)",
+        )
+        _check(
+            t.get("eval_strategy") not in ("no", None),
+            parsed,
+            "eval_strategy",
+            "must evaluate (epoch or steps) while recipe.early_stopping_patience is set (or set that to null)",
+        )
 
 
 def resolve_precision(training: dict[str, Any]) -> dict[str, Any]:
@@ -419,4 +465,4 @@ def build_training_arguments(cfg: RecipeConfig, output_dir: str | None = None):
     try:
         return TrainingArguments(**kwargs)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"training: invalid TrainingArguments ({err})") from err
+        raise ConfigError(f"training: invalid TrainingArguments ({' '.join(str(err).split())})") from err

@@ -72,5 +72,5 @@ def test_emotions_differ_in_pitch_energy_and_tempo(corpus: tuple[Path, list[Path
 
 
 def test_cli(tmp_path: Path) -> None:
-    assert main(["--output", str(tmp_path), "--speakers", "1", "--clips-per-speaker-per-emotion", "1"]) == 0
+    assert main(["--output", str(tmp_path), "--speakers", "1", "--clips_per_speaker_per_emotion", "1"]) == 0
     assert len(list(tmp_path.rglob("*.wav"))) == 6

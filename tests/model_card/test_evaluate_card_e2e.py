@@ -31,9 +31,9 @@ def _run(*args: str) -> None:
 def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny_run")
     raw, prep, out = root / "raw", root / "prepared", root / "model"
-    _run("demo.corpus", "--output", str(raw), "--speakers", "4", "--clips-per-speaker-per-emotion", "2")
+    _run("demo.corpus", "--output", str(raw), "--speakers", "4", "--clips_per_speaker_per_emotion", "2")
     _run("data_prep", "--config", str(REPO / "configs/demo_data.yaml"), "--corpus", f"folder={raw}",
-         "--output", str(prep), "--per-class", "0", "--max-duration", "1.0", "--workers", "1")
+         "--output", str(prep), "--per_class", "0", "--max_duration", "1.0", "--workers", "1")
     cfg = tiny_config(recipe={"freeze_encoder_epochs": 1, "demo": True}, training={"num_train_epochs": 2})
     _run("recipe.train", "--config", write_config(root / "tiny.yaml", cfg), "--data", str(prep),
          "--output_dir", str(out))

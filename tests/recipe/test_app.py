@@ -87,7 +87,7 @@ def app_url(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _predict_cli(model_dir: str, path: Path, capsys: pytest.CaptureFixture, *extra: str) -> dict:
-    assert predict_main([model_dir, str(path), "--json", "--top-k", "6", *extra]) == 0
+    assert predict_main([model_dir, str(path), "--json", "--top_k", "6", *extra]) == 0
     (prediction,) = json.loads(capsys.readouterr().out)["predictions"]
     return prediction
 

@@ -95,9 +95,10 @@ def test_stock_optimizer_would_drop_frozen_encoder(tmp_path):
 @pytest.mark.slow  # trains until early stopping
 def test_early_stopping_stops(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=3, n_eval=2)
-    # learning_rate 0: validation UAR can never improve, so patience 2 stops after the 3rd evaluation.
+    # learning_rate 1e-12 (0 is refused as a config error): the weights barely move, validation UAR cannot
+    # improve, so patience 2 stops after the 3rd evaluation.
     cfg = tiny_config(recipe={"early_stopping_patience": 2},
-                      training={"num_train_epochs": 8, "learning_rate": 0.0, "save_strategy": "epoch"})
+                      training={"num_train_epochs": 8, "learning_rate": 1e-12, "save_strategy": "epoch"})
     out = tmp_path / "out"
     rc = main(["--config", write_config(tmp_path / "c.yaml", cfg), "--data", data, "--output_dir", str(out)])
     assert rc == 0

@@ -41,7 +41,7 @@ def wav_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _predict(argv: list[str], capsys: pytest.CaptureFixture) -> dict[str, dict[str, float]]:
-    assert predict_main([*argv, "--json", "--top-k", "6"]) == 0
+    assert predict_main([*argv, "--json", "--top_k", "6"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [Path(e["path"]).name for e in report["errors"]] == ["broken.wav"]
     return {Path(p["path"]).name: {t["label"]: t["score"] for t in p["top_k"]} for p in report["predictions"]}

@@ -64,8 +64,8 @@ def test_cli_default_batch_size_equals_one_at_a_time(group_norm_model: str, wav_
     default_batch = build_parser().get_default("batch_size")
     assert default_batch > 1
     runs = {}
-    for name, extra in (("batched", []), ("one_at_a_time", ["--batch-size", "1"])):
-        assert main([group_norm_model, str(wav_dir), "--json", "--top-k", "6", *extra]) == 0
+    for name, extra in (("batched", []), ("one_at_a_time", ["--batch_size", "1"])):
+        assert main([group_norm_model, str(wav_dir), "--json", "--top_k", "6", *extra]) == 0
         report = json.loads(capsys.readouterr().out)
         runs[name] = {Path(p["path"]).name: {t["label"]: t["score"] for t in p["top_k"]} for p in report["predictions"]}
     assert len(runs["batched"]) == len(SECONDS)

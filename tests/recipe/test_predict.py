@@ -38,7 +38,7 @@ def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_classifies_folder_and_reports_corrupt_file(
     tiny_ser_model: str, audio_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert main([tiny_ser_model, str(audio_dir), "--batch-size", "2"]) == 0
+    assert main([tiny_ser_model, str(audio_dir), "--batch_size", "2"]) == 0
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
     names = [Path(line.split("\t")[0]).name for line in lines]
@@ -54,7 +54,7 @@ def test_cli_json_top_k_and_chunk(tiny_ser_model: str, audio_dir: Path, capsys: 
     long_clip = audio_dir / "sub" / "c_long_12s.wav"
     missing = audio_dir / "nope.wav"
     assert main([tiny_ser_model, str(long_clip), str(missing), str(audio_dir / "a_16k_mono.wav"),
-                 "--json", "--top-k", "3", "--chunk"]) == 0
+                 "--json", "--top_k", "3", "--chunk"]) == 0
     report = json.loads(capsys.readouterr().out)
     by_name = {Path(p["path"]).name: p for p in report["predictions"]}
     assert by_name["c_long_12s.wav"]["windows"] == 2  # 8 s + 4 s
