@@ -1,7 +1,7 @@
 """Classify audio files with a trained SER model folder.
 
     python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top-k K] [--json] [--chunk] [--batch-size N]
-                             [--device D] [--dtype fp32|bf16|fp16] [--quantize] [--threads N]
+                             [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
@@ -9,9 +9,10 @@ then classified in batches sorted by length so each batch pads little. Files tha
 stderr as "path: reason" and the rest are still classified. `--chunk` classifies every 8 s window of long clips
 and averages the class probabilities (weighted by window length) instead of using only the centre 8 s.
 
-Speed options (see README "Performance" for what each one measured): `--dtype bf16` runs the model under bf16
-autocast (fast on CPUs with AMX/AVX-512-BF16 and on GPUs), `--quantize` applies dynamic int8 quantisation to the
-Linear layers (CPU only), `--threads N` sets torch's intra-op threads.
+Speed options (see docs/performance.md for what each one measured): `--precision` (alias `--dtype`) defaults to
+auto: bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs with bf16, fp16 autocast on older GPUs, fp32
+otherwise (`recipe.components.precision`); `--quantize` applies dynamic int8 quantisation to the Linear layers (CPU
+only, activations stay fp32 under auto), `--threads N` sets torch's intra-op threads.
 
 Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found).
 """
@@ -34,7 +35,9 @@ from transformers.utils import logging as hf_logging
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
 
 from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
-from .components.inference import AUTOCAST_DTYPES, batch_probabilities, default_device, length_batches
+from .components.config import ConfigError
+from .components.inference import batch_probabilities, default_device, length_batches
+from .components.precision import PRECISIONS, choose_precision, probe_hardware
 
 
 @dataclass
@@ -216,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--dtype", choices=tuple(AUTOCAST_DTYPES), default="fp32",
-                        help="autocast precision (bf16: CPUs with AMX/AVX-512-BF16 and GPUs; fp16: GPUs)")
+    parser.add_argument("--precision", "--dtype", dest="precision", choices=PRECISIONS, default="auto",
+                        help="autocast precision (default auto: bf16 on CPUs/GPUs with native bf16, fp16 on older "
+                             "GPUs, else fp32)")
     parser.add_argument("--quantize", action="store_true", help="dynamic int8 quantisation of Linear layers (CPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     return parser
@@ -234,10 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = default_device(args.device)
     if args.quantize and device.type != "cpu":
         build_parser().error(f"--quantize runs on CPU only (device is {device}); add --device cpu")
+    try:
+        # int8 dynamic quantisation takes fp32 activations: auto keeps them fp32 there.
+        requested = "fp32" if args.quantize and args.precision == "auto" else args.precision
+        precision = choose_precision(requested, probe_hardware(device), key="--precision")
+    except ConfigError as err:
+        print(f"recipe.predict: {err}", file=sys.stderr)
+        return 2
     model, extractor = load_model(args.model_dir, device, quantize=args.quantize)
     files, errors = find_audio_files(args.paths)
     report = predict_files(
-        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=args.dtype
+        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name
     )
     report.errors = errors + report.errors
 
@@ -255,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
             print(f"{pred.path}\t{labels}")
     print(
-        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used",
+        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used "
+        f"(precision {precision.name})",
         file=sys.stderr,
     )
     return 0 if report.predictions else 1

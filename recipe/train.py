@@ -35,6 +35,7 @@ from .components.collator import AudioClassificationCollator
 from .hub import HubError
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
 from .components.metrics import compute_metrics
+from .components.precision import cpu_bf16_flags, precision_of
 from .components.trainer import SERTrainer
 
 REQUIRED_COLUMNS = ("audio", "label")
@@ -114,17 +115,31 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     return model, feature_extractor
 
 
-def hardware_info() -> dict[str, Any]:
-    cuda = torch.cuda.is_available()
+def hardware_info(device: str | None = None) -> dict[str, Any]:
+    """What trained the model: `device` (default: cuda when available), the GPU, the CPU's native bf16 support."""
+    cuda = device == "cuda" if device is not None else torch.cuda.is_available()
     return {
-        "device": "cuda" if cuda else "cpu",
+        "device": "cuda" if cuda else (device or "cpu"),
         "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cpu_count": os.cpu_count(),
+        "cpu_bf16": list(cpu_bf16_flags()),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
     }
+
+
+def logged_eval_metrics(state, load_best_model_at_end: bool) -> dict[str, Any] | None:
+    """The evaluation metrics the Trainer already logged for the model training ends with (the best checkpoint
+    with `load_best_model_at_end`, else the last step); None when no evaluation of that model was logged."""
+    step = state.global_step
+    if load_best_model_at_end and state.best_model_checkpoint:
+        step = state.best_global_step or int(Path(state.best_model_checkpoint).name.rpartition("-")[2])
+    for entry in reversed(state.log_history):
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {k: v for k, v in entry.items() if k.startswith("eval_") or k == "epoch"}
+    return None
 
 
 def _utc_now() -> str:
@@ -242,11 +257,16 @@ def run(
     if cfg.recipe.log_train_accuracy:
         trainer.add_callback(TrainAccuracyCallback(trainer))
 
+    t_train = time.time()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    t_after = time.time()
     trainer.save_model(str(out))  # the best model when load_best_model_at_end
     train_metrics = dict(train_result.metrics)
-    val = trainer.predict(eval_ds, metric_key_prefix="eval")
-    val_metrics = dict(val.metrics)
+    # The final model's validation metrics were logged when it was evaluated during training: reuse them instead
+    # of a second pass over the validation set (same weights, same data, same precision).
+    val_metrics = logged_eval_metrics(trainer.state, training_args.load_best_model_at_end)
+    if val_metrics is None:
+        val_metrics = dict(trainer.evaluate(eval_ds))
     if trainer.is_world_process_zero():
         trainer.save_metrics("train", train_metrics, combined=True)
         trainer.save_metrics("validation", val_metrics, combined=True)
@@ -260,9 +280,14 @@ def run(
             "freeze_encoder_epochs": cfg.recipe.freeze_encoder_epochs,
             "unfreeze_epoch": freeze_cb.unfreeze_epoch,
             "parameters": trainer.model.parameter_summary(),
-            "hardware": hardware_info(),
+            "hardware": hardware_info(training_args.device.type),
+            "precision": precision_of(training_args),
+            "precision_requested": cfg.recipe.precision,
             "world_size": training_args.world_size,
             "train_runtime_s": round(time.time() - t0, 2),
+            # setup: data, model, Trainer; train: Trainer.train(); after: saving the model and these records
+            "timings_s": {"setup": round(t_train - t0, 2), "train": round(t_after - t_train, 2),
+                          "after": round(time.time() - t_after, 2)},
             "best_model_checkpoint": state.best_model_checkpoint,
             "best_metric": state.best_metric,
             "metric_for_best_model": training_args.metric_for_best_model,

@@ -85,6 +85,10 @@ class RecipeOptions:
     """Start a new run in an output folder that holds checkpoints of an earlier one (they are deleted)."""
     demo: bool = False
     """Marks the embedded demo run (recorded in run_info.json for the model card)."""
+    precision: str = field(
+        default=AUTO,
+        metadata={"help": "auto|fp32|fp16|bf16; auto: bf16 where GPU/CPU has it, fp16 on older GPUs, else fp32"},
+    )
 
 
 @dataclass
@@ -118,8 +122,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "learning_rate": 5e-5,
     "num_train_epochs": 15,
     "weight_decay": 0.01,
-    "fp16": AUTO,
-    "bf16": False,
+    "fp16": AUTO,  # auto: follow recipe.precision; true forces, false excludes (see components.precision)
+    "bf16": AUTO,
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "logging_strategy": "steps",
@@ -273,7 +277,7 @@ def _apply(cfg: RecipeConfig, section: str, key: str, value: Any, source: str) -
             raise ConfigError(f"{source}: training.{key} does not accept 'auto'")
         cfg.training[key] = value if value == AUTO else _coerce(value, annotation, f"{source}: training.{key}")
     else:
-        if value == AUTO:
+        if value == AUTO and (section, key) != ("recipe", "precision"):
             raise ConfigError(f"{source}: {section}.{key} does not accept 'auto'")
         setattr(getattr(cfg, section), key, _coerce(value, annotation, f"{source}: {section}.{key}"))
 
@@ -367,35 +371,19 @@ def validate(cfg: RecipeConfig) -> None:
         raise ConfigError("recipe.early_stopping_patience must be >= 1 or null")
 
 
-def resolve_precision(training: dict[str, Any]) -> dict[str, Any]:
-    """Resolve `fp16`/`bf16`/`dataloader_pin_memory` 'auto' for this machine.
+def resolve_precision(training: dict[str, Any], precision: str = AUTO) -> dict[str, Any]:
+    """Resolve the precision (`recipe.precision`, `training.fp16/bf16`) and `dataloader_pin_memory: auto` for this
+    machine; the decision lives in `components.precision.training_precision`."""
+    from .precision import training_precision
 
-    fp16: auto -> fp16 on a CUDA GPU, unless bf16 is chosen; bf16: auto -> bf16 where the GPU supports it;
-    both off on CPU. An explicit true is passed through (TrainingArguments errors if the device cannot do it).
-    """
-    import torch
-
-    out = dict(training)
-    cuda = torch.cuda.is_available() and not out.get("use_cpu", False)
-    bf16 = out.get("bf16", False)
-    if bf16 == AUTO:
-        bf16 = bool(cuda and torch.cuda.is_bf16_supported())
-    fp16 = out.get("fp16", False)
-    if fp16 == AUTO:
-        fp16 = bool(cuda and not bf16)
-    if fp16 and bf16:
-        raise ConfigError("training.fp16 and training.bf16 are both on; choose one")
-    out["bf16"], out["fp16"] = bool(bf16), bool(fp16)
-    if out.get("dataloader_pin_memory", True) == AUTO:
-        out["dataloader_pin_memory"] = bool(cuda)
-    return out
+    return training_precision(training, precision)[0]
 
 
 def build_training_arguments(cfg: RecipeConfig, output_dir: str | None = None):
     """`TrainingArguments` from the `training:` section (autos resolved); errors name the offending key."""
     from transformers import TrainingArguments
 
-    kwargs = resolve_precision(cfg.training)
+    kwargs = resolve_precision(cfg.training, cfg.recipe.precision)
     if output_dir is not None:
         kwargs["output_dir"] = output_dir
     if not kwargs.get("output_dir"):
