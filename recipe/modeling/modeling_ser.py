@@ -166,8 +166,19 @@ class SERForAudioClassification(PreTrainedModel):
         config = SERConfig(encoder_name_or_path=str(name_or_path), **config_kwargs)
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation
-        model = cls(config)
-        model.encoder.load_state_dict(pretrained.state_dict(), strict=True)
+        # Built on the meta device: randomly initialising an encoder only to overwrite it took as long as loading the
+        # checkpoint (wav2vec2-base: 95 M parameters). The loaded encoder is put in its place; only the new
+        # pooling and head are materialised and initialised.
+        with torch.device("meta"):
+            model = cls(config)
+        expected = {key: tuple(t.shape) for key, t in model.encoder.state_dict().items()}
+        if {key: tuple(t.shape) for key, t in pretrained.state_dict().items()} != expected:
+            raise ValueError(f"{name_or_path}: the loaded encoder does not match the configured architecture")
+        model.encoder = pretrained.train(model.training)  # from_pretrained returns eval mode
+        for name, child in model.named_children():
+            if name != "encoder":
+                child.to_empty(device="cpu")
+                child.apply(model._init_weights)
 
         missing = sorted(info.get("missing_keys", []))
         discarded = sorted(info.get("unexpected_keys", []))
