@@ -218,6 +218,9 @@ def run(
 
         require_token()  # fail before hours of training, not after
 
+    if training_args.process_index == 0:
+        print(f"recipe.train: precision {precision_of(training_args)} on {training_args.device.type} "
+              f"(recipe.precision: {cfg.recipe.precision})")
     set_seed(training_args.seed)
     data = cfg.data
     dsd = load_prepared(data.dataset_dir, (data.train_split, data.eval_split))
