@@ -2,12 +2,12 @@
 
 A prepared DatasetDict of synthetic clips (lengths from `bench.lengths`, the prepared dataset's columns) is saved
 with `save_to_disk`, then `python -m recipe.train` trains on it in a fresh process, with the recipe's config
-(`configs/demo.yaml` for the tiny model; `configs/recipe.yaml` with a randomly initialised wav2vec2-base encoder
-for base) cut to one short epoch. The phases come from the run's own `run_info.json` (`timings_s`: setup = data,
-model and Trainer; train = `Trainer.train()`, its per-epoch evaluations included; after = saving the model and the
-records); start-up = the process's wall time minus the three (interpreter, imports, config). The Trainer's logged
-`eval_runtime` of the kept checkpoint is what a second validation pass after training would cost; the recipe
-reuses those logged metrics instead.
+(`configs/demo.yaml` for the tiny model; `configs/recipe.yaml` for base, its encoder a randomly initialised
+wav2vec2-base saved as a local checkpoint) cut to one short epoch. The phases come from the run's own
+`run_info.json` (`timings_s`: setup = data, model and Trainer; train = `Trainer.train()`, its per-epoch evaluations
+included; after = saving the model and the records); start-up = the process's wall time minus the three
+(interpreter, imports, config). The Trainer's logged `eval_runtime` of the kept checkpoint is what a second
+validation pass after training would cost; the recipe reuses those logged metrics instead.
 
     python -m bench.recipe_bench --model tiny|base [--precision auto] [--train-clips N] [--eval-clips N] [--out f]
 """
@@ -56,17 +56,20 @@ def write_dataset(folder: Path, n_train: int, n_eval: int, seed: int = 0) -> Non
 
 
 def write_config(path: Path, model: str, batch_size: int, accum: int) -> None:
-    """The recipe's config for `model`, cut to one epoch with one evaluation and one checkpoint."""
+    """The recipe's config for `model`, cut to one epoch with one evaluation and one checkpoint. For base, a
+    randomly initialised wav2vec2-base encoder is saved beside it and loaded as the pretrained encoder (the
+    recipe's `model.encoder` path, `SERForAudioClassification.from_encoder`)."""
     if model == "tiny":
         cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     else:
-        from transformers import Wav2Vec2Config
+        import torch
+        from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-        from recipe.modeling.configuration_ser import clean_encoder_config
-
+        torch.manual_seed(0)
+        encoder = path.parent / "wav2vec2-base-random"
+        Wav2Vec2Model(Wav2Vec2Config(layerdrop=0.0)).save_pretrained(str(encoder))
         cfg = yaml.safe_load((REPO / "configs" / "recipe.yaml").read_text())
-        cfg["model"].update(from_scratch=True,
-                            encoder_config={**clean_encoder_config(Wav2Vec2Config()), "layerdrop": 0.0})
+        cfg["model"].update(encoder=str(encoder), from_scratch=False)
         cfg["recipe"]["freeze_encoder_epochs"] = 0
     cfg["training"].update(num_train_epochs=1, per_device_train_batch_size=batch_size,
                            gradient_accumulation_steps=accum, dataloader_num_workers=0, disable_tqdm=True,

@@ -69,3 +69,22 @@ def test_report_replaces_only_the_marked_block(tmp_path) -> None:
     text = doc.read_text()
     assert text.startswith("# Prose before") and text.endswith("Prose after\n") and "old tables" not in text
     assert "| fp32 | cpu | 8 |" in text and "Measured by `python -m bench`" in text
+
+
+def test_parity_groups_runs_by_training_precision(tmp_path, capsys) -> None:
+    import json
+
+    from bench.parity import main as parity_main
+    from tests.support.run_fixtures import make_fake_run
+
+    folders = []
+    for i, precision in enumerate(("bf16", "fp32", "bf16")):
+        out, _ = make_fake_run(tmp_path / str(i))
+        info = json.loads((out / "run_info.json").read_text())
+        (out / "run_info.json").write_text(json.dumps({**info, "precision": precision}))
+        folders.append(str(out))
+    assert parity_main(folders) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [row.split(" | ")[:3] for row in rows] == [["| bf16", "2", "42, 42"], ["| fp32", "1", "42"]]
+    assert " ± 0.0 |" in rows[0]  # the same fake scores in both bf16 runs
+    assert parity_main([str(tmp_path / "missing")]) == 2
