@@ -91,7 +91,7 @@ def run(model: str, precision: str = "auto", n_train: int | None = None, n_eval:
                "--output_dir", str(out), "--precision", precision]
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"recipe.train failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")

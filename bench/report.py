@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-# The issue's targets (issue 6).
+# Speed targets of the recipe (docs/performance.md).
 TARGET_TRAIN_RATIO = 2.5        # fast / naive training clips per second, realistic length mix
 TARGET_PREPARE_FILES_S = 200.0  # decoding + resampling + cropping, 2 cores
 TARGET_RTF_BATCHED = 0.05       # wav2vec2-base, CPU, batched

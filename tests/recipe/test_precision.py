@@ -1,5 +1,5 @@
 """The precision choice (`recipe.components.precision`): every branch with the hardware faked, explicit overrides,
-impossible choices as config errors naming the key, and a real tiny training in the auto precision on this CPU."""
+impossible choices as config errors naming the key, and a real tiny training in the auto precision on the CPU that runs the tests."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from recipe.components.config import ConfigError, build_training_arguments, load_config
-from recipe.components.precision import Hardware, choose_precision, probe_hardware, training_precision
+from recipe.components.precision import (
+    Hardware,
+    choose_precision,
+    probe_hardware,
+    training_precision,
+)
 from tests.support.train_helpers import make_dataset, tiny_config, write_config
 
 AMPERE = Hardware("cuda", gpu_name="NVIDIA A100", cuda_bf16=True)
