@@ -14,7 +14,7 @@ DEMO_RAW ?= outputs/demo/corpus
 DEMO_DATA ?= outputs/demo/prepared
 DEMO_OUT ?= outputs/demo/model
 
-.PHONY: install test prepare train evaluate card demo bench predict clean
+.PHONY: install lint test test-fast prepare train evaluate card demo bench predict clean
 
 install: $(STAMP)
 
@@ -22,11 +22,20 @@ $(STAMP): requirements.txt tools/install.sh
 	bash tools/install.sh
 	touch $@
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile tests
+# Lint (ruff, configured in pyproject.toml), then the whole suite: what CI (.ci/run) runs. Offline: HF_HUB_OFFLINE=1.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile tests
+
+# The inner loop: every test not marked slow (no training, no spawned process).
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 prepare: $(STAMP)
-	$(PY) -m data_prep --config configs/data.yaml --output $(DATA)
+	$(PY) -m data_prep --config configs/data.yaml --output $(DATA) --overwrite
 
 train: $(STAMP)
 	$(PY) -m recipe.train --config configs/recipe.yaml --data $(DATA) --output_dir $(OUT)
@@ -42,7 +51,7 @@ card: $(STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m demo.corpus --output $(DEMO_RAW)
-	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA)
+	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA) --overwrite
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.train --config configs/demo.yaml --data $(DEMO_DATA) --output_dir $(DEMO_OUT)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.evaluate --model $(DEMO_OUT) --data $(DEMO_DATA) --split test
 	HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) --data $(DEMO_DATA)

@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.lengths import describe
-from bench.report import emit_json, format_results, machine_info, precision_ratios, target_summary, train_ratios
+from bench.report import emit_json, format_results, precision_ratios, target_summary, train_ratios
+from common.cli import UserError
+from common.hardware import hardware_info
+from recipe.components.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("prepare", "train", "infer", "recipe")
@@ -69,7 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dtype", default="fp32,auto",
                     help="training precisions, comma list of fp32/fp16/bf16/auto (default fp32,auto)")
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for training and inference (default: torch's)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
@@ -93,20 +97,49 @@ def resolve(dtypes: list[str], device: str) -> tuple[list[str], dict[str, str]]:
     return list(dict.fromkeys(resolved)), {"precision": auto.name, "reason": auto.reason}
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """UserError for options that would fail only minutes or hours into the run (bad dtype or model name, CUDA
+    absent, an --out folder that cannot be written)."""
+    bad = [d for d in args.dtypes if d not in ("fp32", "fp16", "bf16", "auto")]
+    if bad:
+        raise UserError(f"--dtype: unknown precision(s) {', '.join(bad)} (choose from fp32, fp16, bf16, auto)")
+    bad = [m for m in args.models if m not in ("tiny", "base")]
+    if bad:
+        raise UserError(f"--models: unknown model(s) {', '.join(bad)} (choose from tiny, base)")
+    if args.kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {args.device}: CUDA is not available here (use --device cpu)")
+    folder = Path(args.out).resolve().parent
+    try:  # a real write (os.access says yes to root everywhere, /proc included)
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise UserError(f"--out {args.out}: cannot write in {folder} ({err.strerror or err})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run)."""
+    """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run), 2 for
+    options that cannot work (one line, before any measurement)."""
     args = parse_args(argv)
-    args.dtypes, auto_device = resolve(args.dtypes, args.device)
+    try:
+        check_args(args)
+        args.dtypes, auto_device = resolve(args.dtypes, args.device)
+    except (UserError, ConfigError) as err:  # ConfigError: a precision this device cannot run (fp16 on CPU)
+        print(f"python -m bench: error: {err}", file=sys.stderr)
+        return 2
     cpu_auto = resolve(["auto"], "cpu")[1]
     start = time.perf_counter()
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
         "quick": args.quick,
-        "machine": machine_info(args.device),
+        "machine": hardware_info(args.device),
         "lengths": describe(),
         "auto_precision": {args.device: auto_device, "cpu": cpu_auto},
     }
+    results["machine"]["load_average_at_start"] = results["machine"].pop("load_average")
     if "prepare" in args.only:
         results["prepare"] = run_module("bench.prepare_bench", ["--files", "200" if args.quick else "400"])
     if "train" in args.only:
@@ -139,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = target_summary(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)
-    results["results_file"] = str(Path(args.out).resolve().relative_to(REPO)) if Path(args.out).resolve().is_relative_to(REPO) else args.out
+    out = Path(args.out).resolve()
+    results["results_file"] = str(out.relative_to(REPO)) if out.is_relative_to(REPO) else args.out
     emit_json(results, args.out)
     print()
     print(format_results(results))

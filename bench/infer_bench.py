@@ -61,8 +61,9 @@ def time_variant(model_dir: Path, device: str, variant: str, waves: list[np.ndar
     return time.perf_counter() - start, probs
 
 
-def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu", variants: tuple[str, ...] = ("fp32", "bf16", "int8"),
-        single_variants: tuple[str, ...] = ("fp32",), seed: int = 0) -> dict[str, Any]:
+def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu",
+        variants: tuple[str, ...] = ("fp32", "bf16", "int8"), single_variants: tuple[str, ...] = ("fp32",),
+        seed: int = 0) -> dict[str, Any]:
     """RTF of every variant at `batch_size`, and at batch 1 for `single_variants`; float32 runs first (the agreement
     reference; it always runs both batch sizes)."""
     single_variants = ("fp32", *single_variants)

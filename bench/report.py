@@ -1,54 +1,21 @@
-"""Machine description, target checks and the printed table of `make bench`."""
+"""Target checks, the printed table of `make bench` and the Markdown tables of docs/performance.md."""
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
-# Speed targets of the recipe (docs/performance.md).
+from common.tables import markdown_table, text_table
+
+# The recipe's speed targets, checked by `make bench` against the naive paths (docs/performance.md).
 TARGET_TRAIN_RATIO = 2.5        # fast / naive training clips per second, realistic length mix
 TARGET_PREPARE_FILES_S = 200.0  # decoding + resampling + cropping, 2 cores
 TARGET_RTF_BATCHED = 0.05       # wav2vec2-base, CPU, batched
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or platform.processor())."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info(device: str) -> dict[str, Any]:
-    """What the figures were measured on (library versions imported lazily: they are slow to import)."""
-    import datasets
-    import torch
-    import transformers
-
-    info: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "datasets": datasets.__version__,
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None,
-    }
-    return info
-
-
 def emit_json(result: dict[str, Any], out: str | None) -> None:
-    """Write a result as JSON to `out` (creating its folder), or print it (each bench script runs in its own process)."""
+    """Write a result as JSON to `out` (creating its folder), or print it (each bench script runs in its own
+    process)."""
     text = json.dumps(result, indent=2)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +68,7 @@ def infer_speedups(infer: dict[str, Any]) -> dict[str, float]:
 
 
 def target_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of the issue with the measured figure and whether it is met."""
+    """Each speed target with the measured figure and whether it is met."""
     out = []
     prep = results.get("prepare")
     if prep:
@@ -119,20 +86,12 @@ def target_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def format_results(results: dict[str, Any]) -> str:
     """The human-readable summary printed at the end of `make bench`."""
     m = results["machine"]
     parts = [f"SER recipe benchmark - {results['date']} - {m['cpu']} ({m['cpus_usable']} usable CPUs, "
              f"load {m['load_average_at_start']}), torch {m['torch']}, device {m['device']}"
-             + (f" ({m['gpu']})" if m.get("gpu") else "")]
+             + (f" ({m['gpu_name']})" if m.get("gpu_name") else "")]
     prep = results.get("prepare")
     if prep:
         parts.append("\nPrepare (decode + mono + 8 s crop + resample to 16 kHz + SHA-1; "
@@ -142,7 +101,7 @@ def format_results(results: dict[str, Any]) -> str:
         if prep.get("cli_s") is not None:
             rows.append(["whole `python -m data_prep` CLI", prep["workers"], prep["cli_s"], prep["cli_files_per_s"],
                          "", ""])
-        parts.append(_table(["path", "workers", "seconds", "files/s", "files/s after 1st", "audio s/s"], rows))
+        parts.append(text_table(["path", "workers", "seconds", "files/s", "files/s after 1st", "audio s/s"], rows))
     train = results.get("train")
     if train:
         parts.append("\nTraining (SERTrainer steps after 1 warm-up step; realistic length mix)")
@@ -151,7 +110,7 @@ def format_results(results: dict[str, Any]) -> str:
                  r["padding_efficiency"], r["clips_per_s"], r["audio_s_per_s"],
                  r["peak_cuda_mb"] if r["peak_cuda_mb"] is not None else r["peak_rss_mb"],
                  r.get("clips_per_cpu_s")] for r in train]
-        parts.append(_table(["model", "device", "dtype", "mode", "batch x accum", "steps", "real/padded", "clips/s",
+        parts.append(text_table(["model", "device", "dtype", "mode", "batch x accum", "steps", "real/padded", "clips/s",
                              "audio s/s", "peak MiB", "clips/CPU-s"], rows))
         for ratio in results.get("precision_ratios", []):
             cpu = ratio.get("speedup_cpu_time")
@@ -168,23 +127,23 @@ def format_results(results: dict[str, Any]) -> str:
                      f"{infer['audio_s']} s of audio, {infer['torch_threads']} threads)")
         rows = [[r["variant"], r["batch_size"], r["seconds"], r["rtf"], r["clips_per_s"],
                  r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]
-        parts.append(_table(["variant", "batch", "seconds", "RTF", "clips/s", "top-1 = fp32", "max |dp|"], rows))
+        parts.append(text_table(["variant", "batch", "seconds", "RTF", "clips/s", "top-1 = fp32", "max |dp|"], rows))
         for variant, speedup in infer_speedups(infer).items():
             parts.append(f"  {variant}/fp32 batched: {speedup:.2f}x")
     for extra in results.get("infer_device", []):
         parts.append(f"\nInference on {extra['device']}")
         rows = [[r["variant"], r["batch_size"], r["seconds"], r["rtf"], r["clips_per_s"]] for r in extra["rows"]]
-        parts.append(_table(["variant", "batch", "seconds", "RTF", "clips/s"], rows))
+        parts.append(text_table(["variant", "batch", "seconds", "RTF", "clips/s"], rows))
     recipe_runs = results.get("recipe")
     if recipe_runs:
         parts.append("\nWhole `python -m recipe.train` runs (1 epoch; seconds)")
-        parts.append(_table(["model", "precision", "train/val clips", "batch", "start-up", "setup", "train()", "after",
-                             "wall", "val pass skipped"], _recipe_rows(recipe_runs)))
+        parts.append(text_table(["model", "precision", "train/val clips", "batch", "start-up", "setup", "train()",
+                                 "after", "wall", "val pass skipped"], _recipe_rows(recipe_runs)))
     targets = results.get("targets")
     if targets:
         parts.append("\nTargets")
-        parts.append(_table(["target", "measured", "met"], [[t["target"], t["measured"], "yes" if t["met"] else "NO"]
-                                                           for t in targets]))
+        rows = [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets]
+        parts.append(text_table(["target", "measured", "met"], rows))
     parts.append(f"\nwall time {results['wall_s']:.0f} s; written to {results['results_file']}")
     return "\n".join(parts)
 
@@ -194,52 +153,51 @@ def _recipe_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
              r["setup_s"], r["train_s"], r["after_s"], r["wall_s"], r["validation_pass_skipped_s"]] for r in runs]
 
 
-def _md(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
-    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def markdown_tables(results: dict[str, Any]) -> str:
-    """The README's Performance tables, generated from a results.json (``python -m bench.report FILE``)."""
+    """The Markdown tables of docs/performance.md, generated from a results.json (``python -m bench.report FILE``)."""
     parts = []
     prep = results.get("prepare")
     if prep:
-        parts.append(_md(["prepare path", "files", "workers", "seconds", "files/s", "files/s after 1st result"], [
+        headers = ["prepare path", "files", "workers", "seconds", "files/s", "files/s after 1st result"]
+        parts.append(markdown_table(headers, [
             ["decode stage (`data_prep.decode.decoded_rows`)", prep["files"], prep["workers"], prep["decode_s"],
              prep["files_per_s"], prep["files_per_s_after_first"]],
             ["whole `python -m data_prep` command", prep["files"], prep["workers"], prep.get("cli_s"),
              prep.get("cli_files_per_s"), ""]]))
     train = results.get("train")
     if train:
-        parts.append(_md(["model", "device", "dtype", "mode", "batch x accum", "timed steps", "real/padded samples",
-                          "clips/s", "audio s/s", "peak memory MiB", "clips per CPU-s"], [
+        headers = ["model", "device", "dtype", "mode", "batch x accum", "timed steps", "real/padded samples",
+                   "clips/s", "audio s/s", "peak memory MiB", "clips per CPU-s"]
+        parts.append(markdown_table(headers, [
             [r["model"], r["device"], r["dtype"], r["mode"], f"{r['batch_size']} x {r.get('grad_accum', 1)}",
              r["timed_steps"], r["padding_efficiency"], r["clips_per_s"], r["audio_s_per_s"],
              f"{r['peak_cuda_mb']} (CUDA)" if r["peak_cuda_mb"] is not None else f"{r['peak_rss_mb']} (RSS)",
              r.get("clips_per_cpu_s", "")]
             for r in train]))
-        parts.append(_md(["model", "device", "dtype", "fast / naive (wall clock)", "fast / naive (CPU time)", "target"], [
+        headers = ["model", "device", "dtype", "fast / naive (wall clock)", "fast / naive (CPU time)", "target"]
+        parts.append(markdown_table(headers, [
             [r["model"], r["device"], r["dtype"], f"{r['fast_over_naive']:.2f}x",
              f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "", f">= {r['target']}x"]
             for r in results.get("train_ratios", [])]))
         if results.get("precision_ratios"):
-            parts.append(_md(["model", "device", "precision", "speed over fp32 (clips/s)",
-                              "speed over fp32 (CPU time)"], [[r["model"], r["device"], r["dtype"], f"{r['speedup']:.2f}x",
-                               f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else ""]
-                              for r in results["precision_ratios"]]))
+            headers = ["model", "device", "precision", "speed over fp32 (clips/s)", "speed over fp32 (CPU time)"]
+            parts.append(markdown_table(headers, [
+                [r["model"], r["device"], r["dtype"], f"{r['speedup']:.2f}x",
+                 f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else ""]
+                for r in results["precision_ratios"]]))
     for infer in [results.get("infer")] + list(results.get("infer_device", [])):
         if infer:
             speedups = infer_speedups(infer)
-            parts.append(_md(["variant", "device", "batch", "clips", "audio s", "seconds", "RTF", "speed over fp32",
-                              "top-1 = fp32", "max abs prob diff"], [
+            headers = ["variant", "device", "batch", "clips", "audio s", "seconds", "RTF", "speed over fp32",
+                       "top-1 = fp32", "max abs prob diff"]
+            parts.append(markdown_table(headers, [
                 [r["variant"], infer["device"], r["batch_size"], infer["clips"], infer["audio_s"], r["seconds"],
                  r["rtf"], f"{speedups[r['variant']]:.2f}x" if r["batch_size"] > 1 and r["variant"] in speedups
                  else "", r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]))
     if results.get("recipe"):
-        parts.append(_md(["model", "precision", "train/val clips", "batch x accum", "start-up s", "setup s",
-                          "`train()` s", "after s", "wall s", "validation pass skipped s"],
-                         _recipe_rows(results["recipe"])))
+        headers = ["model", "precision", "train/val clips", "batch x accum", "start-up s", "setup s", "`train()` s",
+                   "after s", "wall s", "validation pass skipped s"]
+        parts.append(markdown_table(headers, _recipe_rows(results["recipe"])))
     return "\n\n".join(parts)
 
 

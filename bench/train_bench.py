@@ -21,8 +21,8 @@ Throughput = clips in the timed steps / seconds from the end of the warm-up step
 loading and collation included). The CPU time this process used over the same span (all its threads; not the
 dataloader worker processes) is recorded too (``clips_per_cpu_s``): with one thread (``--threads 1``) it is the
 compute the steps took, whatever else runs on the machine; with several threads under contention it also counts
-OpenMP threads spin-waiting for a descheduled sibling. Peak memory: the process's peak RSS (``ru_maxrss``; run each mode in its own
-process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
+OpenMP threads spin-waiting for a descheduled sibling. Peak memory: the process's peak RSS (``ru_maxrss``; run each
+mode in its own process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 
     python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16|auto]
                                 [--batch-size 4] [--grad-accum N] [--steps 3] [--out result.json]
@@ -51,9 +51,9 @@ from recipe.components.callbacks import FreezeEncoderCallback
 from recipe.components.collator import AudioClassificationCollator
 from recipe.components.config import RecipeConfig, build_training_arguments, load_config
 from recipe.components.precision import precision_of
+from recipe.components.trainer import SERTrainer
 from recipe.modeling.configuration_ser import clean_encoder_config
 from recipe.train import build_model, model_view
-from recipe.components.trainer import SERTrainer
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("tiny", "base")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.cli import run_cli
 from data_prep.config import SPLIT_MODES, ConfigError, load_config
 
 # `data_prep.prepare` (datasets, pyarrow, pandas: seconds to import) is imported inside main(): the decoding pool
@@ -26,27 +27,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-duration", type=float, help="seconds kept (centre crop)")
     ap.add_argument("--min-duration", type=float, help="shorter clips are skipped")
     ap.add_argument("--workers", type=int, help="decoding processes (0 = number of CPUs)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace the output folder if it already holds files (otherwise exit 2)")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: exit 0 on success, 2 for a bad config or when no corpus is on disk."""
+    """Entry point: exit 0 on success, 2 for a user error (bad config or manifest, no corpus on disk, nothing
+    usable, output exists without --overwrite or is being written by another run)."""
     args = parse_args(argv)
-    from data_prep.prepare import NoCorpusError, prepare
+    from common.atomic import OutputError
+    from data_prep.corpora.base import ManifestError
+    from data_prep.prepare import NoCorpusError, NothingUsableError, prepare
 
-    try:
+    def run() -> int:
         cfg = load_config(args.config, args.corpus, output=args.output, per_class=args.per_class,
                           split_by=args.split_by, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, seed=args.seed, max_duration=args.max_duration,
                           min_duration=args.min_duration, workers=args.workers)
-        prepare(cfg)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except NoCorpusError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    return 0
+        prepare(cfg, overwrite=args.overwrite)
+        return 0
+
+    return run_cli("data_prep", run, (ConfigError, FileNotFoundError, ManifestError, NoCorpusError,
+                                      NothingUsableError, OutputError))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ because `datasets.Audio()` needs torchcodec, which cannot load here.
 """
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 from pathlib import Path
@@ -16,7 +17,7 @@ import soxr
 # File suffixes we try to decode (lower case). Everything libsndfile reads, plus compressed formats
 # that only the librosa/audioread fallback (with an ffmpeg/gstreamer backend) can open.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
     ".w64", ".rf64", ".caf", ".m4a", ".aac", ".mp4", ".wma", ".webm",
 )
 # Suffixes soundfile cannot read: go straight to the fallback decoder.
@@ -37,6 +38,8 @@ REASON_UNREADABLE = "unreadable audio"
 REASON_ZERO_LENGTH = "zero length"
 REASON_TOO_SHORT = "too short"
 REASON_SILENT = "all silent"
+REASON_NO_SIGNAL = "no signal"
+REASON_CHANNELS_CANCEL = "channels cancel"
 REASON_NON_FINITE = "NaN/inf samples"
 
 # Magic numbers of the containers we know, used to tell "corrupt audio" from "not audio at all".
@@ -106,9 +109,13 @@ def _decode_fallback(path: Path) -> tuple[np.ndarray, int]:
     return data.T, int(sr)
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a file as (frames, channels) float32 and its sample rate; raise AudioError when unreadable."""
-    path = Path(path)
+def _fs_path(path: Path) -> bytes:
+    """The path as bytes: soundfile encodes a str path strictly and fails on a non-UTF-8 name."""
+    return os.fsencode(path)
+
+
+def _check_file(path: Path) -> None:
+    """AudioError for a missing, empty or (WAV) truncated file."""
     if not path.is_file():
         raise AudioError(path, REASON_MISSING)
     size = path.stat().st_size
@@ -117,17 +124,89 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     truncation = _wav_truncation(path, size)
     if truncation:
         raise AudioError(path, REASON_TRUNCATED, truncation)
-    suffix = path.suffix.lower()
+
+
+def _decode_error(path: Path, exc: Exception) -> AudioError:
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    reason = REASON_UNREADABLE if magic.startswith(_MAGIC) else REASON_NOT_AUDIO
+    return AudioError(path, reason, f"{type(exc).__name__}: {exc}".strip()[:200])
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a file as (frames, channels) float32 and its sample rate; raise AudioError when unreadable."""
+    wave, sr, _ = read_window(path, None)
+    return wave, sr
+
+
+def read_window(path: str | Path, max_duration: float | None) -> tuple[np.ndarray, int, int]:
+    """Read the centre `max_duration` seconds (all of it for None) as (frames, channels) float32, with the sample
+    rate and the file's total frame count. libsndfile formats are read by seeking to the window, so memory is
+    that of the window whatever the file's length; the fallback decoder reads the whole file."""
+    path = Path(path)
+    _check_file(path)
     try:
-        if suffix in _FALLBACK_ONLY:
-            return _decode_fallback(path)
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        return data, int(sr)
+        if path.suffix.lower() in _FALLBACK_ONLY:
+            data, sr = _decode_fallback(path)
+            return _crop_frames(data, sr, max_duration), sr, data.shape[0]
+        with sf.SoundFile(_fs_path(path)) as fh:
+            sr, total = int(fh.samplerate), int(fh.frames)
+            if max_duration is None or not fh.seekable():
+                data = fh.read(dtype="float32", always_2d=True)
+                return _crop_frames(data, sr, max_duration), sr, data.shape[0]
+            keep = min(total, max(1, int(round(max_duration * sr))))
+            fh.seek((total - keep) // 2)
+            return fh.read(keep, dtype="float32", always_2d=True), sr, total
+    except AudioError:
+        raise
     except Exception as exc:  # soundfile/librosa raise many types; all mean "cannot decode"
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-        reason = REASON_UNREADABLE if magic.startswith(_MAGIC) else REASON_NOT_AUDIO
-        raise AudioError(path, reason, f"{type(exc).__name__}: {exc}".strip()[:200]) from exc
+        raise _decode_error(path, exc) from exc
+
+
+def _crop_frames(data: np.ndarray, sr: int, max_duration: float | None) -> np.ndarray:
+    if max_duration is None:
+        return data
+    return centre_crop(data, max(1, int(round(max_duration * sr))))
+
+
+def _mono(path: Path, data: np.ndarray) -> np.ndarray:
+    """Downmix to mono; AudioError when the channels cancel (right = -left gives a silent mix)."""
+    if data.shape[1] == 1:
+        return data[:, 0]
+    wave = data.mean(axis=1, dtype=np.float32)
+    if float(np.max(np.abs(wave))) <= SILENCE_PEAK < float(np.max(np.abs(data))):
+        raise AudioError(path, REASON_CHANNELS_CANCEL,
+                         f"{data.shape[1]} channels in opposite phase (e.g. right = -left): the mono mix is silent")
+    return wave
+
+
+def load_clip(
+    path: str | Path,
+    target_sr: int = 16000,
+    max_duration: float | None = 8.0,
+    min_duration: float = 0.25,
+) -> tuple[np.ndarray, float]:
+    """`load_audio`'s waveform and the whole file's duration in seconds (before the crop)."""
+    data, sr, total = read_window(path, max_duration)
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(path, REASON_ZERO_LENGTH, "no samples")
+    if not np.isfinite(data).all():
+        raise AudioError(path, REASON_NON_FINITE, f"{int((~np.isfinite(data)).sum())} non-finite samples")
+    duration = total / sr
+    if duration < min_duration:
+        raise AudioError(path, REASON_TOO_SHORT, f"{duration:.3f} s < {min_duration} s")
+    wave = _mono(Path(path), data)
+    peak = float(np.max(np.abs(wave)))
+    if peak <= SILENCE_PEAK:
+        raise AudioError(path, REASON_SILENT, f"peak <= {SILENCE_PEAK}")
+    if float(np.ptp(wave)) <= SILENCE_PEAK:
+        raise AudioError(path, REASON_NO_SIGNAL, f"constant value {float(wave[0]):.4f} (DC offset, no sound)")
+    if sr != target_sr:
+        wave = soxr.resample(wave, sr, target_sr, quality="HQ")
+    wave = np.ascontiguousarray(wave, dtype=np.float32)
+    if max_duration is not None:  # resampling can add a sample through rounding
+        wave = centre_crop(wave, int(round(max_duration * target_sr)))
+    return wave, duration
 
 
 def load_audio(
@@ -136,27 +215,11 @@ def load_audio(
     max_duration: float | None = 8.0,
     min_duration: float = 0.25,
 ) -> np.ndarray:
-    """Decode `path` to float32 mono at `target_sr`, centre-cropped to `max_duration` seconds.
+    """Decode `path` to float32 mono at `target_sr`, centre-cropped to `max_duration` seconds (only that window is
+    read from disk).
 
     Raises AudioError for unreadable, empty, truncated or non-audio files, zero-length or too-short
-    clips (< `min_duration` s), all-silent clips and clips holding NaN/inf samples.
+    clips (< `min_duration` s, judged on the whole file), and, judged on the kept window: all-silent clips,
+    constant (DC) clips, stereo clips whose channels cancel, and clips holding NaN/inf samples.
     """
-    data, sr = read_audio(path)
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise AudioError(path, REASON_ZERO_LENGTH, "no samples")
-    if not np.isfinite(data).all():
-        raise AudioError(path, REASON_NON_FINITE, f"{int((~np.isfinite(data)).sum())} non-finite samples")
-    duration = data.shape[0] / sr
-    if duration < min_duration:
-        raise AudioError(path, REASON_TOO_SHORT, f"{duration:.3f} s < {min_duration} s")
-    wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    if float(np.max(np.abs(wave))) <= SILENCE_PEAK:
-        raise AudioError(path, REASON_SILENT, f"peak <= {SILENCE_PEAK}")
-    if max_duration is not None:  # crop before resampling: less work, same centre
-        wave = centre_crop(wave, max(1, int(round(max_duration * sr))))
-    if sr != target_sr:
-        wave = soxr.resample(wave, sr, target_sr, quality="HQ")
-    wave = np.ascontiguousarray(wave, dtype=np.float32)
-    if max_duration is not None:  # resampling can add a sample through rounding
-        wave = centre_crop(wave, int(round(max_duration * target_sr)))
-    return wave
+    return load_clip(path, target_sr, max_duration, min_duration)[0]

@@ -62,7 +62,8 @@ class PrepareConfig:
                     raise ValueError
                 setattr(self, key, kind(float(value)) if kind is int else kind(value))
             except (TypeError, ValueError):
-                raise ConfigError(f"{key} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from None
+                article = "an integer" if kind is int else "a number"
+                raise ConfigError(f"{key} must be {article}, got {value!r}") from None
         if self.split_by not in SPLIT_MODES:
             raise ConfigError(f"split_by must be one of {SPLIT_MODES}, got {self.split_by!r}")
         for key in ("val_fraction", "test_fraction"):

@@ -9,10 +9,12 @@ from pathlib import Path
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
+from common.cli import UserError
 from data_prep.decode import decoded_rows
 from data_prep.labels import EMOTIONS
 
-# Contract item 3. `audio` is a plain float32 list, not datasets.Audio (its decoding needs torchcodec).
+# The columns every prepared split has (docs/data.md). `audio` is a plain float32 list, not datasets.Audio
+# (its decoding needs torchcodec).
 FEATURES = Features({
     "audio": List(Value("float32")),
     "label": ClassLabel(names=list(EMOTIONS)),
@@ -38,7 +40,7 @@ def decode_to_dataset(utterances: Sequence[dict[str, str]], cache_dir: str | Pat
     try:
         # No `features` while writing: with features, datasets encodes every example in Python and turns each
         # float32 array into a list of numpy scalars (about 12 ms per clip, slower than decoding it); without, it
-        # converts the arrays to Arrow directly. The cast to the contract features afterwards is a cheap Arrow cast.
+        # converts the arrays to Arrow directly. The cast to FEATURES afterwards is a cheap Arrow cast.
         rows = Dataset.from_generator(
             decoded_rows, features=None if utterances else _WORK_FEATURES,  # no rows: nothing to infer from
             cache_dir=str(cache_dir), fingerprint=fingerprint, writer_batch_size=64,
@@ -52,6 +54,46 @@ def decode_to_dataset(utterances: Sequence[dict[str, str]], cache_dir: str | Pat
 
 
 def split_datasets(decoded: Dataset, splits: dict[str, Sequence[int]]) -> DatasetDict:
-    """Select each split's rows (repeats allowed: oversampled train) with exactly the contract columns."""
+    """Select each split's rows (repeats allowed: oversampled train) with exactly the COLUMNS of FEATURES."""
     base = decoded.select_columns(list(COLUMNS))
     return DatasetDict({name: base.select(list(rows)) for name, rows in splits.items()})
+
+
+class PreparedDataError(UserError, ValueError):
+    """A folder is not a usable prepared dataset; the message names the folder and the problem."""
+
+
+def load_prepared(path: str | Path, splits: Sequence[str], columns: Sequence[str] = ("audio", "label")) -> DatasetDict:
+    """Load the DatasetDict written by ``python -m data_prep`` and check what the caller reads: every split in
+    ``splits`` present and non-empty, with ``columns`` and a ClassLabel ``label`` column, and the same label names.
+
+    Raises PreparedDataError (a ValueError) naming the folder; training and evaluation turn it into exit 2.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise PreparedDataError(f"{path}: not a prepared dataset (folder not found); run `make prepare` first")
+    if not (path / "dataset_dict.json").is_file():
+        raise PreparedDataError(f"{path}: not a prepared dataset (no dataset_dict.json); run `make prepare` first")
+    try:
+        dsd = datasets.load_from_disk(str(path))
+    except Exception as err:  # datasets raises several types for a folder that is not a saved dataset
+        raise PreparedDataError(
+            f"{path}: cannot be loaded ({type(err).__name__}: {err}); run `make prepare` again"
+        ) from err
+    if not isinstance(dsd, DatasetDict):
+        raise PreparedDataError(f"{path}: expected a DatasetDict with splits {', '.join(splits)}")
+    for split in splits:
+        if split not in dsd:
+            raise PreparedDataError(f"{path}: split {split!r} not found (has: {', '.join(dsd)})")
+        missing = [c for c in dict.fromkeys(("label", *columns)) if c not in dsd[split].column_names]
+        if missing:
+            raise PreparedDataError(f"{path}: split {split!r} lacks column(s) {', '.join(missing)}")
+        if not isinstance(dsd[split].features["label"], ClassLabel):
+            raise PreparedDataError(f"{path}: column 'label' of split {split!r} is not a ClassLabel")
+        if len(dsd[split]) == 0:
+            raise PreparedDataError(f"{path}: split {split!r} is empty")
+    names = dsd[splits[0]].features["label"].names
+    for split in splits[1:]:
+        if dsd[split].features["label"].names != names:
+            raise PreparedDataError(f"{path}: label names of split {split!r} differ from split {splits[0]!r}")
+    return dsd

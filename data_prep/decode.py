@@ -1,7 +1,6 @@
 """Parallel decoding of utterances into dataset rows (a process pool with an ordered imap + tqdm)."""
 from __future__ import annotations
 
-import hashlib
 import multiprocessing as mp
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -9,6 +8,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from common.files import file_sha1
+from common.names import display_path
 from data_prep.audio import REASON_UNREADABLE, AudioError, load_audio
 from data_prep.corpora.base import Utterance
 from data_prep.labels import EMOTIONS
@@ -17,11 +18,7 @@ from data_prep.labels import EMOTIONS
 def file_digest(path: str) -> str:
     """SHA-1 of the file's bytes: identical files (even under other names or corpora) are duplicates.
     Byte identity is the criterion; the same audio re-encoded differently is not caught."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha1(path)
 
 
 def decode_one(task: tuple[str, int, float | None, float]) -> dict[str, Any]:
@@ -56,8 +53,9 @@ def decoded_rows(utterances: Sequence[dict[str, str]], sampling_rate: int, max_d
             yield {
                 **result,
                 "label": EMOTIONS.index(utt["label"]),
-                "speaker": utt["speaker"], "corpus": utt["corpus"], "language": utt["language"],
-                "path": utt["path"],
+                # names that are not UTF-8 are stored with \xNN escapes (Arrow strings must be valid UTF-8)
+                "speaker": display_path(utt["speaker"]), "corpus": utt["corpus"], "language": utt["language"],
+                "path": display_path(utt["path"]),
                 "duration": float(len(wave) / sampling_rate), "length": int(len(wave)),
             }
     finally:

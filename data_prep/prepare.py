@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from common.atomic import atomic_output, work_dir
+from common.names import display_path, is_lossless_text, raw_name_b64
 from data_prep.config import CorpusSpec, PrepareConfig
 from data_prep.corpora import ScanResult, Skipped, Utterance, get_adapter
 from data_prep.dataset import decode_to_dataset, split_datasets
@@ -20,6 +21,10 @@ REASON_DUPLICATE_CONTENT = "duplicate content"
 
 class NoCorpusError(RuntimeError):
     """None of the configured corpora is on disk; the message says what to download and where."""
+
+
+class NothingUsableError(RuntimeError):
+    """The corpora are on disk but no clip could be kept; the message gives the skip reasons and what to fix."""
 
 
 def missing_corpora_message(specs: list[CorpusSpec]) -> str:
@@ -46,66 +51,93 @@ def scan_corpora(specs: list[CorpusSpec]) -> tuple[dict[str, ScanResult], list[C
     return scans, missing
 
 
-def prepare(cfg: PrepareConfig, *, verbose: bool = True) -> dict[str, Any]:
-    """Run the whole stage, write the DatasetDict and prepare_report.json to `cfg.output`, return the report.
+def nothing_usable_message(scans: dict[str, ScanResult], skipped: list[Skipped]) -> str:
+    """Why no clip was kept, corpus by corpus, and the usual fixes."""
+    lines = ["No usable clip in the corpora, so no dataset was written:"]
+    for name, scan in scans.items():
+        reasons = Counter(s.reason for s in skipped if s.corpus == name)
+        detail = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()) or "no files"
+        lines.append(f"  - {name}: found {scan.found}, skipped: {detail}")
+    lines.append("Check that each path points at the corpus folder itself (e.g. the one holding <emotion>/ or "
+                 "Actor_XX/ folders) and that the adapter matches the layout (skip reasons above).")
+    return "\n".join(lines)
 
-    Raises NoCorpusError when no configured corpus exists on disk.
+
+def prepare(cfg: PrepareConfig, *, verbose: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Run the whole stage and write the DatasetDict and prepare_report.json to `cfg.output`, atomically (built in
+    a hidden sibling folder, renamed into place, under a lock); return the report.
+
+    Raises OutputError when the output exists and `overwrite` is off or another run writes it, NoCorpusError when
+    no configured corpus exists on disk, NothingUsableError when no clip can be kept.
     """
-    scans, missing = scan_corpora(cfg.corpora)
-    if not scans:
-        raise NoCorpusError(missing_corpora_message(cfg.corpora))
-    for spec in missing:
-        print(f"warning: corpus {spec.name} not found at {spec.path}; continuing without it", flush=True)
-    candidates: list[Utterance] = [u for scan in scans.values() for u in scan.utterances]
-    skipped: list[Skipped] = [s for scan in scans.values() for s in scan.skipped]
-
-    output = Path(cfg.output)
-    output.mkdir(parents=True, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".prepare-work-", dir=output)
-    try:
-        decoded = decode_to_dataset(utterance_dicts(candidates), work, sampling_rate=cfg.sampling_rate,
-                                    max_duration=cfg.max_duration, min_duration=cfg.min_duration,
-                                    workers=cfg.num_workers)
-        meta = decoded.select_columns(["sha1", "error", "detail"]).to_dict()
-        kept: list[int] = []
-        first_of: dict[str, str] = {}
-        for i, utt in enumerate(candidates):
-            if meta["error"][i]:
-                skipped.append(Skipped(utt.path, utt.corpus, meta["error"][i], meta["detail"][i]))
-            elif meta["sha1"][i] in first_of:
-                skipped.append(Skipped(utt.path, utt.corpus, REASON_DUPLICATE_CONTENT,
-                                       f"same bytes as {first_of[meta['sha1'][i]]}"))
-            else:
-                first_of[meta["sha1"][i]] = utt.path
-                kept.append(i)
-
-        labels = [candidates[i].label for i in kept]
-        corpora = [candidates[i].corpus for i in kept]
-        speakers = [candidates[i].speaker for i in kept]
-        if cfg.split_by == "speaker":
-            local = split_by_speaker(labels, corpora, speakers, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-        else:
-            local = split_by_utterance(labels, corpora, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-        before_balancing = class_counts(local["train"], labels, EMOTIONS)
-        local["train"] = balance(local["train"], labels, cfg.per_class, cfg.seed)
-
-        dataset = split_datasets(decoded, {name: [kept[j] for j in rows] for name, rows in local.items()})
-        dataset.save_to_disk(str(output))
-        report = build_report(cfg, scans, missing, candidates, kept, skipped, local, before_balancing)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    write_report(report, output)
+    with atomic_output(cfg.output, overwrite=overwrite) as staging:
+        scans, missing = scan_corpora(cfg.corpora)
+        if not scans:
+            raise NoCorpusError(missing_corpora_message(cfg.corpora))
+        for spec in missing:
+            print(f"warning: corpus {spec.name} not found at {display_path(spec.path)}; continuing without it",
+                  flush=True)
+        for name, scan in scans.items():
+            for note in scan.notes:
+                print(f"note: {name}: {display_path(note)}", flush=True)
+        work = work_dir(cfg.output)
+        try:
+            report, sizes = _build(cfg, scans, missing, staging, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     if verbose:
         print(summary(report))
-        print(f"\nwrote {output} ({', '.join(f'{k} {len(v)}' for k, v in local.items())}) "
-              f"and {output / 'prepare_report.json'}")
+        report_path = display_path(Path(cfg.output) / "prepare_report.json")
+        print(f"\nwrote {display_path(cfg.output)} ({sizes}) and {report_path}")
     return report
+
+
+def _build(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec], staging: Path,
+           work: Path) -> tuple[dict[str, Any], str]:
+    """Decode, deduplicate, split and balance; save the DatasetDict and report into `staging`."""
+    candidates: list[Utterance] = [u for scan in scans.values() for u in scan.utterances]
+    skipped: list[Skipped] = [s for scan in scans.values() for s in scan.skipped]
+    decoded = decode_to_dataset(utterance_dicts(candidates), work, sampling_rate=cfg.sampling_rate,
+                                max_duration=cfg.max_duration, min_duration=cfg.min_duration,
+                                workers=cfg.num_workers)
+    meta = decoded.select_columns(["sha1", "error", "detail"]).to_dict()
+    kept: list[int] = []
+    first_of: dict[str, str] = {}
+    for i, utt in enumerate(candidates):
+        if meta["error"][i]:
+            skipped.append(Skipped(utt.path, utt.corpus, meta["error"][i], meta["detail"][i]))
+        elif meta["sha1"][i] in first_of:
+            skipped.append(Skipped(utt.path, utt.corpus, REASON_DUPLICATE_CONTENT,
+                                   f"same bytes as {first_of[meta['sha1'][i]]}"))
+        else:
+            first_of[meta["sha1"][i]] = utt.path
+            kept.append(i)
+    if not kept:
+        raise NothingUsableError(nothing_usable_message(scans, skipped))
+
+    labels = [candidates[i].label for i in kept]
+    corpora = [candidates[i].corpus for i in kept]
+    speakers = [candidates[i].speaker for i in kept]
+    if cfg.split_by == "speaker":
+        local = split_by_speaker(labels, corpora, speakers, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    else:
+        local = split_by_utterance(labels, corpora, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    before_balancing = class_counts(local["train"], labels, EMOTIONS)
+    local["train"] = balance(local["train"], labels, cfg.per_class, cfg.seed)
+
+    dataset = split_datasets(decoded, {name: [kept[j] for j in rows] for name, rows in local.items()})
+    # An empty split saved with the default sharding has no Arrow file and load_from_disk fails on it; one shard
+    # gives a loadable 0-row split.
+    dataset.save_to_disk(str(staging), num_shards={name: 1 for name, ds in dataset.items() if len(ds) == 0})
+    report = build_report(cfg, scans, missing, candidates, kept, skipped, local, before_balancing)
+    write_report(report, staging)
+    return report, ", ".join(f"{k} {len(v)}" for k, v in local.items())
 
 
 def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec],
                  candidates: list[Utterance], kept: list[int], skipped: list[Skipped],
                  local: dict[str, list[int]], before_balancing: dict[str, int]) -> dict[str, Any]:
-    """The prepare_report.json content (contract item 3); per corpus found == kept + sum(skipped)."""
+    """The prepare_report.json content (docs/data.md); per corpus found == kept + sum(skipped)."""
     labels = [candidates[i].label for i in kept]
     speakers = [candidates[i].speaker for i in kept]
     kept_by_corpus = Counter((candidates[i].corpus, candidates[i].label) for i in kept)
@@ -121,6 +153,7 @@ def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list
             "per_class": per_class,
             "adapter": spec.adapter,
             "path": spec.path,
+            **({"notes": scans[spec.name].notes} if spec.name in scans and scans[spec.name].notes else {}),
             **({"missing": True} if spec in missing else {}),
         }
     return {
@@ -129,6 +162,12 @@ def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list
         "train_before_balancing": before_balancing,
         "skipped_files": [{"path": s.path, "corpus": s.corpus, "reason": s.reason, "detail": s.detail}
                           for s in skipped],
+        "non_utf8_names": non_utf8_names([*(candidates[i].path for i in kept), *(s.path for s in skipped)]),
         "speaker_overlap": speaker_overlap(local, speakers),
         "settings": cfg.settings(),
     }
+
+
+def non_utf8_names(paths: list[str]) -> list[dict[str, str]]:
+    """Each path whose name is not valid UTF-8: as stored (`\\xNN` escapes) and its exact bytes in base64."""
+    return [{"path": display_path(p), "bytes_b64": raw_name_b64(p)} for p in paths if not is_lossless_text(p)]

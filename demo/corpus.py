@@ -50,15 +50,17 @@ class Prosody:
     formants: float     # articulation: formant shift (smiling raises, a lowered larynx and rounded lips lower)
 
 
+# fmt: off
 PROSODY: dict[str, Prosody] = {
     #           pitch  slope  swing  jitter trem  rate  gain  tilt  noise duty  formants
     "anger":    Prosody(1.25, -0.10, 0.10, 0.010, 0.00, 5.5, 0.90, 0.10, 0.55, 0.85, 1.08),  # loud, fast, harsh
     "fear":     Prosody(1.80, 0.00, 0.06, 0.050, 0.70, 6.5, 0.45, 0.50, 0.35, 0.55, 1.00),  # high, trembling, breathy
-    "happy":    Prosody(1.50, 0.05, 0.45, 0.008, 0.00, 4.5, 0.70, 0.30, 0.00, 0.75, 1.12),  # high, wide rise-fall, smiling
+    "happy":    Prosody(1.50, 0.05, 0.45, 0.008, 0.00, 4.5, 0.70, 0.30, 0.00, 0.75, 1.12),  # high, wide swings, smiling
     "neutral":  Prosody(1.00, -0.03, 0.02, 0.004, 0.00, 3.8, 0.50, 0.70, 0.02, 0.75, 1.00),  # mid, flat, modal
-    "sad":      Prosody(0.75, -0.25, 0.03, 0.006, 0.00, 2.2, 0.22, 0.92, 0.60, 0.85, 0.90),  # low, falling, slow, breathy
+    "sad":      Prosody(0.75, -0.25, 0.03, 0.006, 0.00, 2.2, 0.22, 0.92, 0.60, 0.85, 0.90),  # low, falls, slow, breathy
     "surprise": Prosody(1.20, 1.00, 0.05, 0.006, 0.00, 3.5, 0.75, 0.35, 0.05, 0.80, 1.05),  # sharp late rise, high peak
 }
+# fmt: on
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
+from common import log_history
+from common.tables import markdown_table
 from model_card import formatting as fmt
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
@@ -160,18 +162,7 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def epoch_rows(run: RunFiles) -> list[dict[str, Any]]:
     """One dict per epoch with the raw train/eval numbers of trainer_state.json's log_history."""
-    by_epoch: dict[float, dict[str, Any]] = {}
-    for entry in run.trainer_state["log_history"]:
-        # Trainer's end-of-training summary has a run-average train_loss: not a per-epoch value.
-        if "epoch" not in entry or "train_runtime" in entry:
-            continue
-        keys = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_uar", "eval_macro_f1")
-        if any(k in entry for k in keys):
-            row = by_epoch.setdefault(float(entry["epoch"]), {"epoch": float(entry["epoch"])})
-            row.update({k: entry[k] for k in keys if k in entry})
-            if "eval_loss" in entry:
-                row["step"] = entry.get("step")
-    return [by_epoch[e] for e in sorted(by_epoch)]
+    return log_history.epoch_rows(run.trainer_state["log_history"])
 
 
 def best_epoch(run: RunFiles, rows: list[dict[str, Any]]) -> float | None:
@@ -196,7 +187,8 @@ def encoder_settings(run: RunFiles) -> dict[str, Any]:
     try:
         return {"model_type": model_type, **AutoConfig.for_model(model_type, **enc).to_dict()}
     except ValueError as err:
-        raise CardInputError(run.model_dir / "config.json", f"unknown encoder model_type {model_type!r} ({err})")
+        reason = f"unknown encoder model_type {model_type!r} ({err})"
+        raise CardInputError(run.model_dir / "config.json", reason) from err
 
 
 def architecture(run: RunFiles) -> dict[str, Any]:
@@ -217,12 +209,17 @@ def architecture(run: RunFiles) -> dict[str, Any]:
         "num_heads": enc.get("num_attention_heads"),
         "feat_extract_norm": enc.get("feat_extract_norm"),
         "attention_hidden_size": cfg.get("attention_hidden_size"),
+        "use_weighted_layer_sum": bool(cfg.get("use_weighted_layer_sum")),
+        "encoder_output_norm": bool(cfg.get("encoder_output_norm")),
         "head_sizes": cfg.get("head_sizes", []),
         "head_dropout": dropout,
         "num_labels": n_labels,
         "head_lines": head_lines,
         "params_total": fmt.count(run.run_info["parameters"].get("total")),
         "params_trainable": fmt.count(run.run_info["parameters"].get("trainable")),
+        # Written by recipe.train since the count while frozen was recorded; older run folders lack it.
+        "params_trainable_frozen": fmt.count(run.run_info["parameters"].get("trainable_encoder_frozen"))
+        if "trainable_encoder_frozen" in run.run_info["parameters"] else None,
     }
 
 
@@ -439,12 +436,17 @@ def template_context(run: RunFiles) -> dict[str, Any]:
     }
 
 
+def card_table(header: list[str], rows: list[list[Any]]) -> str:
+    """The template's ``table(header, rows)``: a Markdown table set off by blank lines wherever it is placed."""
+    return "\n" + markdown_table(header, rows) + "\n"
+
+
 def render_card(model_dir: str | Path, data_dir: str | Path | None = None,
                 template_path: str | Path | None = None) -> ModelCard:
     """Build the ModelCard of the run in ``model_dir`` (does not write it)."""
     run = load_run(model_dir, data_dir)
     card = ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
-                                   **template_context(run))
+                                   table=card_table, **template_context(run))
     card.text = card.text.rstrip("\n") + "\n"  # Jinja drops the template's final newline
     return card
 

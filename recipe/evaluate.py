@@ -34,12 +34,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
+from common.cli import UserError
+from data_prep.dataset import load_prepared
 from recipe.components.config import ConfigError
-from recipe.components.inference import batch_probabilities, default_device, length_batches
+from recipe.components.inference import (
+    batch_probabilities,
+    check_model_folder,
+    default_device,
+    length_batches,
+    model_load_errors,
+)
 from recipe.components.precision import PRECISIONS, choose_precision, probe_hardware
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
@@ -53,24 +61,8 @@ CURVES_PNG = "training_curves.png"
 GROUP_COLUMNS = ("corpus", "language")
 
 
-def load_prepared(data_dir: str | Path, splits: Sequence[str]) -> DatasetDict:
-    """Load the prepared DatasetDict and check it has ``splits`` and the columns evaluation needs."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: prepared dataset folder not found (run `make prepare`)")
-    try:
-        dsd = load_from_disk(str(data_dir))
-    except Exception as err:  # datasets raises several types for a folder that is not a saved dataset
-        raise ValueError(f"{data_dir}: not a dataset saved with save_to_disk ({err})") from err
-    if not isinstance(dsd, DatasetDict):
-        raise ValueError(f"{data_dir}: expected a DatasetDict with train/validation/test, got a single Dataset")
-    for split in splits:
-        if split not in dsd:
-            raise ValueError(f"{data_dir}: split {split!r} not found (has {sorted(dsd)})")
-        missing = {"audio", "label", "length", *GROUP_COLUMNS} - set(dsd[split].column_names)
-        if missing:
-            raise ValueError(f"{data_dir}: split {split!r} lacks columns {sorted(missing)}")
-    return dsd
+class EvalInputError(UserError, ValueError):
+    """Model and dataset that cannot be evaluated together (one line, exit 2)."""
 
 
 def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) -> list[str]:
@@ -78,7 +70,7 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
     names = list(dataset.features["label"].names)
     model_names = [model_id2label[i] for i in range(len(model_id2label))]
     if names != model_names:
-        raise ValueError(f"{where}: model labels {model_names} differ from the dataset's {names}")
+        raise EvalInputError(f"{where}: model labels {model_names} differ from the dataset's {names}")
     return names
 
 
@@ -150,15 +142,14 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
 
     Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``.
     """
-    model_dir, data_dir = Path(model_dir), Path(data_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: no config.json, not a saved model folder")
+    model_dir, data_dir = check_model_folder(model_dir), Path(data_dir)
     splits = [split] + [s for s in dict.fromkeys(also) if s != split]
-    dsd = load_prepared(data_dir, [*splits, "train"])
+    dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))
     device = default_device(device)
     chosen = choose_precision(precision, probe_hardware(device), key="--precision")
-    model = AutoModelForAudioClassification.from_pretrained(model_dir)
-    feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    with model_load_errors(model_dir):
+        model = AutoModelForAudioClassification.from_pretrained(model_dir)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
     labels = label_names(dsd[split], model.config.id2label, f"{model_dir} vs {data_dir}")
     train_labels = dsd["train"]["label"]
 
@@ -205,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         results = evaluate_model(args.model, args.data, args.split, args.also, args.batch_size, args.device,
                                  precision=args.precision)
-    except ConfigError as err:
-        print(f"recipe.evaluate: {err}", file=sys.stderr)
+    except (UserError, ConfigError) as err:
+        print(f"recipe.evaluate: error: {err}", file=sys.stderr)
         return 2
     primary = results["splits"][args.split]
     print(f"{args.split}: accuracy {100 * primary['accuracy']:.2f} %, UAR {100 * primary['uar']:.2f} %, "

@@ -14,7 +14,8 @@ auto: bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs with bf16, fp16 aut
 otherwise (`recipe.components.precision`); `--quantize` applies dynamic int8 quantisation to the Linear layers (CPU
 only, activations stay fp32 under auto), `--threads N` sets torch's intra-op threads.
 
-Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found).
+Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found), 2 when the
+model folder is missing or not a loadable model (one line on stderr).
 """
 
 from __future__ import annotations
@@ -23,20 +24,29 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from transformers.utils import logging as hf_logging
 
-from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from common.cli import UserError
+from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
+from common.names import display_path
+from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
-from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.config import ConfigError
-from .components.inference import batch_probabilities, default_device, length_batches
+from .components.inference import (
+    batch_probabilities,
+    check_model_folder,
+    default_device,
+    length_batches,
+    model_load_errors,
+)
+from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.precision import PRECISIONS, choose_precision, probe_hardware
 
 
@@ -48,7 +58,8 @@ class Prediction:
     labels: list[str]
     scores: list[float]
     windows: int = 1
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # the whole file
+    used_s: float = 0.0      # what was classified (the centre crop, or every window with --chunk)
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +69,7 @@ class Prediction:
             "top_k": [{"label": label, "score": score} for label, score in zip(self.labels, self.scores)],
             "windows": self.windows,
             "duration_s": self.duration_s,
+            "used_s": self.used_s,
         }
 
 
@@ -70,23 +82,29 @@ class PredictionReport:
 
 
 def find_audio_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
-    """Expand folders (recursively, sorted, by AUDIO_EXTENSIONS); keep explicit files whatever their suffix.
+    """Expand folders by the walk rule `python -m data_prep` uses (`common.files.walk_tree`: hidden entries such as
+    `._*` AppleDouble files skipped, symlinks followed, each real file once), keeping AUDIO_EXTENSIONS; explicit
+    files are kept whatever their suffix.
 
-    Returns (files, errors) where errors name paths that do not exist or folders without audio.
+    Returns (files, errors) where errors name paths that do not exist, folders without audio, broken links and
+    link loops.
     """
     files: list[Path] = []
     errors: list[dict[str, str]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            walk = walk_tree(path)
+            found = [p for p in walk.files if p.suffix.lower() in AUDIO_EXTENSIONS]
+            errors.extend({"path": display_path(u.path), "error": f"{u.reason} ({u.detail})"}
+                          for u in walk.unused if u.reason in (REASON_BROKEN_LINK, REASON_LINK_LOOP))
             if not found:
-                errors.append({"path": str(path), "error": "folder holds no audio files"})
+                errors.append({"path": display_path(path), "error": "folder holds no audio files"})
             files.extend(found)
         elif path.exists():
             files.append(path)
         else:
-            errors.append({"path": str(path), "error": "missing file"})
+            errors.append({"path": display_path(path), "error": "missing file"})
     first_by_target: dict[Path, Path] = {}  # a file named twice (directly and via its folder) is classified once
     for path in files:
         first_by_target.setdefault(path.resolve(), path)
@@ -110,17 +128,20 @@ def load_model(
     model_dir: str | Path, device: str | torch.device | None = None, quantize: bool = False
 ) -> tuple[torch.nn.Module, SERFeatureExtractor]:
     """Load a saved model folder (SER or any audio-classification model) and its feature extractor, in eval mode
-    on `device` (default: cuda if available, else cpu); `quantize` applies `quantize_linear_int8` (CPU only)."""
+    on `device` (default: cuda if available, else cpu); `quantize` applies `quantize_linear_int8` (CPU only).
+    ModelFolderError when the folder is missing or not a loadable model."""
     device = default_device(device)
     if quantize and device.type != "cpu":
         raise ValueError(f"int8 dynamic quantisation runs on CPU only, not on {device}")
-    model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).to(device).eval()
+    check_model_folder(model_dir)
+    with model_load_errors(model_dir):
+        model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).to(device).eval()
+        if Path(model_dir, "preprocessor_config.json").is_file():
+            extractor = AutoFeatureExtractor.from_pretrained(str(model_dir))
+        else:
+            extractor = SERFeatureExtractor.for_encoder(model.config)
     if quantize:
         model = quantize_linear_int8(model)
-    if Path(model_dir, "preprocessor_config.json").is_file():
-        extractor = AutoFeatureExtractor.from_pretrained(str(model_dir))
-    else:
-        extractor = SERFeatureExtractor.for_encoder(model.config)
     return model, extractor
 
 
@@ -168,20 +189,22 @@ def predict_files(
     window = None if max_duration is None else int(round(max_duration * sr))
     waves: list[np.ndarray] = []
     owners: list[int] = []  # index into `decoded` for each wave (several per file with --chunk)
-    decoded: list[tuple[str, float]] = []
+    decoded: list[tuple[str, float, float]] = []  # (path as text, file duration, seconds classified)
     for path in files:
         try:
-            wave = load_audio(
+            wave, duration = load_clip(
                 path, target_sr=sr, max_duration=None if chunk else max_duration, min_duration=min_duration
             )
         except AudioError as err:
-            report.errors.append({"path": err.path, "error": err.reason + (f" ({err.detail})" if err.detail else "")})
+            report.errors.append(
+                {"path": display_path(err.path), "error": err.reason + (f" ({err.detail})" if err.detail else "")}
+            )
             continue
         except Exception as err:  # anything else unexpected about one file must not stop the others
-            report.errors.append({"path": str(path), "error": f"{type(err).__name__}: {err}"})
+            report.errors.append({"path": display_path(path), "error": f"{type(err).__name__}: {err}"})
             continue
         pieces = window_clip(wave, window, int(min_duration * sr)) if chunk and window else [wave]
-        decoded.append((str(path), len(wave) / sr))
+        decoded.append((display_path(path), duration, sum(len(p) for p in pieces) / sr))
         waves.extend(pieces)
         owners.extend([len(decoded) - 1] * len(pieces))
 
@@ -192,7 +215,7 @@ def predict_files(
     owners_arr = np.array(owners)
     id2label = model.config.id2label
     k = max(1, min(top_k, probs.shape[1]))
-    for index, (path, duration) in enumerate(decoded):
+    for index, (path, duration, used) in enumerate(decoded):
         mine = owners_arr == index
         mean = np.average(probs[mine], axis=0, weights=lengths[mine])
         best = np.argsort(-mean)[:k]
@@ -203,6 +226,7 @@ def predict_files(
                 scores=[round(float(mean[i]), 6) for i in best],
                 windows=int(mine.sum()),
                 duration_s=round(duration, 3),
+                used_s=round(used, 3),
             )
         )
     return report
@@ -242,10 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # int8 dynamic quantisation takes fp32 activations: auto keeps them fp32 there.
         requested = "fp32" if args.quantize and args.precision == "auto" else args.precision
         precision = choose_precision(requested, probe_hardware(device), key="--precision")
-    except ConfigError as err:
-        print(f"recipe.predict: {err}", file=sys.stderr)
+        model, extractor = load_model(args.model_dir, device, quantize=args.quantize)
+    except (UserError, ConfigError) as err:
+        print(f"recipe.predict: error: {err}", file=sys.stderr)
         return 2
-    model, extractor = load_model(args.model_dir, device, quantize=args.quantize)
     files, errors = find_audio_files(args.paths)
     report = predict_files(
         model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name

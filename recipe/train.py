@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import time
@@ -23,52 +21,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
-import transformers
-from datasets import ClassLabel, Dataset, DatasetDict, load_from_disk
+from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
+from common.hardware import hardware_info
+from data_prep.dataset import PreparedDataError, load_prepared
+
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
+from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
-from .hub import HubError
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
 from .components.metrics import compute_metrics
 from .components.precision import cpu_bf16_flags, precision_of
+from .components.speechbrain_checkpoint import SpeechBrainFormatError
 from .components.trainer import SERTrainer
+from .hub import HubError
+from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 
-REQUIRED_COLUMNS = ("audio", "label")
 MODEL_COLUMNS = ("audio", "label", "length")
 
 
 class DataError(ValueError):
     """The prepared dataset cannot be trained on; the message names the directory and the problem."""
-
-
-def load_prepared(dataset_dir: str | Path, splits: tuple[str, ...]) -> DatasetDict:
-    """Load a DatasetDict written by `python -m data_prep` and check the splits and columns training needs."""
-    path = Path(dataset_dir)
-    if not (path / "dataset_dict.json").is_file():
-        raise DataError(f"{path}: not a prepared dataset (no dataset_dict.json); run `make prepare` first")
-    dsd = load_from_disk(str(path))
-    if not isinstance(dsd, DatasetDict):
-        raise DataError(f"{path}: expected a DatasetDict with splits {', '.join(splits)}")
-    for split in splits:
-        if split not in dsd:
-            raise DataError(f"{path}: split {split!r} missing (has: {', '.join(dsd)})")
-        missing = [c for c in REQUIRED_COLUMNS if c not in dsd[split].column_names]
-        if missing:
-            raise DataError(f"{path}: split {split!r} lacks column(s) {', '.join(missing)}")
-        if not isinstance(dsd[split].features["label"], ClassLabel):
-            raise DataError(f"{path}: column 'label' of split {split!r} is not a ClassLabel")
-        if len(dsd[split]) == 0:
-            raise DataError(f"{path}: split {split!r} is empty")
-    names = dsd[splits[0]].features["label"].names
-    for split in splits[1:]:
-        if dsd[split].features["label"].names != names:
-            raise DataError(f"{path}: label names of split {split!r} differ from split {splits[0]!r}")
-    return dsd
 
 
 def model_view(ds: Dataset, need_length: bool) -> Dataset:
@@ -85,13 +60,22 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     """A fresh model (pretrained encoder + new head, or all random with `model.from_scratch`) and its extractor."""
     opts = cfg.model
     if opts.from_scratch:
+        # SERConfig completes a partial encoder_config with the architecture's defaults.
         encoder_config = {"model_type": "wav2vec2", **opts.encoder_config}
-        config = SERConfig(
-            encoder_config=encoder_config,
-            head_sizes=opts.head_sizes,
-            head_dropout=opts.head_dropout,
-            id2label=id2label,
-        )
+        if opts.use_weighted_layer_sum:
+            encoder_config.setdefault("layerdrop", 0.0)  # dropped layers would misalign the layer weights
+        try:
+            config = SERConfig(
+                encoder_config=encoder_config,
+                head_sizes=opts.head_sizes,
+                head_dropout=opts.head_dropout,
+                attention_hidden_size=opts.attention_hidden_size,
+                use_weighted_layer_sum=opts.use_weighted_layer_sum,
+                encoder_output_norm=bool(opts.encoder_output_norm),
+                id2label=id2label,
+            )
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"model.encoder_config: {err}") from err
         if opts.attn_implementation is not None:
             config._attn_implementation = opts.attn_implementation
         model = SERForAudioClassification(config)
@@ -102,6 +86,9 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
                 id2label=id2label,
                 head_sizes=opts.head_sizes,
                 head_dropout=opts.head_dropout,
+                attention_hidden_size=opts.attention_hidden_size,
+                use_weighted_layer_sum=opts.use_weighted_layer_sum,
+                encoder_output_norm=opts.encoder_output_norm,
                 attn_implementation=opts.attn_implementation,
                 **opts.encoder_config,
             )
@@ -109,25 +96,12 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             raise ConfigError(
                 f"model.encoder {opts.encoder!r} cannot be loaded (offline without a cached copy? a typo?): {err}"
             ) from err
+        except SpeechBrainFormatError as err:
+            raise ConfigError(f"model.encoder {opts.encoder!r}: {err}") from err
     if opts.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)
     return model, feature_extractor
-
-
-def hardware_info(device: str | None = None) -> dict[str, Any]:
-    """What trained the model: `device` (default: cuda when available), the GPU, the CPU's native bf16 support."""
-    cuda = device == "cuda" if device is not None else torch.cuda.is_available()
-    return {
-        "device": "cuda" if cuda else (device or "cpu"),
-        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-        "gpu_count": torch.cuda.device_count() if cuda else 0,
-        "cpu_count": os.cpu_count(),
-        "cpu_bf16": list(cpu_bf16_flags()),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def logged_eval_metrics(state, load_best_model_at_end: bool) -> dict[str, Any] | None:
@@ -176,9 +150,24 @@ def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] |
         return 2
     try:
         return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks or [])
-    except (DataError, ConfigError, HubError) as err:
+    except (DataError, PreparedDataError, ConfigError, HubError) as err:
         print(f"recipe.train: {err}", file=sys.stderr)
         return 2
+
+
+def resume_checkpoint(out: Path) -> str:
+    """The newest intact checkpoint in `out` for --resume; damaged newer ones are named on stdout and skipped."""
+    checkpoint, damaged = newest_intact_checkpoint(out)
+    for folder, problem in damaged:
+        print(f"recipe.train: --resume: skipping damaged {folder.name} ({problem})", flush=True)
+    if checkpoint is None:
+        if damaged:
+            raise ConfigError(f"--resume: no intact checkpoint in {out}: "
+                              + "; ".join(f"{folder.name}: {problem}" for folder, problem in damaged))
+        raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
+    if damaged:
+        print(f"recipe.train: --resume: resuming from {checkpoint.name}", flush=True)
+    return str(checkpoint)
 
 
 def run(
@@ -196,11 +185,11 @@ def run(
     if resume_from_checkpoint:
         if not Path(resume_from_checkpoint).is_dir():
             raise ConfigError(f"--resume_from_checkpoint {resume_from_checkpoint}: no such folder")
+        if problem := checkpoint_problem(Path(resume_from_checkpoint)):
+            raise ConfigError(f"--resume_from_checkpoint {resume_from_checkpoint}: {problem}")
         checkpoint = resume_from_checkpoint
     elif resume:
-        checkpoint = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
+        checkpoint = resume_checkpoint(out)
     elif out.is_dir() and get_last_checkpoint(str(out)) is not None:
         if not cfg.recipe.overwrite_output_dir:
             raise ConfigError(
@@ -282,8 +271,10 @@ def run(
             "encoder_config": model.config.encoder_config if cfg.model.from_scratch else None,
             "freeze_encoder_epochs": cfg.recipe.freeze_encoder_epochs,
             "unfreeze_epoch": freeze_cb.unfreeze_epoch,
+            # total, trainable at the end, and trainable while the encoder is frozen (the model card prints them)
             "parameters": trainer.model.parameter_summary(),
-            "hardware": hardware_info(training_args.device.type),
+            "encoder_loading": model.loading_info or None,  # what from_encoder loaded, discarded, initialised
+            "hardware": {**hardware_info(training_args.device.type), "cpu_bf16": list(cpu_bf16_flags())},
             "precision": precision_of(training_args),
             "precision_requested": cfg.recipe.precision,
             "world_size": training_args.world_size,
@@ -306,7 +297,8 @@ def run(
             f"recipe.train: done in {run_info['train_runtime_s']:.0f}s, {state.global_step} steps, "
             f"{state.epoch:.1f} epochs; best {training_args.metric_for_best_model}={state.best_metric} "
             f"({state.best_model_checkpoint}); validation: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items() if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
+            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items()
+                        if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
         )
         print(f"recipe.train: model and records in {out}")
         if cfg.hub.push_to_hub:

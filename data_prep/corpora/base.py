@@ -7,6 +7,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.files import REASON_HIDDEN_FILE, file_sha1, walk_tree
 from data_prep.audio import AUDIO_EXTENSIONS
 from data_prep.labels import normalise_label
 
@@ -16,9 +17,10 @@ DROPPED_LABELS: frozenset[str] = frozenset(
 )
 
 # Skip reasons found while scanning (decoding adds those of data_prep.audio).
-REASON_HIDDEN = "hidden file"
+REASON_HIDDEN = REASON_HIDDEN_FILE
 REASON_NOT_AUDIO_FILE = "not an audio file"
 REASON_DUPLICATE_NAME = "duplicate name"
+REASON_NAME_COLLISION = "name collision"
 REASON_UNKNOWN_LABEL = "unknown label"
 REASON_DROPPED_LABEL = "dropped label"
 REASON_UNPARSEABLE = "unparseable name"
@@ -49,12 +51,18 @@ class Skipped:
     detail: str = ""
 
 
+class ManifestError(ValueError):
+    """A corpus manifest (CSV) that cannot be read at all; the message names the file and what to fix."""
+
+
 @dataclass
 class ScanResult:
-    """What an adapter returns: kept utterances and skipped files (every file under the root is in one)."""
+    """What an adapter returns: kept utterances and skipped files (every file under the root is in one), and
+    notes on how the corpus was read (e.g. a manifest's encoding) for the report."""
 
     utterances: list[Utterance] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> int:
@@ -63,20 +71,15 @@ class ScanResult:
 
 
 def walk_files(root: str | Path) -> list[Path]:
-    """Every regular file under `root` (symlinks followed, loops avoided), sorted case-insensitively."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"corpus folder not found: {root}")
-    seen_dirs: set[tuple[int, int]] = set()
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        st = os.stat(dirpath)
-        if (st.st_dev, st.st_ino) in seen_dirs:
-            dirnames[:] = []
-            continue
-        seen_dirs.add((st.st_dev, st.st_ino))
-        files.extend(Path(dirpath) / name for name in filenames if os.path.isfile(os.path.join(dirpath, name)))
-    return sorted(files, key=lambda p: (p.relative_to(root).as_posix().casefold(), p.as_posix()))
+    """Every file read under `root` by the shared walk rule (`common.files.walk_tree`), sorted case-insensitively."""
+    return walk_tree(root).files
+
+
+def same_bytes(a: str | Path, b: str | Path) -> bool:
+    """True when the two files hold identical bytes (sizes compared first, then SHA-1 of the content)."""
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    return file_sha1(a) == file_sha1(b)
 
 
 class CorpusScan:
@@ -89,19 +92,28 @@ class CorpusScan:
         self._keys: dict[Hashable, str] = {}
 
     def audio_files(self, root: str | Path) -> Iterator[Path]:
-        """Yield audio files under `root` in sorted order; hidden and non-audio files are recorded as skipped."""
-        for path in walk_files(Path(root).resolve()):
-            if path.name.startswith("."):
-                self.skip(path, REASON_HIDDEN, "name starts with '.' (e.g. macOS metadata)")
-            elif path.suffix.lower() not in AUDIO_EXTENSIONS:
+        """Yield audio files under `root` in sorted order (walk rule of `common.files`); hidden entries, link
+        aliases, broken links, loops and non-audio files are recorded as skipped."""
+        walk = walk_tree(Path(root).resolve())
+        for entry in walk.unused:
+            self.skip(entry.path, entry.reason, entry.detail)
+        for path in walk.files:
+            if path.suffix.lower() not in AUDIO_EXTENSIONS:
                 self.skip(path, REASON_NOT_AUDIO_FILE, f"suffix {path.suffix or '(none)'!r}")
             else:
                 yield path
 
     def is_duplicate(self, path: Path, key: Hashable) -> bool:
-        """True (and recorded as skipped) if a file with the same key was already seen in this corpus."""
+        """For corpora known to ship duplicated trees: True (and recorded as skipped) if a file with the same
+        name key was already seen. Same bytes: "duplicate name". Different bytes: "name collision" (a re-saved or
+        misfiled copy; the first copy in sorted order is kept and the pair is reported to be looked at)."""
         if key in self._keys:
-            self.skip(path, REASON_DUPLICATE_NAME, f"same name as {self._keys[key]}")
+            first = self._keys[key]
+            if same_bytes(first, path):
+                self.skip(path, REASON_DUPLICATE_NAME, f"same name and bytes as {first}")
+            else:
+                self.skip(path, REASON_NAME_COLLISION, f"same name as {first} but different bytes: check which "
+                                                       "copy is right")
             return True
         self._keys[key] = str(path)
         return False

@@ -13,7 +13,8 @@ SPEAKER_DIR = re.compile(r"^speaker[\s_-]*(\d+)$", re.IGNORECASE)
 
 
 def scan(root: str | Path, *, corpus: str = "iesc", language: str = DEFAULT_LANGUAGE) -> ScanResult:
-    """File names are unknown, so a duplicate is the same speaker, emotion folder and name."""
+    """Label and speaker from the folders. File names are unknown and repeat across folders, so only identical
+    content is a duplicate (found when decoding)."""
     s = CorpusScan(corpus, language)
     root = Path(root).resolve()
     for path in s.audio_files(root):
@@ -22,7 +23,5 @@ def scan(root: str | Path, *, corpus: str = "iesc", language: str = DEFAULT_LANG
             s.skip(path, REASON_NO_SPEAKER, "not under a Speaker-<N>/<Emotion>/ folder")
             continue
         speaker, emotion = str(int(speakers[-1])), path.parent.name
-        if s.is_duplicate(path, (speaker, emotion.lower(), path.name.lower())):
-            continue
         s.keep(path, emotion, speaker)
     return s.result

@@ -36,14 +36,25 @@ class ConfigError(ValueError):
 class ModelOptions:
     """How the model is built."""
 
-    encoder: str = "superb/wav2vec2-base-superb-er"
-    """Hub id or local path of the pretrained encoder (a plain encoder or a *ForSequenceClassification)."""
+    encoder: str = "speechbrain/emotion-recognition-wav2vec2-IEMOCAP"
+    """Hub id or local path of the pretrained encoder (a plain encoder, a *ForSequenceClassification or a
+    SpeechBrain wav2vec2 repo)."""
     from_scratch: bool = False
     """Build a randomly initialised encoder from `encoder_config` instead of loading `encoder` weights."""
     encoder_config: dict[str, Any] = field(default_factory=dict)
     """With `from_scratch`: the full Wav2Vec2Config-style dict. Otherwise: overrides for the pretrained config."""
     head_sizes: list[int] = field(default_factory=lambda: [512, 256, 128])
     head_dropout: float = 0.3
+    attention_hidden_size: int = field(
+        default=384, metadata={"help": "Width of the attentive pooling's tanh scoring layer (384: 95.2M / 856K)."}
+    )
+    use_weighted_layer_sum: bool = field(
+        default=False, metadata={"help": "Pool a learned softmax-weighted sum of all encoder hidden states."}
+    )
+    encoder_output_norm: bool | None = field(
+        default=None,
+        metadata={"help": "Normalise each utterance's encoder output; null follows the encoder (SpeechBrain's)."},
+    )
     max_duration: float = 8.0
     """Seconds; the feature extractor centre-crops longer clips."""
     freeze_feature_encoder: bool = True

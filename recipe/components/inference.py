@@ -3,11 +3,45 @@ order of length, and one batch turned into class probabilities."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoConfig
+
+from common.cli import UserError
+
+
+class ModelFolderError(UserError, FileNotFoundError):
+    """A model folder that is missing or cannot be loaded (one line, exit 2 in the CLIs)."""
+
+
+def check_model_folder(model_dir: str | Path) -> Path:
+    """`model_dir` as a Path if it holds a loadable model config.json, else ModelFolderError naming the folder."""
+    path = Path(model_dir)
+    if not path.exists():
+        raise ModelFolderError(f"{path}: model folder not found")
+    if not path.is_dir():
+        raise ModelFolderError(f"{path}: not a folder (expected a model folder written by recipe.train)")
+    if not (path / "config.json").is_file():
+        raise ModelFolderError(f"{path}: not a model folder (no config.json; expected recipe.train's --output_dir)")
+    with model_load_errors(path):  # config.json alone: cheap, and catches a folder of another kind before any work
+        AutoConfig.from_pretrained(str(path))
+    return path
+
+
+@contextlib.contextmanager
+def model_load_errors(model_dir: str | Path) -> Iterator[None]:
+    """Turn the errors transformers raises for a folder that is not a loadable model (unknown model_type, missing
+    or damaged weights) into ModelFolderError naming the folder."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFolderError(f"{model_dir}: cannot load the model ({first})") from err
+
 
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -12,27 +12,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from common.log_history import epoch_rows  # noqa: E402
 from recipe.components.metrics_report import row_normalise  # noqa: E402
 
 CURVE_KEYS = ("train_loss", "eval_loss", "train_accuracy", "eval_accuracy")
 
 
 def epoch_curves(log_history: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
-    """Per-epoch series from a Trainer ``log_history``: {key: [(epoch, value), ...]} for CURVE_KEYS.
-
-    Only entries that carry an ``epoch`` are used; Trainer's step-wise ``loss`` logs are ignored because our
-    callback logs ``train_loss``/``train_accuracy`` once per epoch, and so is Trainer's end-of-training
-    summary (the one with ``train_runtime``), whose ``train_loss`` is the average over all steps.
-    A later entry for the same epoch wins.
-    """
-    curves: dict[str, dict[float, float]] = {key: {} for key in CURVE_KEYS}
-    for entry in log_history:
-        if "epoch" not in entry or "train_runtime" in entry:
-            continue
-        for key in CURVE_KEYS:
-            if key in entry and entry[key] is not None:
-                curves[key][float(entry["epoch"])] = float(entry[key])
-    return {key: sorted(points.items()) for key, points in curves.items()}
+    """Per-epoch series from a Trainer ``log_history``: {key: [(epoch, value), ...]} for CURVE_KEYS
+    (rows from ``common.log_history.epoch_rows``: per-epoch entries only, a later entry for an epoch wins)."""
+    rows = epoch_rows(log_history, CURVE_KEYS)
+    return {key: [(row["epoch"], float(row[key])) for row in rows if key in row] for key in CURVE_KEYS}
 
 
 def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path,

@@ -61,31 +61,49 @@ class SERConfig(PretrainedConfig):
         encoder_config (`dict`): config dict of the Wav2Vec2 / HuBERT / WavLM / Data2VecAudio encoder
             (defaults to a wav2vec2-base config).
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (informational).
-        attention_hidden_size (`int`): width of the tanh scoring layer of the attentive pooling.
+        attention_hidden_size (`int`): width A of the tanh scoring layer of the attentive pooling (see below).
+        use_weighted_layer_sum (`bool`): pool a learned softmax-weighted sum of all hidden states (the transformer's
+            input and every layer's output) instead of the last one, as transformers' `*ForSequenceClassification`
+            models and SUPERB's downstream models do; needs encoder layerdrop 0.
+        encoder_output_norm (`bool`): normalise the encoder output of each utterance over its frames and features
+            (parameter-free, eps 1e-5), as SpeechBrain's wav2vec2 wrapper does with `output_norm: True`; on for
+            encoders fine-tuned that way (speechbrain/emotion-recognition-wav2vec2-IEMOCAP).
         head_sizes (`list[int]`): widths of the MLP head's hidden layers (each Linear+LayerNorm+ReLU+Dropout).
         head_dropout (`float`): dropout after each hidden layer of the head.
         id2label / label2id: default to the six emotions.
+
+    The default A = 384 is the width that reproduces the parameter counts of the model this recipe rebuilds
+    (wav2vec2-base, "95.2M total, 856K trainable" with the encoder frozen). With hidden size H = 768, six classes
+    and head sizes 512, 256, 128, the trainable part is
+        pooling  H*A + A (tanh layer) + A + 1 (score)          = 770*A + 1
+        head     768*512+512 + 2*512  +  512*256+256 + 2*256
+                 + 256*128+128 + 2*128  +  128*6+6             = 560,518
+    so 770*A + 560,519 = 856K gives A = 383.7, i.e. 384 (= H/2): 856,199 trainable. The wav2vec2-base encoder
+    (`Wav2Vec2Model`, masked_spec_embed included) has 94,371,712 parameters: 95,227,911 = 95.2M in total.
+    A = 128 would give 659,079 / 95,030,791. Printed by `python -m recipe.modeling`.
     """
 
     model_type = "ser_attention_pooling"
 
     encoder_config: dict | None = None
     encoder_name_or_path: str | None = None
-    attention_hidden_size: int = 128
+    attention_hidden_size: int = 384
     head_sizes: list[int] | None = None
     head_dropout: float = 0.3
+    use_weighted_layer_sum: bool = False
+    encoder_output_norm: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.encoder_config is None:
-            self.encoder_config = clean_encoder_config(Wav2Vec2Config())
-        elif isinstance(self.encoder_config, PretrainedConfig):
-            self.encoder_config = clean_encoder_config(self.encoder_config)
-        else:
-            self.encoder_config = dict(self.encoder_config)
-        if self.encoder_config.get("model_type") not in ENCODER_CONFIG_CLASSES:
+            self.encoder_config = Wav2Vec2Config()
+        # Through the config class, so a partial dict ({"model_type": "wav2vec2", "layerdrop": 0.0}) is completed
+        # with the architecture's defaults and config.json always holds the full encoder architecture.
+        self.encoder_config = clean_encoder_config(build_encoder_config(self.encoder_config))
+        if self.use_weighted_layer_sum and float(self.encoder_config.get("layerdrop") or 0.0) > 0.0:
+            # A dropped layer adds no hidden state, so the stack no longer lines up with the layer weights.
             raise ValueError(
-                f"Unsupported encoder model_type {self.encoder_config.get('model_type')!r}; "
-                f"supported: {', '.join(sorted(ENCODER_CONFIG_CLASSES))}"
+                "use_weighted_layer_sum needs encoder layerdrop 0.0 (got "
+                f"{self.encoder_config['layerdrop']}): set encoder_config layerdrop: 0.0"
             )
         self.head_sizes = [512, 256, 128] if self.head_sizes is None else [int(size) for size in self.head_sizes]
         if self.id2label is None and kwargs.get("num_labels") is None:
@@ -99,9 +117,15 @@ class SERConfig(PretrainedConfig):
         """Width of the encoder's frame embeddings (input of the pooling)."""
         return int(self.encoder_config["hidden_size"])
 
+    @property
+    def num_hidden_states(self) -> int:
+        """Hidden states the encoder returns: the input of the first transformer layer and each layer's output."""
+        return int(self.encoder_config["num_hidden_layers"]) + 1
+
     def get_encoder_config(self) -> PretrainedConfig:
         """The encoder config as a `Wav2Vec2Config` / `HubertConfig` / `WavLMConfig` / `Data2VecAudioConfig`."""
         return build_encoder_config(self.encoder_config)
 
 
 SERConfig.register_for_auto_class()
+

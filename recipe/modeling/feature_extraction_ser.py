@@ -74,7 +74,7 @@ class SERFeatureExtractor(Wav2Vec2FeatureExtractor):
     @classmethod
     def for_encoder(
         cls, encoder_config_or_name: PretrainedConfig | dict[str, Any] | str, max_duration: float | None = 8.0
-    ) -> "SERFeatureExtractor":
+    ) -> SERFeatureExtractor:
         """Extractor matching an encoder: a config object, a config dict (e.g. `SERConfig.encoder_config`), an
         `SERConfig`, or a Hub id / folder whose config is read with `AutoConfig`."""
         config = encoder_config_or_name

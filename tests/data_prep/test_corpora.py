@@ -101,12 +101,14 @@ def test_folder_regex_mismatch_is_reported(tmp_path: Path) -> None:
     assert {u.speaker for u in get_adapter("folder").scan(tmp_path).utterances} == {"folder_unknown"}
 
 
-def test_folder_duplicate_tree(tmp_path: Path) -> None:
+def test_folder_same_name_in_other_folders_is_kept(tmp_path: Path) -> None:
+    """Two different recordings sharing a file name are both clips; only identical bytes are duplicates (decode)."""
     fc.write_clip(tmp_path / "a" / "happy" / "x.wav")
     fc.write_clip(tmp_path / "B" / "Happy" / "X.WAV")
+    fc.write_clip(tmp_path / "spk01" / "happy" / "take_01.wav")
+    fc.write_clip(tmp_path / "spk02" / "happy" / "take_01.wav")
     result = get_adapter("folder").scan(tmp_path)
-    assert len(result.utterances) == 1 and result.utterances[0].path.endswith("a/happy/x.wav")
-    assert [s.reason for s in result.skipped] == ["duplicate name"]
+    assert len(result.utterances) == 4 and not result.skipped
 
 
 def test_csv_manifest(tmp_path: Path) -> None:
@@ -118,7 +120,7 @@ def test_csv_manifest(tmp_path: Path) -> None:
     result = get_adapter("csv").scan(tmp_path / "m.csv", language="fr")
     assert [(u.label, u.speaker, u.language) for u in result.utterances] == [
         ("anger", "csv_p1", "de"), ("sad", "csv_unknown", "fr")]
-    assert Counter(s.reason for s in result.skipped) == {"duplicate name": 1, "dropped label": 1, "unknown label": 1}
+    assert Counter(s.reason for s in result.skipped) == {"duplicate row": 1, "dropped label": 1, "unknown label": 1}
     (tmp_path / "bad.csv").write_text("file,emotion\nx.wav,sad\n")
     with pytest.raises(ValueError, match="path,label"):
         get_adapter("csv").scan(tmp_path / "bad.csv")
@@ -128,7 +130,8 @@ def test_walk_is_sorted_case_insensitively(tmp_path: Path) -> None:
     for name in ("b.wav", "A.WAV", "c/Z.wav", "C/a.wav"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    assert [p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path)] == ["A.WAV", "b.wav", "C/a.wav", "c/Z.wav"]
+    walked = [p.relative_to(tmp_path).as_posix() for p in walk_files(tmp_path)]
+    assert walked == ["A.WAV", "b.wav", "C/a.wav", "c/Z.wav"]
     with pytest.raises(FileNotFoundError):
         walk_files(tmp_path / "missing")
 

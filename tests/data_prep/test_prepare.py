@@ -13,9 +13,9 @@ from datasets import load_from_disk
 
 from data_prep.config import ConfigError, load_config
 from data_prep.dataset import COLUMNS
-from demo.corpus import generate
 from data_prep.labels import EMOTIONS
 from data_prep.prepare import NoCorpusError, prepare
+from demo.corpus import generate
 from tests.support import fixture_corpora as fc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,6 +138,7 @@ def test_no_corpus_on_disk(tmp_path: Path) -> None:
     assert "Zenodo" in message and "siddiquelatif/URDU-Dataset" in message
 
 
+@pytest.mark.slow  # spawns the CLI
 def test_cli_no_corpus_exit_code(tmp_path: Path) -> None:
     if (ROOT / "data" / "raw").exists():
         pytest.skip("real corpora present in this checkout")
@@ -161,6 +162,12 @@ def test_config_errors(tmp_path: Path) -> None:
         load_config(None, ["mystery=/x"])
     with pytest.raises(ConfigError, match="split_by"):
         load_config(None, split_by="session")
+
+
+@pytest.mark.slow  # spawns the CLI
+def test_cli_config_error_exit_code(tmp_path: Path) -> None:
+    bad_key = tmp_path / "bad.yaml"
+    bad_key.write_text("per_class: 10\nper_klass: 3\n")
     result = run_cli("--config", str(bad_key))
     assert result.returncode == 2 and "per_klass" in result.stderr
 

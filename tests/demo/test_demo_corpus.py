@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from data_prep.audio import load_audio
-from demo.corpus import SAMPLE_RATES, SPEAKER_REGEX, generate, main
 from data_prep.labels import EMOTIONS
+from demo.corpus import SAMPLE_RATES, SPEAKER_REGEX, generate, main
 
 
 @pytest.fixture(scope="module")

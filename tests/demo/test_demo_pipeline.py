@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from demo.pipeline import main as demo_main
 from recipe.train import main as train_main
-from tests.support.train_helpers import make_dataset, tiny_config, write_config
+from tests.support.train_helpers import tiny_config, write_config
 
 
-def test_demo_pipeline_classifies_one_clip(tmp_path, capsys):
-    data = make_dataset(tmp_path / "data", n_train=1, n_eval=1)
+@pytest.mark.slow  # trains one epoch
+def test_demo_pipeline_classifies_one_clip(tmp_path, capsys, small_dataset):
+    data = small_dataset
     out = tmp_path / "out"
     cfg = write_config(tmp_path / "c.yaml", tiny_config(training={"num_train_epochs": 1}))
     assert train_main(["--config", cfg, "--data", data, "--output_dir", str(out)]) == 0

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from data_prep.dataset import PreparedDataError
 from model_card.__main__ import main as card_main
 from model_card.render import render_card
-from recipe.evaluate import evaluate_model, main as evaluate_main
+from recipe.evaluate import evaluate_model
+from recipe.evaluate import main as evaluate_main
 from tests.support.card_checks import check_card, parse_tables
 from tests.support.train_helpers import REPO, tiny_config, write_config
 
@@ -113,7 +115,7 @@ def test_card_rerender_is_stable(tiny_run):
 
 def test_evaluate_names_bad_inputs(tiny_run, tmp_path):
     out, prep = tiny_run
-    with pytest.raises(FileNotFoundError, match="prepared dataset folder not found"):
+    with pytest.raises(PreparedDataError, match="not a prepared dataset"):
         evaluate_model(out, tmp_path / "missing", write=False)
     with pytest.raises(ValueError, match="split 'dev' not found"):
         evaluate_model(out, prep, split="dev", write=False)

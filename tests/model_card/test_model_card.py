@@ -1,5 +1,5 @@
 """Model card rendering on a hand-built run folder (fast; no training). The tiny-real-run end-to-end test
-lives in tests/test_evaluate_card_e2e.py."""
+lives in tests/model_card/test_evaluate_card_e2e.py."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,8 @@ from tests.support.card_checks import check_card, parse_tables
 from tests.support.run_fixtures import make_fake_run
 
 
-def test_card_numbers_trace_to_run_files(tmp_path):
-    out, data = make_fake_run(tmp_path)
+def test_card_numbers_trace_to_run_files(fake_run):
+    out, data = fake_run
     assert card_main(["--model", str(out), "--data", str(data)]) == 0
     checked = check_card(out, data)
     assert checked["cells"] > 150 and checked["percentages"] > 40 and checked["numbers"] > 100
@@ -24,8 +24,8 @@ def test_card_numbers_trace_to_run_files(tmp_path):
     assert "Demo model" not in meta_text
 
 
-def test_progress_table_marks_unfreeze_and_best_epoch_and_ignores_run_summary(tmp_path):
-    out, data = make_fake_run(tmp_path)
+def test_progress_table_marks_unfreeze_and_best_epoch_and_ignores_run_summary(fake_run):
+    out, data = fake_run
     text = str(render_card(out, data))
     progress = parse_tables(text)["Training progress"][0]
     state = json.loads((out / "trainer_state.json").read_text())
@@ -55,8 +55,8 @@ def test_hub_base_model_only_for_hub_ids(tmp_path):
     assert hub_base_model({"model_type": "wav2vec2"}) is None
 
 
-def test_missing_or_bad_run_file_is_named(tmp_path, capsys):
-    out, data = make_fake_run(tmp_path)
+def test_missing_or_bad_run_file_is_named(fake_run, tmp_path, capsys):
+    out, data = fake_run
     (out / "trainer_state.json").unlink()
     with pytest.raises(CardInputError, match="trainer_state.json: file not found"):
         render_card(out, data)
@@ -73,8 +73,8 @@ def test_missing_or_bad_run_file_is_named(tmp_path, capsys):
         render_card(out2, tmp_path / "nowhere")
 
 
-def test_card_refuses_files_of_another_dataset(tmp_path):
-    out, data = make_fake_run(tmp_path)
+def test_card_refuses_files_of_another_dataset(fake_run):
+    out, data = fake_run
     report = json.loads((data / "prepare_report.json").read_text())
     report["splits"]["test"]["anger"] += 1
     (data / "prepare_report.json").write_text(json.dumps(report))
@@ -82,6 +82,7 @@ def test_card_refuses_files_of_another_dataset(tmp_path):
         render_card(out, data)
 
 
+@pytest.mark.slow  # spawns a fresh interpreter
 def test_model_card_package_does_not_import_recipe():
     code = ("import sys, model_card.render, model_card.__main__; "
             "bad = [m for m in sys.modules if m == 'recipe' or m.startswith('recipe.')]; "

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from recipe import SERConfig, SERForAudioClassification
-from recipe.train import main
 from recipe.components.trainer import SERTrainer
-from tests.support.tiny_models import save_tiny_encoder
+from recipe.train import main
 from tests.support.train_helpers import make_dataset, tiny_config, tiny_encoder_config, write_config
 
 
@@ -39,8 +39,9 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], prefix: str) -
     return all(torch.equal(a[k], b[k]) for k in keys)
 
 
-def test_encoder_frozen_bit_for_bit_then_trained(tmp_path):
-    encoder_dir = save_tiny_encoder(tmp_path / "enc", as_sequence_classifier=True)
+@pytest.mark.slow  # trains 3 epochs
+def test_encoder_frozen_bit_for_bit_then_trained(tmp_path, tiny_encoder):
+    encoder_dir = tiny_encoder
     data = make_dataset(tmp_path / "data")
     cfg = tiny_config(
         model={"from_scratch": False, "encoder": encoder_dir, "encoder_config": {"mask_time_prob": 0.0},
@@ -91,6 +92,7 @@ def test_stock_optimizer_would_drop_frozen_encoder(tmp_path):
     assert all(not p.requires_grad for p in model.encoder.parameters()), "flags restored after creation"
 
 
+@pytest.mark.slow  # trains until early stopping
 def test_early_stopping_stops(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=3, n_eval=2)
     # learning_rate 0: validation UAR can never improve, so patience 2 stops after the 3rd evaluation.

@@ -16,7 +16,8 @@ from tests.support.train_helpers import REPO
 
 def test_recipe_yaml_is_the_seed_recipe(tmp_path):
     cfg = load_config(REPO / "configs" / "recipe.yaml")
-    assert cfg.model.encoder == "superb/wav2vec2-base-superb-er" and not cfg.model.from_scratch
+    assert cfg.model.encoder == "speechbrain/emotion-recognition-wav2vec2-IEMOCAP" and not cfg.model.from_scratch
+    assert cfg.model.attention_hidden_size == 384 and cfg.model.encoder_output_norm is None
     assert cfg.model.head_dropout == 0.3
     assert (cfg.recipe.mixup_alpha, cfg.recipe.label_smoothing) == (0.3, 0.1)
     assert (cfg.recipe.freeze_encoder_epochs, cfg.recipe.early_stopping_patience) == (2, 10)

@@ -1,14 +1,21 @@
-"""Evaluation computations on hand-built arrays (recipe.components.metrics_report) and the figures (recipe.components.plots)."""
+"""Evaluation computations on hand-built arrays (recipe.components.metrics_report) and the figures
+(recipe.components.plots)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from recipe.evaluate import length_batches
-from recipe.components.metrics_report import (classification_report, group_accuracy, majority_baseline, random_baseline,
-                                   row_normalise, top_confusions)
+from recipe.components.metrics_report import (
+    classification_report,
+    group_accuracy,
+    majority_baseline,
+    random_baseline,
+    row_normalise,
+    top_confusions,
+)
 from recipe.components.plots import epoch_curves, plot_confusion_matrix, plot_training_curves
+from recipe.evaluate import length_batches
 
 LABELS = ["anger", "fear", "happy", "neutral", "sad", "surprise"]
 
@@ -165,8 +172,9 @@ class _StubModel:
         return self
 
     def __call__(self, input_values):
-        import torch
         from types import SimpleNamespace
+
+        import torch
 
         cls = input_values.max(dim=1).values.long() - 1
         return SimpleNamespace(logits=torch.nn.functional.one_hot(cls, 6).float() * 20)

@@ -57,12 +57,18 @@ def test_encoder_weights_load_exactly(tmp_path: Path, arch: str, as_sequence_cla
     assert model.config.encoder_name_or_path == ckpt
 
 
-def test_from_encoder_logs_what_was_loaded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    ckpt = save_tiny_encoder(tmp_path / "enc", as_sequence_classifier=True)
+def test_from_encoder_logs_what_was_loaded(tiny_encoder: str, caplog: pytest.LogCaptureFixture) -> None:
+    saved = load_file(str(Path(tiny_encoder) / "model.safetensors"))
+    prefix = ARCH_PREFIX["wav2vec2"]
+    encoder_tensors = {key[len(prefix):]: value for key, value in saved.items() if key.startswith(prefix)}
     with caplog.at_level("INFO", logger="recipe.modeling.modeling_ser"):
-        SERForAudioClassification.from_encoder(ckpt)
+        model = SERForAudioClassification.from_encoder(tiny_encoder)
     text = caplog.text
-    assert "loaded 51 of 51 encoder tensors" in text
+    # The log counts what the user can check: every encoder tensor of the checkpoint, each loaded unchanged.
+    n = len(encoder_tensors)
+    assert n > 0 and f"loaded {n} of {n} encoder tensors" in text
+    state = model.encoder.state_dict()
+    assert all(torch.equal(state[key], value) for key, value in encoder_tensors.items())
     assert "Discarded 4 checkpoint tensors" in text and "classifier.weight" in text
     assert "Newly initialised head parameters" in text and "pooling.score.0.weight" in text
 
@@ -197,7 +203,9 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
     grads = _grads_after_step(model)
     assert not any(grads[n] for n in encoder) and all(grads[n] for n in head)
     head_count = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
-    assert model.parameter_summary() == {"total": summary["total"], "trainable": head_count}
+    assert model.parameter_summary() == {
+        "total": summary["total"], "trainable": head_count, "trainable_encoder_frozen": head_count
+    }
 
     model.unfreeze_encoder()
     model.freeze_feature_encoder()
@@ -214,7 +222,8 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
 def test_parameter_summary_counts() -> None:
     model = SERForAudioClassification(SERConfig(encoder_config=Wav2Vec2Config(**tiny_encoder_overrides()).to_dict()))
     total = sum(p.numel() for p in model.parameters())
-    assert model.parameter_summary() == {"total": total, "trainable": total}
+    head = sum(p.numel() for p in [*model.pooling.parameters(), *model.head.parameters(), *model.classifier.parameters()])
+    assert model.parameter_summary() == {"total": total, "trainable": total, "trainable_encoder_frozen": head}
 
 
 def test_wav2vec2_base_sized_model_has_about_95m_parameters() -> None:

@@ -21,8 +21,10 @@ SR = 16000
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model")
+def full_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # The optional parts on, so the remote-code test runs them from config.json too.
+    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model", use_weighted_layer_sum=True,
+                               encoder_output_norm=True)
 
 
 def _normalise(wave: np.ndarray) -> np.ndarray:
@@ -92,23 +94,23 @@ def test_extractor_save_load_keeps_settings(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- pipeline, in-process
-def test_pipeline_twelve_seconds_equals_centre_eight_through_model(model_dir: str) -> None:
-    classifier = pipeline("audio-classification", model=model_dir, device="cpu")
+def test_pipeline_twelve_seconds_equals_centre_eight_through_model(tiny_ser_model: str) -> None:
+    classifier = pipeline("audio-classification", model=tiny_ser_model, device="cpu")
     assert isinstance(classifier.model, SERForAudioClassification)
     clip = _speechlike(12.0, seed=4)
     out = classifier(clip, top_k=None, function_to_apply="none")  # raw logits
     pipe_logits = {item["label"]: item["score"] for item in out}
 
     centre = clip[2 * SR : 10 * SR]  # start = (12 s - 8 s) // 2
-    model = SERForAudioClassification.from_pretrained(model_dir).eval()
+    model = SERForAudioClassification.from_pretrained(tiny_ser_model).eval()
     with torch.no_grad():
         logits = model(torch.from_numpy(_normalise(centre))[None]).logits[0]
     for index, label in model.config.id2label.items():
         assert pipe_logits[label] == pytest.approx(float(logits[index]), abs=1e-5)
 
 
-def test_pipeline_scores_are_probabilities_over_six_emotions(model_dir: str) -> None:
-    classifier = pipeline("audio-classification", model=model_dir, device="cpu")
+def test_pipeline_scores_are_probabilities_over_six_emotions(tiny_ser_model: str) -> None:
+    classifier = pipeline("audio-classification", model=tiny_ser_model, device="cpu")
     out = classifier({"raw": _speechlike(3.0), "sampling_rate": SR}, top_k=None)
     assert sorted(item["label"] for item in out) == ["anger", "fear", "happy", "neutral", "sad", "surprise"]
     assert sum(item["score"] for item in out) == pytest.approx(1.0, abs=1e-5)
@@ -133,14 +135,14 @@ print(json.dumps({
 
 
 @pytest.mark.slow
-def test_remote_code_pipeline_in_fresh_process(model_dir: str, tmp_path: Path) -> None:
+def test_remote_code_pipeline_in_fresh_process(full_model_dir: str, tmp_path: Path) -> None:
     clip = _speechlike(10.0, seed=5)
     np.save(tmp_path / "clip.npy", clip)
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # -I: isolated mode (no PYTHONPATH, no cwd or script dir on sys.path); cwd is a folder without this project.
     result = subprocess.run(
-        [sys.executable, "-I", "-c", REMOTE_SCRIPT, model_dir, str(tmp_path / "clip.npy")],
+        [sys.executable, "-I", "-c", REMOTE_SCRIPT, full_model_dir, str(tmp_path / "clip.npy")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -148,7 +150,9 @@ def test_remote_code_pipeline_in_fresh_process(model_dir: str, tmp_path: Path) -
     assert report["model_module"].startswith("transformers_modules.")
     assert report["extractor_module"].startswith("transformers_modules.")
     assert report["project_modules"] == []
+    config = json.loads((Path(full_model_dir) / "config.json").read_text())
+    assert config["use_weighted_layer_sum"] and config["encoder_output_norm"] and config["attention_hidden_size"] == 384
 
-    in_process = pipeline("audio-classification", model=model_dir, device="cpu")
+    in_process = pipeline("audio-classification", model=full_model_dir, device="cpu")
     expected = {item["label"]: item["score"] for item in in_process(clip, top_k=None, function_to_apply="none")}
     assert report["logits"] == pytest.approx(expected, abs=1e-5)

@@ -23,11 +23,6 @@ def _tone(seconds: float, sr: int, freq: float, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model")
-
-
-@pytest.fixture(scope="module")
 def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("audio")
     sf.write(folder / "a_16k_mono.wav", _tone(2.0, 16000, 200), 16000)
@@ -41,9 +36,9 @@ def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_cli_classifies_folder_and_reports_corrupt_file(
-    model_dir: str, audio_dir: Path, capsys: pytest.CaptureFixture
+    tiny_ser_model: str, audio_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert main([model_dir, str(audio_dir), "--batch-size", "2"]) == 0
+    assert main([tiny_ser_model, str(audio_dir), "--batch-size", "2"]) == 0
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
     names = [Path(line.split("\t")[0]).name for line in lines]
@@ -55,10 +50,10 @@ def test_cli_classifies_folder_and_reports_corrupt_file(
     assert "classified 3 file(s), 1 could not be used" in err
 
 
-def test_cli_json_top_k_and_chunk(model_dir: str, audio_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_json_top_k_and_chunk(tiny_ser_model: str, audio_dir: Path, capsys: pytest.CaptureFixture) -> None:
     long_clip = audio_dir / "sub" / "c_long_12s.wav"
     missing = audio_dir / "nope.wav"
-    assert main([model_dir, str(long_clip), str(missing), str(audio_dir / "a_16k_mono.wav"),
+    assert main([tiny_ser_model, str(long_clip), str(missing), str(audio_dir / "a_16k_mono.wav"),
                  "--json", "--top-k", "3", "--chunk"]) == 0
     report = json.loads(capsys.readouterr().out)
     by_name = {Path(p["path"]).name: p for p in report["predictions"]}
@@ -73,19 +68,19 @@ def test_cli_json_top_k_and_chunk(model_dir: str, audio_dir: Path, capsys: pytes
 
 
 def test_cli_fails_when_nothing_could_be_classified(
-    model_dir: str, audio_dir: Path, capsys: pytest.CaptureFixture
+    tiny_ser_model: str, audio_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert main([model_dir, str(audio_dir / "d_corrupt.wav"), str(audio_dir / "notes.txt")]) == 1
+    assert main([tiny_ser_model, str(audio_dir / "d_corrupt.wav"), str(audio_dir / "notes.txt")]) == 1
     err = capsys.readouterr().err
     assert "d_corrupt.wav: " in err and "notes.txt: not audio" in err
     assert "classified 0 file(s), 2 could not be used" in err
 
 
-def test_predict_matches_pipeline_on_same_audio(model_dir: str, audio_dir: Path) -> None:
-    model, extractor = load_model(model_dir, "cpu")
+def test_predict_matches_pipeline_on_same_audio(tiny_ser_model: str, audio_dir: Path) -> None:
+    model, extractor = load_model(tiny_ser_model, "cpu")
     files = [audio_dir / "a_16k_mono.wav", audio_dir / "b_44k_stereo.flac", audio_dir / "sub" / "c_long_12s.wav"]
     report = predict_files(model, extractor, files, top_k=6, batch_size=1)
-    classifier = pipeline("audio-classification", model=model_dir, device="cpu")
+    classifier = pipeline("audio-classification", model=tiny_ser_model, device="cpu")
     for path, pred in zip(files, report.predictions):
         # The pipeline gets the full decoded clip and crops it itself; predict crops while decoding.
         expected = {d["label"]: d["score"] for d in classifier(load_audio(path, max_duration=None), top_k=None)}

@@ -21,7 +21,8 @@ def _waves(seconds: list[float], seed: int = 0) -> list[np.ndarray]:
     out = []
     for i, s in enumerate(seconds):
         t = np.arange(int(s * SR)) / SR
-        out.append((0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32))
+        wave = 0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t) + 0.05 * rng.standard_normal(t.size)
+        out.append(wave.astype(np.float32))
     return out
 
 

@@ -56,9 +56,9 @@ def test_push_to_hub_end_to_end(tmp_path):
         assert trained.returncode == 0, trained.stderr[-3000:] + f"\nunknown: {hub.state.unknown_requests}"
         assert f"pushed {out} to {hub.url}/{REPO_ID}/commit/" in trained.stdout
         files = set(hub.state.repos[REPO_ID].files)
-        expected = {"config.json", "model.safetensors", "modeling_ser.py", "configuration_ser.py", "feature_extraction_ser.py",
-                    "preprocessor_config.json", "trainer_state.json", "run_info.json", "train_config.yaml",
-                    "train_results.json", "validation_results.json", "all_results.json"}
+        expected = {"config.json", "model.safetensors", "modeling_ser.py", "configuration_ser.py",
+                    "feature_extraction_ser.py", "preprocessor_config.json", "trainer_state.json", "run_info.json",
+                    "train_config.yaml", "train_results.json", "validation_results.json", "all_results.json"}
         assert expected <= files, expected - files
         assert not [f for f in files if f.startswith("checkpoint-") or f == "training_args.bin"], files
         assert "README.md" not in files
@@ -84,8 +84,9 @@ def test_push_to_hub_end_to_end(tmp_path):
                         "max_duration": 1.0}
 
 
-def test_push_without_token_is_a_clear_error(tmp_path):
-    data = make_dataset(tmp_path / "data", n_train=1, n_eval=1)
+@pytest.mark.slow  # spawns the train and hub CLIs
+def test_push_without_token_is_a_clear_error(tmp_path, small_dataset):
+    data = small_dataset
     config = write_config(tmp_path / "c.yaml", tiny_config())
     with HubServer(TOKEN) as hub:
         env = _env(tmp_path, hub.url, token=None)

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
@@ -70,8 +69,9 @@ def test_killed_run_resumes_to_the_same_end(tmp_path):
         assert (w_full[key] - w_resumed[key]).abs().max() < 1e-5, key
 
 
-def test_resume_and_overwrite_guards(tmp_path, capsys):
-    data = make_dataset(tmp_path / "data", n_train=2, n_eval=1)
+@pytest.mark.slow  # trains a 2-epoch run
+def test_resume_and_overwrite_guards(tmp_path, capsys, small_dataset):
+    data = small_dataset
     config = write_config(tmp_path / "c.yaml", tiny_config())
     out = tmp_path / "out"
     assert main(["--config", config, "--data", data, "--output_dir", str(out), "--resume"]) == 2
@@ -87,8 +87,8 @@ def test_resume_and_overwrite_guards(tmp_path, capsys):
     assert "not a prepared dataset" in capsys.readouterr().err
 
 
-def test_unknown_encoder_is_a_clear_error(tmp_path, capsys):
-    data = make_dataset(tmp_path / "data", n_train=1, n_eval=1)
+def test_unknown_encoder_is_a_clear_error(tmp_path, capsys, small_dataset):
+    data = small_dataset
     cfg = tiny_config(model={"from_scratch": False, "encoder": str(tmp_path / "no-such-encoder")})
     config = write_config(tmp_path / "c.yaml", cfg)
     assert main(["--config", config, "--data", data, "--output_dir", str(tmp_path / "out")]) == 2

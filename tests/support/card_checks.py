@@ -161,6 +161,9 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
     total, trainable = re.search(r"\*\*([\d,]+)\*\* in total, \*\*([\d,]+)\*\* trainable", arch).groups()
     eq(total.replace(",", ""), info["parameters"]["total"], "parameters total")
     eq(trainable.replace(",", ""), info["parameters"]["trainable"], "parameters trainable")
+    if "trainable_encoder_frozen" in info["parameters"]:
+        frozen = re.search(r"\*\*([\d,]+)\*\* trainable while the encoder is frozen", arch).group(1)
+        eq(frozen.replace(",", ""), info["parameters"]["trainable_encoder_frozen"], "parameters trainable frozen")
 
     # --- datasets, splits, class distribution from prepare_report.json
     corpora = tables["Datasets"][0]
@@ -274,8 +277,10 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
     resolved_encoder = AutoConfig.for_model(encoder.pop("model_type"), **encoder).to_dict()
     preprocessor = json.loads((out / "preprocessor_config.json").read_text())
     sources = [ev, state, info, train_cfg, config, resolved_encoder, preprocessor, report,
-               len(labels), grand, list(totals.values()), [sum(c["skipped"].values()) for c in report["corpora"].values()],
-               [sum(v.values()) for v in report["splits"].values()], sum(report.get("train_before_balancing", {}).values())]
+               len(labels), grand, list(totals.values()),
+               [sum(c["skipped"].values()) for c in report["corpora"].values()],
+               [sum(v.values()) for v in report["splits"].values()],
+               sum(report.get("train_before_balancing", {}).values())]
     values = set(_floats(sources))
     values |= {round(v, 4) for v in values}  # losses are written with four decimals
     numbers = NUMBER.findall(body)

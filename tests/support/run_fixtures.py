@@ -1,4 +1,4 @@
-"""A hand-built run folder with every file of contract item 5 (+ eval_results.json), for model-card tests
+"""A hand-built run folder with every file `python -m recipe.train` writes (+ eval_results.json), for model-card tests
 that must not depend on training. The evaluation numbers come from recipe.components.metrics_report on seeded random
 predictions, so they have the real shape and are internally consistent."""
 from __future__ import annotations
@@ -61,7 +61,7 @@ def make_fake_run(root: Path, demo: bool = False, encoder: str = "facebook/wav2v
         "log_history": log}))
     (out / "run_info.json").write_text(json.dumps({
         "data_dir": str(data), "encoder": encoder, "freeze_encoder_epochs": 1, "unfreeze_epoch": 1,
-        "parameters": {"total": 94571234, "trainable": 94371334},
+        "parameters": {"total": 94571234, "trainable": 94371334, "trainable_encoder_frozen": 856199},
         "hardware": {"device": "cpu", "gpu_name": None, "cpu_count": 2, "torch": "2.13.0+cpu",
                      "transformers": "5.23.0"},
         "train_runtime_s": 42.5, "best_model_checkpoint": str(out / "checkpoint-30"),
@@ -74,7 +74,7 @@ def make_fake_run(root: Path, demo: bool = False, encoder: str = "facebook/wav2v
                      "seed": 42}}, sort_keys=False))
     (out / "config.json").write_text(json.dumps({
         "model_type": "ser_attention_pooling", "head_sizes": [512, 256, 128], "head_dropout": 0.3,
-        "attention_hidden_size": 128,
+        "attention_hidden_size": 384,
         "id2label": {str(i): c for i, c in enumerate(LABELS)}, "label2id": {c: i for i, c in enumerate(LABELS)},
         "encoder_config": {"model_type": "wav2vec2", "hidden_size": 768, "num_hidden_layers": 12,
                            "num_attention_heads": 12, "feat_extract_norm": "group", "hidden_dropout": 0.1,

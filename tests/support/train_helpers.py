@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_split(n_per_class: int, seed: int, min_s: float = 0.3, max_s: float = 0.7) -> Dataset:
-    """Six classes of noisy tones (class k: 200*(k+1) Hz), random lengths, the contract's columns."""
+    """Six classes of noisy tones (class k: 200*(k+1) Hz), random lengths, the columns of data_prep.dataset.FEATURES."""
     rng = np.random.default_rng(seed)
     rows: dict[str, list[Any]] = {k: [] for k in ("audio", "label", "speaker", "corpus", "language", "path",
                                                     "duration", "length")}
