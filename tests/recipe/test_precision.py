@@ -148,6 +148,7 @@ def auto_run(tmp_path_factory):
     return out, data, CountEvaluations
 
 
+@pytest.mark.slow
 def test_auto_training_records_precision_and_learns(auto_run):
     out, _, _ = auto_run
     info = json.loads((out / "run_info.json").read_text())
@@ -159,6 +160,7 @@ def test_auto_training_records_precision_and_learns(auto_run):
     assert best_uar > 0.5  # chance: 1/6
 
 
+@pytest.mark.slow
 def test_no_second_validation_pass_after_training(auto_run):
     """validation_results.json holds the metrics logged for the kept checkpoint; no extra pass over the data."""
     out, _, counts = auto_run
@@ -170,6 +172,7 @@ def test_no_second_validation_pass_after_training(auto_run):
                                                                                              "epoch")}
 
 
+@pytest.mark.slow
 def test_evaluate_records_its_precision(auto_run):
     from recipe.evaluate import evaluate_model
 
