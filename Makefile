@@ -14,7 +14,7 @@ DEMO_RAW ?= outputs/demo/corpus
 DEMO_DATA ?= outputs/demo/prepared
 DEMO_OUT ?= outputs/demo/model
 
-.PHONY: install lint test test-fast prepare train evaluate card demo bench predict clean
+.PHONY: install lint test test-fast prepare train evaluate card demo bench predict export app clean
 
 install: $(STAMP)
 
@@ -62,6 +62,15 @@ bench: $(STAMP)
 
 predict: $(STAMP)
 	$(PY) -m recipe.predict $(MODEL) $(FILES)
+
+# ONNX export with an int8 copy into MODEL/onnx; int8 agreement on DATA's validation split when DATA is given.
+export: $(STAMP)
+	$(PY) -m recipe.export --model $(MODEL) --quantize int8 $(if $(filter-out file,$(origin DATA)),--data $(DATA))
+
+# Web demo on http://127.0.0.1:$(PORT)/
+PORT ?= 7860
+app: $(STAMP)
+	$(PY) -m recipe.app --model $(MODEL) --port $(PORT)
 
 clean:
 	rm -rf outputs .pytest_cache

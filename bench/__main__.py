@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if "infer" in args.only:
         clips = "8" if args.quick else "24"
         threads = ["--threads", str(args.threads)] if args.threads else []
-        variants = ",".join(dict.fromkeys(["fp32", cpu_auto["precision"], "int8"]))
+        variants = ",".join(dict.fromkeys(["fp32", cpu_auto["precision"], "int8", "onnx-fp32", "onnx-int8"]))
         results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", "--variants",
                                                             variants, *threads])
         if args.kind == "cuda":

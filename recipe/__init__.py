@@ -7,8 +7,8 @@ It also lets `SERForAudioClassification.from_encoder` read SpeechBrain repos (co
 """
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
-from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from .components import speechbrain_checkpoint  # noqa: F401  (registers the SpeechBrain encoder reader)
+from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 
 __all__ = ["SERConfig", "SERFeatureExtractor", "SERForAudioClassification"]
 

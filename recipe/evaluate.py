@@ -42,11 +42,13 @@ from common.cli import UserError
 from data_prep.dataset import load_prepared
 from recipe.components.config import ConfigError
 from recipe.components.inference import (
+    OnnxModel,
     batch_probabilities,
     check_model_folder,
     default_device,
-    length_batches,
     model_load_errors,
+    padding_is_masked,
+    plan_batches,
 )
 from recipe.components.precision import PRECISIONS, choose_precision, probe_hardware
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
@@ -74,30 +76,21 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
     return names
 
 
-def padding_is_masked(feature_extractor: Any) -> bool:
-    """Whether the extractor gives the model an attention mask, i.e. zero padding cannot change the outputs.
-
-    Group-norm encoders (wav2vec2-base & co.) get no mask: their outputs depend on padding, so we must not pad.
-    """
-    return bool(getattr(feature_extractor, "return_attention_mask", False))
-
-
 @torch.inference_mode()
-def predict_probabilities(model: torch.nn.Module, feature_extractor: Any, dataset: Dataset,
+def predict_probabilities(model: torch.nn.Module | OnnxModel, feature_extractor: Any, dataset: Dataset,
                           batch_size: int = 8, device: str | torch.device = "cpu", dtype: str = "fp32"
                           ) -> np.ndarray:
     """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order), under
-    autocast for ``dtype`` "bf16"/"fp16".
+    autocast for ``dtype`` "bf16"/"fp16" (torch models).
 
-    Rows are batched in order of length. When the feature extractor gives an attention mask, batches are
-    padded (padding is masked out); otherwise only clips of identical length share a batch, so every clip
-    gets exactly the prediction it would get on its own (as in `pipeline`), whatever the batch size.
+    Batches follow `plan_batches` (the rule `recipe.predict` and the app use too), so every clip gets exactly the
+    prediction it would get on its own (as in `pipeline`), whatever the batch size.
     """
-    same_length_only = not padding_is_masked(feature_extractor)
-    batches = length_batches(dataset["length"], batch_size, same_length_only)
+    batches = plan_batches(dataset["length"], batch_size, feature_extractor)
     audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
-    model.eval().to(device)
+    if isinstance(model, torch.nn.Module):
+        model.eval().to(device)
     for idx in batches:
         waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
         probs[idx] = batch_probabilities(model, feature_extractor, waves, device, dtype)

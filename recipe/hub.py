@@ -1,11 +1,13 @@
 """Upload a finished training folder to the Hugging Face Hub.
 
-    python -m recipe.hub --model OUT --hub_model_id USER/NAME [--private] [--message TEXT]
+    python -m recipe.hub --model OUT --hub_model_id USER/NAME [--private] [--message TEXT] [--with_app]
 
 `python -m recipe.train ... --push_to_hub --hub_model_id USER/NAME` calls the same function at the end of training.
 Only the final folder goes up (weights, config.json with auto_map, modelling code, preprocessor_config.json,
 the model card README.md when present, the run's records and plots), never the intermediate checkpoints.
 The Hub address comes from `HF_ENDPOINT` (read by huggingface_hub when it is imported).
+`--with_app` first writes a Gradio `app.py` and its `requirements.txt` into the folder (`write_space_app`), so the
+pushed repo's files also run as a Gradio Space.
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from pathlib import Path
 # Intermediate checkpoints and pickled Trainer internals stay local.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.bin", "*.pt", "*.pth", ".*"]
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
+SPACE_TEMPLATE = Path(__file__).resolve().parent / "space" / "app.py"
+# What the Space's app.py imports, pinned as in the recipe's requirements.txt (torch: the installed version).
+SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "gradio")
 
 
 class HubError(RuntimeError):
@@ -35,6 +40,24 @@ def require_token() -> str:
     return token
 
 
+def space_requirements() -> str:
+    """requirements.txt of the Space: SPACE_PACKAGES at the versions installed here, and torch."""
+    from importlib.metadata import version
+
+    import torch
+
+    lines = [f"torch=={torch.__version__.split('+')[0]}"] + [f"{name}=={version(name)}" for name in SPACE_PACKAGES]
+    return "\n".join(lines) + "\n"
+
+
+def write_space_app(folder: str | Path) -> list[str]:
+    """Write app.py (the self-contained Gradio Space, recipe/space/app.py) and requirements.txt into `folder`."""
+    folder = Path(folder)
+    (folder / "app.py").write_text(SPACE_TEMPLATE.read_text())
+    (folder / "requirements.txt").write_text(space_requirements())
+    return ["app.py", "requirements.txt"]
+
+
 def push_folder(
     folder: str | Path,
     repo_id: str,
@@ -42,8 +65,10 @@ def push_folder(
     private: bool | None = None,
     commit_message: str = "Upload speech emotion recognition model",
     token: str | None = None,
+    with_app: bool = False,
 ) -> str:
-    """Create `repo_id` if needed and upload `folder` (minus checkpoints) in one call; returns the commit URL."""
+    """Create `repo_id` if needed and upload `folder` (minus checkpoints) in one call; returns the commit URL.
+    `with_app` first writes the Space's app.py and requirements.txt into `folder` (`write_space_app`)."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
@@ -53,6 +78,8 @@ def push_folder(
     if missing:
         raise HubError(f"push_to_hub: {folder} is not a finished model folder (missing {', '.join(missing)})")
     token = token or require_token()
+    if with_app:
+        write_space_app(folder)
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     info = api.upload_folder(
@@ -73,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hub_model_id", required=True, help="USER/NAME on the Hub")
     ap.add_argument("--private", action="store_true", help="create the repo as private")
     ap.add_argument("--message", default="Upload speech emotion recognition model", help="commit message")
+    ap.add_argument("--with_app", action="store_true",
+                    help="also write and push a Gradio app.py + requirements.txt (the repo can then run as a Space)")
     args = ap.parse_args(argv)
     try:
-        url = push_folder(args.model, args.hub_model_id, private=args.private or None, commit_message=args.message)
+        url = push_folder(args.model, args.hub_model_id, private=args.private or None, commit_message=args.message,
+                          with_app=args.with_app)
     except HubError as err:
         print(f"recipe.hub: {err}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
     python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top-k K] [--json] [--chunk] [--batch-size N]
                              [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
+                             [--backend torch|onnx]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
@@ -9,13 +10,18 @@ then classified in batches sorted by length so each batch pads little. Files tha
 stderr as "path: reason" and the rest are still classified. `--chunk` classifies every 8 s window of long clips
 and averages the class probabilities (weighted by window length) instead of using only the centre 8 s.
 
-Speed options (see docs/performance.md for what each one measured): `--precision` (alias `--dtype`) defaults to
-auto: bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs with bf16, fp16 autocast on older GPUs, fp32
-otherwise (`recipe.components.precision`); `--quantize` applies dynamic int8 quantisation to the Linear layers (CPU
-only, activations stay fp32 under auto), `--threads N` sets torch's intra-op threads.
+Batching follows `recipe.components.inference.plan_batches`: encoders without an attention mask (group norm,
+wav2vec2-base) only batch clips of identical length, so a file's answer never depends on its batch mates.
+
+Speed options (docs/inference.md and docs/performance.md list what each one measured): `--precision` (alias
+`--dtype`) defaults to auto: bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs with bf16, fp16 autocast on
+older GPUs, fp32 otherwise (`recipe.components.precision`; fp32 with `--quantize` or `--backend onnx`);
+`--quantize` applies dynamic int8 quantisation to the Linear layers (CPU only), `--threads N` sets the intra-op
+threads. `--backend onnx` runs the graph written by `python -m recipe.export` in onnxruntime (`model_int8.onnx`
+with `--quantize`), same decoding, crop and batching.
 
 Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found), 2 when the
-model folder is missing or not a loadable model (one line on stderr).
+model folder is missing or not a loadable model, or has no exported graph for `--backend onnx` (one line on stderr).
 """
 
 from __future__ import annotations
@@ -40,19 +46,21 @@ from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
 from .components.config import ConfigError
 from .components.inference import (
-    batch_probabilities,
+    OnnxModel,
     check_model_folder,
+    classify_waves,
     default_device,
-    length_batches,
+    load_onnx_model,
     model_load_errors,
 )
-from .modeling import SERFeatureExtractor  # noqa: F401  (importing the package registers the Auto classes)
 from .components.precision import PRECISIONS, choose_precision, probe_hardware
+from .modeling import SERFeatureExtractor  # importing the package also registers the Auto classes
 
 
 @dataclass
 class Prediction:
-    """Result for one file: top-k labels with probabilities, and how many windows were averaged."""
+    """Result for one file: top-k labels with probabilities, all class probabilities, and with `--chunk` the
+    probabilities of every window (rows in time order, `window_s` seconds each, the last one possibly shorter)."""
 
     path: str
     labels: list[str]
@@ -60,9 +68,24 @@ class Prediction:
     windows: int = 1
     duration_s: float = 0.0  # the whole file
     used_s: float = 0.0      # what was classified (the centre crop, or every window with --chunk)
+    probabilities: dict[str, float] = field(default_factory=dict)
+    window_probabilities: list[dict[str, float]] = field(default_factory=list)
+    window_s: float | None = None
+
+    def timeline(self) -> list[dict]:
+        """One row per window: start and end in seconds, top label and its probability (empty for one window)."""
+        if self.windows < 2 or self.window_s is None:
+            return []
+        rows = []
+        for i, probs in enumerate(self.window_probabilities):
+            label = max(probs, key=probs.get)
+            end = min((i + 1) * self.window_s, self.duration_s)
+            rows.append({"start_s": round(i * self.window_s, 3), "end_s": round(end, 3), "label": label,
+                         "score": probs[label]})
+        return rows
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "path": self.path,
             "label": self.labels[0],
             "score": self.scores[0],
@@ -71,6 +94,9 @@ class Prediction:
             "duration_s": self.duration_s,
             "used_s": self.used_s,
         }
+        if self.windows > 1:
+            out["per_window"] = self.timeline()
+        return out
 
 
 @dataclass
@@ -124,22 +150,49 @@ def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+def onnx_file(model_dir: str | Path, quantize: bool = False) -> Path:
+    """The exported graph for `model_dir`: `model.onnx` (`model_int8.onnx` with `quantize`) in the folder itself or
+    in its `onnx/` subfolder (where `python -m recipe.export` writes by default)."""
+    name = "model_int8.onnx" if quantize else "model.onnx"
+    for folder in (Path(model_dir), Path(model_dir) / "onnx"):
+        if (folder / name).is_file():
+            return folder / name
+    hint = " --quantize int8" if quantize else ""
+    raise FileNotFoundError(f"{model_dir}: no {name} here or in onnx/ (run python -m recipe.export --model "
+                            f"{model_dir}{hint})")
+
+
+def load_extractor(folder: str | Path, config) -> SERFeatureExtractor:
+    """The folder's saved feature extractor, or the one matching its encoder when it has none."""
+    if Path(folder, "preprocessor_config.json").is_file():
+        return AutoFeatureExtractor.from_pretrained(str(folder))
+    return SERFeatureExtractor.for_encoder(config)
+
+
 def load_model(
-    model_dir: str | Path, device: str | torch.device | None = None, quantize: bool = False
-) -> tuple[torch.nn.Module, SERFeatureExtractor]:
-    """Load a saved model folder (SER or any audio-classification model) and its feature extractor, in eval mode
-    on `device` (default: cuda if available, else cpu); `quantize` applies `quantize_linear_int8` (CPU only).
-    ModelFolderError when the folder is missing or not a loadable model."""
+    model_dir: str | Path, device: str | torch.device | None = None, quantize: bool = False, backend: str = "torch",
+    threads: int | None = None,
+) -> tuple[torch.nn.Module | OnnxModel, SERFeatureExtractor]:
+    """Load a saved model folder (SER or any audio-classification model) and its feature extractor.
+
+    backend "torch": in eval mode on `device` (default: cuda if available, else cpu); `quantize` applies
+    `quantize_linear_int8` (CPU only). backend "onnx": the graph written by `recipe.export` (`onnx_file`), int8
+    with `quantize`, in onnxruntime with `threads` intra-op threads.
+    ModelFolderError when the folder is missing or not a loadable model.
+    """
+    if backend == "onnx":
+        path = onnx_file(model_dir, quantize)
+        model = load_onnx_model(path, threads=threads)
+        return model, load_extractor(path.parent, model.config)
+    if backend != "torch":
+        raise ValueError(f"backend must be torch or onnx, got {backend!r}")
     device = default_device(device)
     if quantize and device.type != "cpu":
         raise ValueError(f"int8 dynamic quantisation runs on CPU only, not on {device}")
     check_model_folder(model_dir)
     with model_load_errors(model_dir):
         model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).to(device).eval()
-        if Path(model_dir, "preprocessor_config.json").is_file():
-            extractor = AutoFeatureExtractor.from_pretrained(str(model_dir))
-        else:
-            extractor = SERFeatureExtractor.for_encoder(model.config)
+        extractor = load_extractor(model_dir, model.config)
     if quantize:
         model = quantize_linear_int8(model)
     return model, extractor
@@ -154,25 +207,8 @@ def window_clip(wave: np.ndarray, window: int, min_samples: int) -> list[np.ndar
     return windows
 
 
-@torch.inference_mode()
-def classify_waves(
-    model: torch.nn.Module,
-    extractor: SERFeatureExtractor,
-    waves: Sequence[np.ndarray],
-    batch_size: int = 8,
-    dtype: str = "fp32",
-) -> np.ndarray:
-    """Class probabilities (N, num_labels) for 16 kHz mono waves, in batches of similar length (rows in the order
-    of `waves`); `dtype` "bf16"/"fp16" runs the model under autocast."""
-    device = next(model.parameters()).device
-    probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)
-    for batch_ids in length_batches([len(wave) for wave in waves], batch_size, same_length_only=False):
-        probs[batch_ids] = batch_probabilities(model, extractor, [waves[i] for i in batch_ids], device, dtype)
-    return probs
-
-
 def predict_files(
-    model: torch.nn.Module,
+    model: torch.nn.Module | OnnxModel,
     extractor: SERFeatureExtractor,
     files: Sequence[str | Path],
     *,
@@ -213,7 +249,7 @@ def predict_files(
     probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype)
     lengths = np.array([len(w) for w in waves], dtype=np.float64)
     owners_arr = np.array(owners)
-    id2label = model.config.id2label
+    names = [model.config.id2label[i] for i in range(probs.shape[1])]
     k = max(1, min(top_k, probs.shape[1]))
     for index, (path, duration, used) in enumerate(decoded):
         mine = owners_arr == index
@@ -222,11 +258,14 @@ def predict_files(
         report.predictions.append(
             Prediction(
                 path=path,
-                labels=[id2label[int(i)] for i in best],
+                labels=[names[int(i)] for i in best],
                 scores=[round(float(mean[i]), 6) for i in best],
                 windows=int(mine.sum()),
                 duration_s=round(duration, 3),
                 used_s=round(used, 3),
+                probabilities={name: round(float(p), 6) for name, p in zip(names, mean)},
+                window_probabilities=[{name: round(float(p), 6) for name, p in zip(names, row)} for row in probs[mine]],
+                window_s=max_duration if chunk else None,
             )
         )
     return report
@@ -246,8 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", "--dtype", dest="precision", choices=PRECISIONS, default="auto",
                         help="autocast precision (default auto: bf16 on CPUs/GPUs with native bf16, fp16 on older "
                              "GPUs, else fp32)")
-    parser.add_argument("--quantize", action="store_true", help="dynamic int8 quantisation of Linear layers (CPU)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--quantize", action="store_true",
+                        help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the backend's)")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="torch, or onnxruntime on the graph written by python -m recipe.export (default torch)")
     return parser
 
 
@@ -256,18 +298,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         build_parser().error("--top-k, --batch-size and --threads must be at least 1")
+    if args.backend == "onnx" and (args.precision not in ("auto", "fp32") or args.device):
+        build_parser().error("--precision and --device are torch options; the onnx backend picks its provider itself")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()  # keep stderr for the per-file errors
     device = default_device(args.device)
-    if args.quantize and device.type != "cpu":
+    if args.backend == "torch" and args.quantize and device.type != "cpu":
         build_parser().error(f"--quantize runs on CPU only (device is {device}); add --device cpu")
     try:
-        # int8 dynamic quantisation takes fp32 activations: auto keeps them fp32 there.
-        requested = "fp32" if args.quantize and args.precision == "auto" else args.precision
+        # int8 (dynamic quantisation or the onnx graphs) takes fp32 activations: auto keeps them fp32 there.
+        fp32_only = args.quantize or args.backend == "onnx"
+        requested = "fp32" if fp32_only and args.precision == "auto" else args.precision
         precision = choose_precision(requested, probe_hardware(device), key="--precision")
-        model, extractor = load_model(args.model_dir, device, quantize=args.quantize)
-    except (UserError, ConfigError) as err:
+        model, extractor = load_model(args.model_dir, device, args.quantize, args.backend, args.threads)
+    except (UserError, FileNotFoundError, ConfigError) as err:
         print(f"recipe.predict: error: {err}", file=sys.stderr)
         return 2
     files, errors = find_audio_files(args.paths)

@@ -21,6 +21,7 @@ from transformers import (
     Data2VecAudioModel,
     HubertForSequenceClassification,
     HubertModel,
+    PretrainedConfig,
     PreTrainedModel,
     Wav2Vec2ForSequenceClassification,
     Wav2Vec2Model,

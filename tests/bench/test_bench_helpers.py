@@ -88,3 +88,14 @@ def test_parity_groups_runs_by_training_precision(tmp_path, capsys) -> None:
     assert [row.split(" | ")[:3] for row in rows] == [["| bf16", "2", "42, 42"], ["| fp32", "1", "42"]]
     assert " ± 0.0 |" in rows[0]  # the same fake scores in both bf16 runs
     assert parity_main([str(tmp_path / "missing")]) == 2
+
+
+def test_onnx_int8_row_has_its_own_rtf_target() -> None:
+    from bench.report import target_summary
+
+    rows = [{"variant": v, "batch_size": bs, "rtf": rtf} for v, bs, rtf in
+            (("fp32", 1, 0.2), ("fp32", 8, 0.04), ("onnx-fp32", 8, 0.04), ("onnx-int8", 8, 0.04))]
+    targets = {t["target"]: t["met"] for t in target_summary({"infer": {"rows": rows}})}
+    assert targets == {"CPU RTF batched <= 0.05 (wav2vec2-base, fp32)": True,
+                       "CPU RTF batched <= 0.05 (wav2vec2-base, onnx-fp32)": True,
+                       "CPU RTF batched <= 0.03 (wav2vec2-base, onnx-int8)": False}

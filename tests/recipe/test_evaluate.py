@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from recipe.components.inference import length_batches
 from recipe.components.metrics_report import (
     classification_report,
     group_accuracy,
@@ -15,7 +16,6 @@ from recipe.components.metrics_report import (
     top_confusions,
 )
 from recipe.components.plots import epoch_curves, plot_confusion_matrix, plot_training_curves
-from recipe.evaluate import length_batches
 
 LABELS = ["anger", "fear", "happy", "neutral", "sad", "surprise"]
 

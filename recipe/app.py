@@ -1,0 +1,114 @@
+"""Web demo of a trained model: upload or record speech, see the six emotion probabilities.
+
+    python -m recipe.app --model DIR [--port 7860] [--host 127.0.0.1] [--backend torch|onnx] [--quantize]
+
+A Gradio page: an audio input (file upload or microphone), the class probabilities as a bar chart (`gr.Label`)
+and, for clips longer than the extractor's `max_duration`, a per-window timeline (every window classified, the
+overall answer their length-weighted mean: `python -m recipe.predict --chunk`). It calls
+`recipe.predict.predict_files`, the function behind the CLI, so decoding, crop and batching are the same.
+Unreadable audio shows its reason in the page (`gr.Error`).
+
+API: the endpoint `classify` takes an audio file and returns the label confidences, for `gradio_client`::
+
+    from gradio_client import Client, handle_file
+    Client("http://127.0.0.1:7860/").predict(handle_file("clip.wav"), api_name="/classify")
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from transformers.utils import logging as hf_logging
+
+from recipe.predict import Prediction, load_model, predict_files
+
+TIMELINE_COLUMNS = ["start_s", "end_s", "label", "score"]
+
+
+class AudioInputError(ValueError):
+    """The uploaded or recorded audio cannot be classified (message: file name and reason)."""
+
+
+def classify_file(model: Any, extractor: Any, path: str | Path | None) -> Prediction:
+    """Classify one file the way `recipe.predict --chunk --top-k 6` does; AudioInputError if it cannot be used."""
+    if not path:
+        raise AudioInputError("no audio: upload a file or record one first")
+    report = predict_files(model, extractor, [path], top_k=model.config.num_labels, chunk=True)
+    if report.errors:
+        error = report.errors[0]
+        raise AudioInputError(f"{Path(error['path']).name}: {error['error']}")
+    return report.predictions[0]
+
+
+def timeline_frame(prediction: Prediction) -> pd.DataFrame:
+    """One row per window (start, end, top label, its probability, then every class); empty for one window."""
+    rows = prediction.timeline()
+    frame = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+    for name in prediction.probabilities:
+        frame[name] = [round(probs[name], 4) for probs in prediction.window_probabilities] if rows else []
+    return frame
+
+
+def build_demo(model: Any, extractor: Any, title: str = "Speech emotion recognition") -> gr.Blocks:
+    """The Gradio page and its `classify` API endpoint, both on `classify_file`."""
+    max_duration = getattr(extractor, "max_duration", None)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    def confidences(path: str | None) -> dict[str, float]:
+        try:
+            return classify_file(model, extractor, path).probabilities
+        except AudioInputError as err:
+            raise gr.Error(str(err)) from err
+
+    def page(path: str | None) -> tuple[dict[str, float], Any]:
+        try:
+            prediction = classify_file(model, extractor, path)
+        except AudioInputError as err:
+            raise gr.Error(str(err)) from err
+        frame = timeline_frame(prediction)
+        return prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty)
+
+    with gr.Blocks(title=title) as demo:
+        gr.Markdown(f"# {title}\nClasses: {', '.join(labels)}."
+                    + (f" Clips longer than {max_duration:g} s are classified window by window." if max_duration
+                       else ""))
+        audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech")
+        button = gr.Button("Classify", variant="primary")
+        label = gr.Label(num_top_classes=len(labels), label="Emotion", elem_id="emotion")
+        timeline = gr.Dataframe(label=f"Per-window timeline ({max_duration:g} s windows)" if max_duration
+                                else "Per-window timeline", visible=False, elem_id="timeline")
+        button.click(page, inputs=audio, outputs=[label, timeline], api_visibility="private")
+        # The API endpoint: the same function, label confidences only (bound to a hidden button).
+        api_button = gr.Button(visible=False)
+        api_button.click(confidences, inputs=audio, outputs=label, api_name="classify")
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: serve until interrupted."""
+    ap = argparse.ArgumentParser(prog="python -m recipe.app", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
+    ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    ap.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                    help="torch, or onnxruntime on the graph written by python -m recipe.export")
+    ap.add_argument("--quantize", action="store_true", help="int8 (as in python -m recipe.predict --quantize)")
+    args = ap.parse_args(argv)
+    hf_logging.disable_progress_bar()
+    try:
+        model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
+    except (FileNotFoundError, OSError) as err:
+        print(f"recipe.app: {err}", file=sys.stderr)
+        return 2
+    demo = build_demo(model, extractor, title=f"Speech emotion recognition: {Path(args.model).resolve().name}")
+    demo.launch(server_name=args.host, server_port=args.port, show_error=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""recipe.app: the Gradio demo served on localhost, called through gradio_client (`classify` endpoint) and opened in
+a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium): its answers are
+`recipe.predict`'s for the same file; unreadable audio gives a message in the page."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from recipe.app import AudioInputError, classify_file, timeline_frame
+from recipe.export import synthetic_waves
+from recipe.predict import load_model
+from recipe.predict import main as predict_main
+from tests.support.tiny_models import save_tiny_ser_model
+
+REPO = Path(__file__).resolve().parents[2]
+SR = 16000
+
+
+def _wave(seconds: float, seed: int) -> np.ndarray:
+    return synthetic_waves([seconds], SR, seed=seed)[0]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model", seed=3)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    paths = {"short": folder / "speech_3s.wav", "long": folder / "speech_19s.wav", "broken": folder / "broken.wav"}
+    sf.write(paths["short"], _wave(3.0, 1), SR)
+    sf.write(paths["long"], _wave(19.0, 2), SR)
+    paths["broken"].write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt this is not audio")
+    return paths
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m recipe.app` in a subprocess on a free localhost port, until the module's tests are done."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "recipe.app", "--model", model_dir, "--port", str(port)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"recipe.app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"recipe.app did not answer on {url} within 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _predict_cli(model_dir: str, path: Path, capsys: pytest.CaptureFixture, *extra: str) -> dict:
+    assert predict_main([model_dir, str(path), "--json", "--top-k", "6", *extra]) == 0
+    (prediction,) = json.loads(capsys.readouterr().out)["predictions"]
+    return prediction
+
+
+def test_classify_file_and_timeline(model_dir: str, clips: dict[str, Path]) -> None:
+    model, extractor = load_model(model_dir, "cpu")
+    short = classify_file(model, extractor, clips["short"])
+    assert short.windows == 1 and timeline_frame(short).empty
+    long = classify_file(model, extractor, clips["long"])
+    frame = timeline_frame(long)
+    assert frame[["start_s", "end_s"]].values.tolist() == [[0, 8], [8, 16], [16, 19]]  # 8 s windows, 3 s remainder
+    assert list(frame.columns[4:]) == [model.config.id2label[i] for i in range(6)]
+    with pytest.raises(AudioInputError, match="^broken.wav: "):
+        classify_file(model, extractor, clips["broken"])
+    with pytest.raises(AudioInputError, match="no audio"):
+        classify_file(model, extractor, None)
+
+
+@pytest.mark.slow
+def test_gradio_client_classify_endpoint(app_url: str, model_dir: str, clips: dict[str, Path],
+                                         capsys: pytest.CaptureFixture) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(app_url, verbose=False)
+    for name, extra in (("short", ()), ("long", ("--chunk",))):
+        answer = client.predict(handle_file(str(clips[name])), api_name="/classify")
+        expected = _predict_cli(model_dir, clips[name], capsys, *extra)
+        assert answer["label"] == expected["label"]
+        got = {item["label"]: item["confidence"] for item in answer["confidences"]}
+        want = {item["label"]: item["score"] for item in expected["top_k"]}
+        assert got.keys() == want.keys() and max(abs(got[k] - want[k]) for k in want) < 1e-6
+    with pytest.raises(AppError, match="broken.wav: "):
+        client.predict(handle_file(str(clips["broken"])), api_name="/classify")
+
+
+def _chromium() -> tuple[str, str]:
+    """Debian's chromium and chromedriver; missing: skip on a developer machine, fail in CI (.ci/run installs them)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    message = "chromium and chromedriver not found (apt-get install -y chromium chromium-driver)"
+    if os.environ.get("CI"):
+        pytest.fail(message + ": CI must run the browser test, see .ci/run")
+    pytest.skip(message)
+
+
+@pytest.mark.slow
+def test_browser_upload_shows_predict_s_label(app_url: str, model_dir: str, clips: dict[str, Path],
+                                              capsys: pytest.CaptureFixture) -> None:
+    browser, driver_path = _chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1600"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        wait = WebDriverWait(driver, 120)
+        driver.get(app_url)
+
+        def classify(path: Path) -> None:
+            upload = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+            upload[0].send_keys(str(path))
+            # Uploaded: the audio component swaps its file input for a player.
+            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+            button = wait.until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text == "Classify"])
+            button[0].click()
+
+        classify(clips["short"])
+        shown = wait.until(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR,
+                                                                       "#emotion [data-testid='label-output-value']")
+                                      if e.text.strip()])
+        assert shown[0] == _predict_cli(model_dir, clips["short"], capsys)["label"]
+
+        driver.get(app_url)  # a fresh page: the broken file's reason appears in it, not a stack trace
+        classify(clips["broken"])
+        wait.until(lambda d: "broken.wav: " in d.find_element(By.TAG_NAME, "body").text)
+        assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
