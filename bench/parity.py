@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from common.tables import markdown_table
+
 
 def read_run(folder: Path, split: str) -> dict[str, Any]:
     """One run's precision, seed, scores on `split` and training seconds."""
@@ -36,15 +38,16 @@ def _mean_std(values: list[float]) -> str:
 
 def table(runs: list[dict[str, Any]], split: str) -> str:
     """Markdown table, one row per precision."""
-    lines = [f"| precision | runs | seeds | {split} accuracy % | {split} UAR % | {split} macro-F1 % | training s (mean) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    header = ["precision", "runs", "seeds", f"{split} accuracy %", f"{split} UAR %", f"{split} macro-F1 %",
+              "training s (mean)"]
+    rows = []
     for precision in sorted({r["precision"] for r in runs}):
         group = [r for r in runs if r["precision"] == precision]
-        lines.append(f"| {precision} | {len(group)} | {', '.join(str(r['seed']) for r in group)} | "
-                     f"{_mean_std([r['accuracy'] for r in group])} | {_mean_std([r['uar'] for r in group])} | "
-                     f"{_mean_std([r['macro_f1'] for r in group])} | "
-                     f"{statistics.mean(r['train_runtime_s'] for r in group):.0f} |")
-    return "\n".join(lines)
+        rows.append([precision, len(group), ", ".join(str(r["seed"]) for r in group),
+                     _mean_std([r["accuracy"] for r in group]), _mean_std([r["uar"] for r in group]),
+                     _mean_std([r["macro_f1"] for r in group]),
+                     f"{statistics.mean(r['train_runtime_s'] for r in group):.0f}"])
+    return markdown_table(header, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

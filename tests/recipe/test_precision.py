@@ -1,5 +1,6 @@
 """The precision choice (`recipe.components.precision`): every branch with the hardware faked, explicit overrides,
-impossible choices as config errors naming the key, and a real tiny training in the auto precision on the CPU that runs the tests."""
+impossible choices as config errors naming the key, and a real tiny training in the auto precision on the CPU that
+runs the tests."""
 from __future__ import annotations
 
 import json
