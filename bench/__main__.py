@@ -1,12 +1,14 @@
 """`python -m bench` / `make bench`: run every measurement in its own subprocess, print a table, write results.json.
 
-    python -m bench [--quick] [--only prepare,train,infer] [--device cpu|cuda] [--dtype fp32|fp16|bf16[,...]]
-                    [--out bench/results.json]
+    python -m bench [--quick] [--only prepare,train,infer,recipe] [--device cpu|cuda]
+                    [--dtype fp32,auto | fp32|fp16|bf16|auto[,...]] [--out bench/results.json]
 
-Defaults: on CPU, training in float32 (tiny model batch 8 x 8 steps; wav2vec2-base batch 4 x 2 accumulation x 1
-step; each mode after one warm-up step); on CUDA, fp16 and bf16 autocast with more steps (see TRAIN_SIZES).
-Inference RTF is always measured on CPU (float32, bf16 autocast, int8 dynamic quantisation), and on the GPU too
-with --device cuda.
+Training and inference run in fp32 and in the auto precision (`recipe.components.precision`: bf16 on CPUs with
+AVX512-BF16/AMX and on GPUs with bf16, fp16 on older GPUs) on the same clips; the fast/naive padding comparison runs
+in the first precision only. Sizes: tiny model batch 8 x 8 steps, wav2vec2-base batch 4 x 2 accumulation x 1 step
+on CPU, more on CUDA (see TRAIN_SIZES), each after one warm-up step. Inference RTF is always measured on CPU (fp32,
+auto, int8 dynamic quantisation), and on the GPU too with --device cuda. `recipe` times whole `python -m
+recipe.train` runs: start-up, setup, `Trainer.train()` and after.
 """
 from __future__ import annotations
 
@@ -23,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.lengths import describe
-from bench.report import emit_json, format_results, target_summary, train_ratios
+from bench.report import emit_json, format_results, precision_ratios, target_summary, train_ratios
 from common.cli import UserError
 from common.config import CliParser
 from common.hardware import hardware_info
+from recipe.components.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("prepare", "train", "infer")
+SECTIONS = ("prepare", "train", "infer", "recipe")
 
 # (batch size, gradient accumulation, timed optimizer steps) per (model, device kind, quick). The recipe trains
 # wav2vec2-base with batch 8 x 4 accumulation steps (32 clips per AdamW step) and the demo with batch 16 x 1; on CPU
@@ -67,9 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="fewer files, clips and steps (a smoke run, noisier)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training, and inference in addition to CPU)")
-    ap.add_argument("--dtype", default=None,
-                    help="training precision(s), comma list of fp32/fp16/bf16 "
-                         "(default: fp32 on cpu, fp16,bf16 on cuda)")
+    ap.add_argument("--dtype", default="fp32,auto",
+                    help="training precisions, comma list of fp32/fp16/bf16/auto (default fp32,auto)")
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads for training and inference (default: torch's)")
@@ -80,17 +82,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if bad:
         ap.error(f"--only: unknown section(s) {', '.join(bad)}")
     args.kind = "cuda" if args.device.startswith("cuda") else "cpu"
-    args.dtypes = (args.dtype or ("fp16,bf16" if args.kind == "cuda" else "fp32")).split(",")
+    args.dtypes = [d for d in args.dtype.split(",") if d]
     args.models = [m for m in args.models.split(",") if m]
     return args
+
+
+def resolve(dtypes: list[str], device: str) -> tuple[list[str], dict[str, str]]:
+    """Each requested precision resolved for `device` (auto -> what it picks here), duplicates dropped; and the
+    auto choice (precision, reason)."""
+    from recipe.components.precision import choose_precision, probe_hardware
+
+    auto = choose_precision("auto", probe_hardware(device))
+    resolved = [auto.name if d == "auto" else choose_precision(d, probe_hardware(device), key="--dtype").name
+                for d in dtypes]
+    return list(dict.fromkeys(resolved)), {"precision": auto.name, "reason": auto.reason}
 
 
 def check_args(args: argparse.Namespace) -> None:
     """UserError for options that would fail only minutes or hours into the run (bad dtype or model name, CUDA
     absent, an --out folder that cannot be written)."""
-    bad = [d for d in args.dtypes if d not in ("fp32", "fp16", "bf16")]
+    bad = [d for d in args.dtypes if d not in ("fp32", "fp16", "bf16", "auto")]
     if bad:
-        raise UserError(f"--dtype: unknown precision(s) {', '.join(bad)} (choose from fp32, fp16, bf16)")
+        raise UserError(f"--dtype: unknown precision(s) {', '.join(bad)} (choose from fp32, fp16, bf16, auto)")
     bad = [m for m in args.models if m not in ("tiny", "base")]
     if bad:
         raise UserError(f"--models: unknown model(s) {', '.join(bad)} (choose from tiny, base)")
@@ -113,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_args(args)
-    except UserError as err:
+        args.dtypes, auto_device = resolve(args.dtypes, args.device)
+    except (UserError, ConfigError) as err:  # ConfigError: a precision this device cannot run (fp16 on CPU)
         print(f"python -m bench: error: {err}", file=sys.stderr)
         return 2
+    cpu_auto = resolve(["auto"], "cpu")[1]
     start = time.perf_counter()
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -123,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "machine": hardware_info(args.device),
         "lengths": describe(),
+        "auto_precision": {args.device: auto_device, "cpu": cpu_auto},
     }
     results["machine"]["load_average_at_start"] = results["machine"].pop("load_average")
     if "prepare" in args.only:
@@ -132,20 +148,28 @@ def main(argv: list[str] | None = None) -> int:
         for model in args.models:
             batch, accum, steps = TRAIN_SIZES[(model, args.kind, args.quick)]
             for dtype in args.dtypes:
-                for mode in ("fast", "naive"):
+                for mode in ("fast", "naive") if dtype == args.dtypes[0] else ("fast",):
                     rows.append(run_module("bench.train_bench", [
                         "--model", model, "--mode", mode, "--device", args.device, "--dtype", dtype,
                         "--batch_size", str(batch), "--grad_accum", str(accum), "--steps", str(steps),
                         *(["--threads", str(args.threads)] if args.threads else [])]))
         results["train"] = rows
         results["train_ratios"] = train_ratios(rows)
+        results["precision_ratios"] = precision_ratios(rows, reference=args.dtypes[0])
     if "infer" in args.only:
         clips = "8" if args.quick else "24"
         threads = ["--threads", str(args.threads)] if args.threads else []
-        results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", *threads])
+        variants = ",".join(dict.fromkeys(["fp32", cpu_auto["precision"], "int8", "onnx-fp32", "onnx-int8"]))
+        results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", "--variants",
+                                                            variants, *threads])
         if args.kind == "cuda":
+            variants = ",".join(dict.fromkeys(["fp32", auto_device["precision"], "fp16", "bf16"]))
             results["infer_device"] = [run_module(
-                "bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", "fp32,fp16,bf16"])]
+                "bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", variants])]
+    if "recipe" in args.only:
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        results["recipe"] = [run_module("bench.recipe_bench", ["--model", model, *threads])
+                             for model in args.models if not (args.quick and model == "base")]
     results["targets"] = target_summary(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)

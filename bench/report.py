@@ -42,6 +42,34 @@ def train_ratios(train_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ratios
 
 
+def precision_ratios(train_rows: list[dict[str, Any]], reference: str = "fp32") -> list[dict[str, Any]]:
+    """Speed of every other precision over `reference` (clips/s and clips per CPU-second), fast mode, per model."""
+    out = []
+    fast = [r for r in train_rows if r["mode"] == "fast"]
+    for row in fast:
+        base = next((r for r in fast if (r["model"], r["device"], r["dtype"]) == (row["model"], row["device"],
+                                                                                    reference)), None)
+        if base is None or row["dtype"] == reference:
+            continue
+        entry = {"model": row["model"], "device": row["device"], "dtype": row["dtype"], "reference": reference,
+                 "speedup": round(row["clips_per_s"] / base["clips_per_s"], 2)}
+        if row.get("clips_per_cpu_s") and base.get("clips_per_cpu_s"):
+            entry["speedup_cpu_time"] = round(row["clips_per_cpu_s"] / base["clips_per_cpu_s"], 2)
+        out.append(entry)
+    return out
+
+
+def infer_speedups(infer: dict[str, Any]) -> dict[str, float]:
+    """fp32 seconds / variant seconds at the batched size, per variant other than fp32 (process CPU seconds when
+    measured: less disturbed by other work than wall clock)."""
+    batched = [r for r in infer["rows"] if r["batch_size"] > 1]
+    ref = next((r for r in batched if r["variant"] == "fp32"), None)
+    if ref is None:
+        return {}
+    key = "cpu_seconds" if all("cpu_seconds" in r for r in batched) else "seconds"
+    return {r["variant"]: round(ref[key] / r[key], 2) for r in batched if r["variant"] != "fp32"}
+
+
 def target_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each speed target with the measured figure and whether it is met."""
     out = []
@@ -88,6 +116,10 @@ def format_results(results: dict[str, Any]) -> str:
                  r.get("clips_per_cpu_s")] for r in train]
         parts.append(text_table(["model", "device", "dtype", "mode", "batch x accum", "steps", "real/padded", "clips/s",
                              "audio s/s", "peak MiB", "clips/CPU-s"], rows))
+        for ratio in results.get("precision_ratios", []):
+            cpu = ratio.get("speedup_cpu_time")
+            parts.append(f"  {ratio['dtype']}/{ratio['reference']} {ratio['model']} {ratio['device']}: "
+                         f"{ratio['speedup']:.2f}x clips/s" + (f", {cpu:.2f}x in CPU time" if cpu is not None else ""))
         for ratio in results.get("train_ratios", []):
             cpu = ratio.get("fast_over_naive_cpu_time")
             parts.append(f"  fast/naive {ratio['model']} {ratio['device']} {ratio['dtype']}: "
@@ -101,10 +133,17 @@ def format_results(results: dict[str, Any]) -> str:
                  r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]
         parts.append(text_table(["variant", "batch", "seconds", "CPU s", "RTF", "clips/s", "top-1 = fp32", "max |dp|"],
                                 rows))
+        for variant, speedup in infer_speedups(infer).items():
+            parts.append(f"  {variant}/fp32 batched: {speedup:.2f}x")
     for extra in results.get("infer_device", []):
         parts.append(f"\nInference on {extra['device']}")
         rows = [[r["variant"], r["batch_size"], r["seconds"], r["rtf"], r["clips_per_s"]] for r in extra["rows"]]
         parts.append(text_table(["variant", "batch", "seconds", "RTF", "clips/s"], rows))
+    recipe_runs = results.get("recipe")
+    if recipe_runs:
+        parts.append("\nWhole `python -m recipe.train` runs (1 epoch; seconds)")
+        parts.append(text_table(["model", "precision", "train/val clips", "batch", "start-up", "setup", "train()",
+                                 "after", "wall", "val pass skipped"], _recipe_rows(recipe_runs)))
     targets = results.get("targets")
     if targets:
         parts.append("\nTargets")
@@ -112,6 +151,11 @@ def format_results(results: dict[str, Any]) -> str:
         parts.append(text_table(["target", "measured", "met"], rows))
     parts.append(f"\nwall time {results['wall_s']:.0f} s; written to {results['results_file']}")
     return "\n".join(parts)
+
+
+def _recipe_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[r["model"], r["precision"], f"{r['train_clips']}/{r['eval_clips']}", r["batch"], r["startup_s"],
+             r["setup_s"], r["train_s"], r["after_s"], r["wall_s"], r["validation_pass_skipped_s"]] for r in runs]
 
 
 def markdown_tables(results: dict[str, Any]) -> str:
@@ -140,19 +184,66 @@ def markdown_tables(results: dict[str, Any]) -> str:
             [r["model"], r["device"], r["dtype"], f"{r['fast_over_naive']:.2f}x",
              f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "", f">= {r['target']}x"]
             for r in results.get("train_ratios", [])]))
+        if results.get("precision_ratios"):
+            headers = ["model", "device", "precision", "speed over fp32 (clips/s)", "speed over fp32 (CPU time)"]
+            parts.append(markdown_table(headers, [
+                [r["model"], r["device"], r["dtype"], f"{r['speedup']:.2f}x",
+                 f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else ""]
+                for r in results["precision_ratios"]]))
     for infer in [results.get("infer")] + list(results.get("infer_device", [])):
         if infer:
+            speedups = infer_speedups(infer)
             headers = ["variant", "device", "batch", "clips", "audio s", "seconds", "CPU s", "RTF", "RTF (CPU s)",
-                       "top-1 = fp32", "max abs prob diff"]
+                       "speed over fp32", "top-1 = fp32", "max abs prob diff"]
             parts.append(markdown_table(headers, [
                 [r["variant"], infer["device"], r["batch_size"], infer["clips"], infer["audio_s"], r["seconds"],
                  r.get("cpu_seconds", ""), r["rtf"],
                  round(r["cpu_seconds"] / infer["audio_s"], 4) if "cpu_seconds" in r else "",
+                 f"{speedups[r['variant']]:.2f}x" if r["batch_size"] > 1 and r["variant"] in speedups else "",
                  r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]))
+    if results.get("recipe"):
+        headers = ["model", "precision", "train/val clips", "batch x accum", "start-up s", "setup s", "`train()` s",
+                   "after s", "wall s", "validation pass skipped s"]
+        parts.append(markdown_table(headers, _recipe_rows(results["recipe"])))
     return "\n\n".join(parts)
 
 
-if __name__ == "__main__":
-    import sys
+BEGIN_MARK, END_MARK = "<!-- bench tables: begin -->", "<!-- bench tables: end -->"
 
-    print(markdown_tables(json.loads(open(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json").read())))
+
+def write_tables(results: dict[str, Any], results_path: str, out: Path) -> None:
+    """Write the tables, headed by what measured them, to `out`; when `out` already holds the begin/end markers,
+    only the text between them is replaced (so docs/performance.md keeps its prose)."""
+    m = results["machine"]
+    block = (f"{BEGIN_MARK}\n<!-- generated by `python -m bench.report {results_path} --out {out}` -->\n\n"
+             f"Measured by `{results.get('command', 'python -m bench')}` ({results.get('date', '?')}, "
+             f"{results.get('wall_s', '?')} s): {m['cpu']}, {m['cpus_usable']} usable CPUs, torch {m['torch']}, "
+             f"transformers {m['transformers']}.\n\n{markdown_tables(results)}\n{END_MARK}")
+    text = out.read_text() if out.is_file() else ""
+    if BEGIN_MARK in text and END_MARK in text:
+        head, rest = text.split(BEGIN_MARK, 1)
+        text = head + block + rest.split(END_MARK, 1)[1]
+    else:
+        text = block + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.report [RESULTS] [--out FILE]`: the Markdown tables of a results.json, printed or written."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    ap.add_argument("results", nargs="?", default="bench/results.json")
+    ap.add_argument("--out", help="write the tables here (between the bench-tables markers if the file has them)")
+    args = ap.parse_args(argv)
+    results = json.loads(Path(args.results).read_text())
+    if args.out:
+        write_tables(results, args.results, Path(args.out))
+    else:
+        print(markdown_tables(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

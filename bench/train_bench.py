@@ -24,7 +24,7 @@ compute the steps took, whatever else runs on the machine; with several threads 
 OpenMP threads spin-waiting for a descheduled sibling. Peak memory: the process's peak RSS (``ru_maxrss``; run each
 mode in its own process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 
-    python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16]
+    python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16|auto]
                                 [--batch_size 4] [--grad_accum N] [--steps 3] [--out result.json]
 """
 from __future__ import annotations
@@ -50,6 +50,7 @@ from data_prep.labels import EMOTIONS
 from recipe.components.callbacks import FreezeEncoderCallback
 from recipe.components.collator import AudioClassificationCollator
 from recipe.components.config import RecipeConfig, build_training_arguments, load_config
+from recipe.components.precision import precision_of
 from recipe.components.trainer import SERTrainer
 from recipe.modeling.configuration_ser import clean_encoder_config
 from recipe.train import build_model, model_view
@@ -57,7 +58,7 @@ from recipe.train import build_model, model_view
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("tiny", "base")
 MODES = ("fast", "naive")
-DTYPES = ("fp32", "fp16", "bf16")
+DTYPES = ("fp32", "fp16", "bf16", "auto")
 POOL_SIZE = 2000
 MAX_DURATION_S = 8.0
 
@@ -80,8 +81,6 @@ def build_config(model: str, mode: str, device: str, dtype: str, batch_size: int
         raise ValueError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
-    if device == "cpu" and dtype == "fp16":
-        raise ValueError("fp16 autocast needs a CUDA device; use fp32 or bf16 on CPU")
     cfg.model.max_duration = MAX_DURATION_S  # the demo crops at 4 s; the benchmark compares against 8 s padding
     cfg.model.gradient_checkpointing = gradient_checkpointing
     cfg.data.naive_padding = mode == "naive"
@@ -99,10 +98,9 @@ def build_config(model: str, mode: str, device: str, dtype: str, batch_size: int
         report_to="none",
         disable_tqdm=True,
         use_cpu=device == "cpu",
-        fp16=dtype == "fp16",
-        bf16=dtype == "bf16",
         torch_compile=torch_compile,
     )
+    cfg.recipe.precision = dtype  # resolved (and impossible choices refused) by build_training_arguments
     return cfg
 
 
@@ -164,6 +162,7 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
     cuda = device.startswith("cuda")
     with tempfile.TemporaryDirectory(prefix="ser-bench-train-") as out:
         args = build_training_arguments(cfg, output_dir=out)
+        precision = precision_of(args)
         set_seed(seed)
         id2label = dict(enumerate(EMOTIONS))
         net, extractor = build_model(cfg, id2label)
@@ -213,7 +212,8 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
         "model": model,
         "mode": mode,
         "device": device,
-        "dtype": dtype,
+        "dtype": precision,
+        "requested_dtype": dtype,
         "batch_size": batch_size,
         "grad_accum": accum,
         "timed_steps": steps,
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", choices=MODELS, required=True, help="model to time")
     ap.add_argument("--mode", choices=MODES, required=True, help="batching mode to time")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--dtype", choices=DTYPES, default="fp32", help="autocast dtype (fp16 only on cuda)")
+    ap.add_argument("--dtype", choices=DTYPES, default="fp32", help="recipe.precision (fp16 only on cuda)")
     ap.add_argument("--batch_size", type=int, default=4, help="clips per step on one device")
     ap.add_argument("--grad_accum", type=int, default=None,
                     help="gradient accumulation steps; none given: the config's (4 for base, 1 for tiny)")

@@ -51,14 +51,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo.pipeline: {err}", file=sys.stderr)
         return 2
 
+    import torch
     from transformers import pipeline
 
     import recipe  # noqa: F401  (registers the SER classes with the Auto classes)
+    from recipe.components.inference import autocast
+    from recipe.components.precision import choose_precision, probe_hardware
 
+    precision = choose_precision("auto", probe_hardware("cpu"))
     classifier = pipeline("audio-classification", model=str(model_dir), device="cpu")
-    predictions = classifier({"raw": wave, "sampling_rate": 16000}, top_k=args.top_k)
+    with autocast(torch.device("cpu"), precision.name):
+        predictions = classifier({"raw": wave, "sampling_rate": 16000}, top_k=args.top_k)
     true_label = clip.parent.name  # the demo corpus layout: <emotion>/<speaker>_<emotion>_<idx>.wav
-    print(f"\nclip: {clip} ({origin}, {len(wave) / 16000:.2f} s, folder label: {true_label})")
+    print(f"\nclip: {clip} ({origin}, {len(wave) / 16000:.2f} s, folder label: {true_label}; "
+          f"{precision.name}: {precision.reason})")
     for p in predictions:
         print(f"  {p['label']:<9} {p['score']:.3f}")
 

@@ -10,7 +10,7 @@ eval_results.json::
 
     {"schema_version": 1, "split": "test", "labels": [...six emotions...],
      "model_dir": str, "data_dir": str, "evaluated_at": ISO time,
-     "inference": {"device", "batch_size", "sampling_rate", "batching"},
+     "inference": {"device", "precision", "precision_reason", "batch_size", "sampling_rate", "batching"},
      "figures": {"confusion_matrix": "confusion_matrix.png", "training_curves": "training_curves.png" | null},
      "splits": {SPLIT: {"n", "accuracy", "uar", "macro_f1", "classes_absent", "per_class": {label: {"accuracy",
                  "precision", "f1", "support", "predicted"}}, "confusion_matrix": {"labels", "counts", "normalised"},
@@ -40,6 +40,7 @@ import recipe  # noqa: F401  (registers the SER config/model/feature extractor w
 from common.cli import UserError
 from common.config import CliParser
 from data_prep.dataset import load_prepared
+from recipe.components.config import ConfigError
 from recipe.components.inference import (
     OnnxModel,
     batch_probabilities,
@@ -51,6 +52,7 @@ from recipe.components.inference import (
 )
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
+from recipe.components.precision import PRECISIONS, choose_precision, probe_hardware
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +78,10 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
 
 @torch.inference_mode()
 def predict_probabilities(model: torch.nn.Module | OnnxModel, feature_extractor: Any, dataset: Dataset,
-                          batch_size: int = 8, device: str | torch.device = "cpu") -> np.ndarray:
-    """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order).
+                          batch_size: int = 8, device: str | torch.device = "cpu", dtype: str = "fp32"
+                          ) -> np.ndarray:
+    """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order), under
+    autocast for ``dtype`` "bf16"/"fp16" (torch models).
 
     Batches follow `plan_batches` (the rule `recipe.predict` and the app use too), so every clip gets exactly the
     prediction it would get on its own (as in `pipeline`), whatever the batch size.
@@ -89,7 +93,7 @@ def predict_probabilities(model: torch.nn.Module | OnnxModel, feature_extractor:
         model.eval().to(device)
     for idx in batches:
         waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
-        probs[idx] = batch_probabilities(model, feature_extractor, waves, device)
+        probs[idx] = batch_probabilities(model, feature_extractor, waves, device, dtype)
     return probs
 
 
@@ -125,8 +129,9 @@ def draw_training_curves(model_dir: Path) -> str | None:
 
 def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test",
                    also: Sequence[str] = ("validation",), batch_size: int = 8,
-                   device: str | None = None, write: bool = True) -> dict[str, Any]:
-    """Evaluate the model saved in ``model_dir`` on ``split`` (and each ``also`` split) of ``data_dir``.
+                   device: str | None = None, write: bool = True, precision: str = "auto") -> dict[str, Any]:
+    """Evaluate the model saved in ``model_dir`` on ``split`` (and each ``also`` split) of ``data_dir``, in
+    ``precision`` (auto|fp32|fp16|bf16, see `components.precision`).
 
     Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``.
     """
@@ -134,6 +139,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
     splits = [split] + [s for s in dict.fromkeys(also) if s != split]
     dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))
     device = default_device(device)
+    chosen = choose_precision(precision, probe_hardware(device), key="--precision")
     with model_load_errors(model_dir):
         model = AutoModelForAudioClassification.from_pretrained(model_dir)
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
@@ -144,14 +150,15 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
         "schema_version": SCHEMA_VERSION, "split": split, "labels": labels,
         "model_dir": str(model_dir), "data_dir": str(data_dir),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inference": {"device": str(device), "batch_size": batch_size,
+        "inference": {"device": str(device), "precision": chosen.name, "precision_reason": chosen.reason,
+                      "batch_size": batch_size,
                       "sampling_rate": int(feature_extractor.sampling_rate),
                       "batching": "padded batches, padding masked" if padding_is_masked(feature_extractor)
                       else "equal-length batches, no padding (no attention mask for this encoder)"},
         "splits": {},
     }
     for name in splits:
-        probs = predict_probabilities(model, feature_extractor, dsd[name], batch_size, device)
+        probs = predict_probabilities(model, feature_extractor, dsd[name], batch_size, device, chosen.name)
         results["splits"][name] = evaluate_split(probs, dsd[name], train_labels, labels)
         logger.info("%s: accuracy %.4f, UAR %.4f, macro-F1 %.4f (n=%d)", name,
                     results["splits"][name]["accuracy"], results["splits"][name]["uar"],
@@ -175,16 +182,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="further splits to evaluate the same way (none: --also alone)")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="autocast precision; auto: bf16 on GPUs/CPUs with native bf16, fp16 on older GPUs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        results = evaluate_model(args.model, args.data, args.split, args.also, args.batch_size, args.device)
-    except UserError as err:
+        results = evaluate_model(args.model, args.data, args.split, args.also, args.batch_size, args.device,
+                                 precision=args.precision)
+    except (UserError, ConfigError) as err:
         print(f"recipe.evaluate: error: {err}", file=sys.stderr)
         return 2
     primary = results["splits"][args.split]
     print(f"{args.split}: accuracy {100 * primary['accuracy']:.2f} %, UAR {100 * primary['uar']:.2f} %, "
-          f"macro-F1 {100 * primary['macro_f1']:.2f} % (n={primary['n']}); "
+          f"macro-F1 {100 * primary['macro_f1']:.2f} % (n={primary['n']}, {results['inference']['precision']}); "
           f"majority baseline {100 * primary['baselines']['majority']['accuracy']:.2f} %, "
           f"random {100 * primary['baselines']['random']['accuracy']:.2f} %")
     for pair in primary["top_confusions"][:3]:

@@ -1,7 +1,8 @@
 """Classify audio files with a trained SER model folder.
 
     python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json] [--chunk] [--batch_size N]
-                             [--device D] [--dtype fp32|bf16|fp16] [--quantize] [--threads N] [--backend torch|onnx]
+                             [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
+                             [--backend torch|onnx]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
@@ -12,10 +13,12 @@ and averages the class probabilities (weighted by window length) instead of usin
 Batching follows `recipe.components.inference.plan_batches`: encoders without an attention mask (group norm,
 wav2vec2-base) only batch clips of identical length, so a file's answer never depends on its batch mates.
 
-Speed options (docs/inference.md lists what each one measured): `--dtype bf16` runs the model under bf16
-autocast (fast on CPUs with AMX/AVX-512-BF16 and on GPUs), `--quantize` applies dynamic int8 quantisation to the
-Linear layers (CPU only), `--threads N` sets the intra-op threads. `--backend onnx` runs the graph written by
-`python -m recipe.export` in onnxruntime (`model_int8.onnx` with `--quantize`), same decoding, crop and batching.
+Speed options (docs/inference.md and docs/performance.md list what each one measured): `--precision` (alias
+`--dtype`) defaults to auto: bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs with bf16, fp16 autocast on
+older GPUs, fp32 otherwise (`recipe.components.precision`; fp32 with `--quantize` or `--backend onnx`);
+`--quantize` applies dynamic int8 quantisation to the Linear layers (CPU only), `--threads N` sets the intra-op
+threads. `--backend onnx` runs the graph written by `python -m recipe.export` in onnxruntime (`model_int8.onnx`
+with `--quantize`), same decoding, crop and batching.
 
 Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found), 2 when the
 model folder is missing or not a loadable model, or has no exported graph for `--backend onnx` (one line on stderr).
@@ -41,8 +44,8 @@ from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
+from .components.config import ConfigError
 from .components.inference import (
-    AUTOCAST_DTYPES,
     OnnxModel,
     check_model_folder,
     classify_waves,
@@ -50,6 +53,7 @@ from .components.inference import (
     load_onnx_model,
     model_load_errors,
 )
+from .components.precision import PRECISIONS, choose_precision, probe_hardware
 from .modeling import SERFeatureExtractor  # importing the package also registers the Auto classes
 
 
@@ -278,8 +282,9 @@ def build_parser() -> CliParser:
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
-    parser.add_argument("--dtype", choices=tuple(AUTOCAST_DTYPES), default="fp32",
-                        help="autocast precision (bf16: CPUs with AMX/AVX-512-BF16 and GPUs; fp16: GPUs)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="autocast precision; auto: bf16 on CPUs/GPUs with native bf16, fp16 on older GPUs, "
+                        "else fp32")
     parser.add_argument("--quantize", action="store_true",
                         help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads; none given: the backend's default")
@@ -293,8 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         build_parser().error("--top_k, --batch_size and --threads must be at least 1")
-    if args.backend == "onnx" and (args.dtype != "fp32" or args.device):
-        build_parser().error("--dtype and --device are torch options; the onnx backend picks its provider itself")
+    if args.backend == "onnx" and (args.precision not in ("auto", "fp32") or args.device):
+        build_parser().error("--precision and --device are torch options; the onnx backend picks its provider itself")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()  # keep stderr for the per-file errors
@@ -302,13 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.backend == "torch" and args.quantize and device.type != "cpu":
         build_parser().error(f"--quantize runs on CPU only (device is {device}); add --device cpu")
     try:
+        # int8 (dynamic quantisation or the onnx graphs) takes fp32 activations: auto keeps them fp32 there.
+        fp32_only = args.quantize or args.backend == "onnx"
+        requested = "fp32" if fp32_only and args.precision == "auto" else args.precision
+        precision = choose_precision(requested, probe_hardware(device), key="--precision")
         model, extractor = load_model(args.model_dir, device, args.quantize, args.backend, args.threads)
-    except (UserError, FileNotFoundError) as err:
+    except (UserError, FileNotFoundError, ConfigError) as err:
         print(f"recipe.predict: error: {err}", file=sys.stderr)
         return 2
     files, errors = find_audio_files(args.paths)
     report = predict_files(
-        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=args.dtype
+        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name
     )
     report.errors = errors + report.errors
 
@@ -326,7 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
             print(f"{pred.path}\t{labels}")
     print(
-        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used",
+        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used "
+        f"(precision {precision.name})",
         file=sys.stderr,
     )
     return 0 if report.predictions else 1

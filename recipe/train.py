@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
@@ -34,6 +35,7 @@ from .components.checkpoints import checkpoint_problem, newest_intact_checkpoint
 from .components.collator import AudioClassificationCollator
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, config_parser, parse_args
 from .components.metrics import compute_metrics
+from .components.precision import cpu_bf16_flags, precision_of
 from .components.speechbrain_checkpoint import SpeechBrainFormatError
 from .components.trainer import SERTrainer
 from .hub import HubError
@@ -102,6 +104,18 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)
     return model, feature_extractor
+
+
+def logged_eval_metrics(state, load_best_model_at_end: bool) -> dict[str, Any] | None:
+    """The evaluation metrics the Trainer already logged for the model training ends with (the best checkpoint
+    with `load_best_model_at_end`, else the last step); None when no evaluation of that model was logged."""
+    step = state.global_step
+    if load_best_model_at_end and state.best_model_checkpoint:
+        step = state.best_global_step or int(Path(state.best_model_checkpoint).name.rpartition("-")[2])
+    for entry in reversed(state.log_history):
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {k: v for k, v in entry.items() if k.startswith("eval_") or k == "epoch"}
+    return None
 
 
 def _utc_now() -> str:
@@ -186,6 +200,9 @@ def run(
 
         require_token()  # fail before hours of training, not after
 
+    if training_args.process_index == 0:
+        print(f"recipe.train: precision {precision_of(training_args)} on {training_args.device.type} "
+              f"(recipe.precision: {cfg.recipe.precision})")
     set_seed(training_args.seed)
     data = cfg.data
     dsd = load_prepared(data.dataset_dir, (data.train_split, data.eval_split))
@@ -225,11 +242,16 @@ def run(
     if cfg.recipe.log_train_accuracy:
         trainer.add_callback(TrainAccuracyCallback(trainer))
 
+    t_train = time.time()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    t_after = time.time()
     trainer.save_model(str(out))  # the best model when load_best_model_at_end
     train_metrics = dict(train_result.metrics)
-    val = trainer.predict(eval_ds, metric_key_prefix="eval")
-    val_metrics = dict(val.metrics)
+    # The final model's validation metrics were logged when it was evaluated during training: reuse them instead
+    # of a second pass over the validation set (same weights, same data, same precision).
+    val_metrics = logged_eval_metrics(trainer.state, training_args.load_best_model_at_end)
+    if val_metrics is None:
+        val_metrics = dict(trainer.evaluate(eval_ds))
     if trainer.is_world_process_zero():
         trainer.save_metrics("train", train_metrics, combined=True)
         trainer.save_metrics("validation", val_metrics, combined=True)
@@ -245,9 +267,14 @@ def run(
             # total, trainable at the end, and trainable while the encoder is frozen (the model card prints them)
             "parameters": trainer.model.parameter_summary(),
             "encoder_loading": model.loading_info or None,  # what from_encoder loaded, discarded, initialised
-            "hardware": hardware_info(),
+            "hardware": {**hardware_info(training_args.device.type), "cpu_bf16": list(cpu_bf16_flags())},
+            "precision": precision_of(training_args),
+            "precision_requested": cfg.recipe.precision,
             "world_size": training_args.world_size,
             "train_runtime_s": round(time.time() - t0, 2),
+            # setup: data, model, Trainer; train: Trainer.train(); after: saving the model and these records
+            "timings_s": {"setup": round(t_train - t0, 2), "train": round(t_after - t_train, 2),
+                          "after": round(time.time() - t_after, 2)},
             "best_model_checkpoint": state.best_model_checkpoint,
             "best_metric": state.best_metric,
             "metric_for_best_model": training_args.metric_for_best_model,

@@ -20,7 +20,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -156,6 +156,10 @@ class RecipeOptions:
     demo: bool = field(
         default=False, metadata={"help": "marks the embedded demo run (recorded in run_info.json for the model card)"}
     )
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = field(
+        default=AUTO,
+        metadata={"help": "auto: bf16 where the GPU or CPU has it natively, fp16 on older GPUs, else fp32"},
+    )
 
 
 @dataclass
@@ -201,8 +205,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 15.0,
     "weight_decay": 0.01,
     "max_grad_norm": 1.0,
-    "fp16": AUTO,
-    "bf16": False,
+    "fp16": AUTO,  # auto: follow recipe.precision; true forces, false excludes (see components.precision)
+    "bf16": AUTO,
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "logging_strategy": "steps",
@@ -225,8 +229,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 
 # Keys that take `auto` (resolved per machine by resolve_precision), with the one-line meaning --help shows.
 _AUTO_KEYS: dict[str, str] = {
-    "fp16": "fp16 mixed precision; auto: on with a CUDA GPU unless bf16 is on",
-    "bf16": "bf16 mixed precision; auto: on where the GPU supports it",
+    "fp16": "fp16 mixed precision; auto: follow recipe.precision, true forces it, false excludes it",
+    "bf16": "bf16 mixed precision; auto: follow recipe.precision, true forces it, false excludes it",
     "dataloader_pin_memory": "pin DataLoader memory; auto: on with CUDA",
 }
 
@@ -424,35 +428,19 @@ def _validate_training(t: dict[str, Any], r: RecipeOptions, parsed: Parsed | Non
         )
 
 
-def resolve_precision(training: dict[str, Any]) -> dict[str, Any]:
-    """Resolve `fp16`/`bf16`/`dataloader_pin_memory` 'auto' for this machine.
+def resolve_precision(training: dict[str, Any], precision: str = AUTO) -> dict[str, Any]:
+    """Resolve the precision (`recipe.precision`, `training.fp16/bf16`) and `dataloader_pin_memory: auto` for this
+    machine; the decision lives in `components.precision.training_precision`."""
+    from .precision import training_precision
 
-    fp16: auto -> fp16 on a CUDA GPU, unless bf16 is chosen; bf16: auto -> bf16 where the GPU supports it;
-    both off on CPU. An explicit true is passed through (TrainingArguments errors if the device cannot do it).
-    """
-    import torch
-
-    out = dict(training)
-    cuda = torch.cuda.is_available() and not out.get("use_cpu", False)
-    bf16 = out.get("bf16", False)
-    if bf16 == AUTO:
-        bf16 = bool(cuda and torch.cuda.is_bf16_supported())
-    fp16 = out.get("fp16", False)
-    if fp16 == AUTO:
-        fp16 = bool(cuda and not bf16)
-    if fp16 and bf16:
-        raise ConfigError("training.fp16 and training.bf16 are both on; choose one")
-    out["bf16"], out["fp16"] = bool(bf16), bool(fp16)
-    if out.get("dataloader_pin_memory", True) == AUTO:
-        out["dataloader_pin_memory"] = bool(cuda)
-    return out
+    return training_precision(training, precision)[0]
 
 
 def build_training_arguments(cfg: RecipeConfig, output_dir: str | None = None):
     """`TrainingArguments` from the `training:` section (autos resolved); errors name the offending key."""
     from transformers import TrainingArguments
 
-    kwargs = resolve_precision(cfg.training)
+    kwargs = resolve_precision(cfg.training, cfg.recipe.precision)
     if output_dir is not None:
         kwargs["output_dir"] = output_dir
     if not kwargs.get("output_dir"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.lengths import MAX_S, MIN_S, describe, quantile_durations, quantile_lengths
-from bench.report import train_ratios
+from bench.report import BEGIN_MARK, END_MARK, infer_speedups, precision_ratios, train_ratios, write_tables
 
 
 def test_length_distribution_is_the_documented_one() -> None:
@@ -42,6 +42,52 @@ def test_train_ratios_pair_fast_with_naive() -> None:
     ]
     ratios = train_ratios(rows)
     assert [(r["model"], r["fast_over_naive"], r["met"]) for r in ratios] == [("tiny", 2.0, False), ("base", 3.0, True)]
+
+
+def test_precision_ratios_compare_fast_rows_with_the_reference() -> None:
+    rows = [
+        {"model": "base", "device": "cpu", "dtype": "fp32", "mode": "fast", "clips_per_s": 2.0, "clips_per_cpu_s": 1.0},
+        {"model": "base", "device": "cpu", "dtype": "fp32", "mode": "naive", "clips_per_s": 1.0},
+        {"model": "base", "device": "cpu", "dtype": "bf16", "mode": "fast", "clips_per_s": 4.5, "clips_per_cpu_s": 2.5},
+    ]
+    assert precision_ratios(rows) == [{"model": "base", "device": "cpu", "dtype": "bf16", "reference": "fp32",
+                                       "speedup": 2.25, "speedup_cpu_time": 2.5}]
+    infer = {"rows": [{"variant": "fp32", "batch_size": 1, "seconds": 9.0},
+                      {"variant": "fp32", "batch_size": 8, "seconds": 8.0},
+                      {"variant": "bf16", "batch_size": 8, "seconds": 2.0}]}
+    assert infer_speedups(infer) == {"bf16": 4.0}
+
+
+def test_report_replaces_only_the_marked_block(tmp_path) -> None:
+    results = {"command": "python -m bench", "date": "d", "wall_s": 1.0,
+               "machine": {"cpu": "CPU", "cpus_usable": 2, "torch": "t", "transformers": "x"},
+               "infer": {"device": "cpu", "clips": 1, "audio_s": 2.0,
+                         "rows": [{"variant": "fp32", "batch_size": 8, "seconds": 1.0, "rtf": 0.5}]}}
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Prose before\n\n{BEGIN_MARK}\nold tables\n{END_MARK}\n\nProse after\n")
+    write_tables(results, "results.json", doc)
+    text = doc.read_text()
+    assert text.startswith("# Prose before") and text.endswith("Prose after\n") and "old tables" not in text
+    assert "| fp32 | cpu | 8 |" in text and "Measured by `python -m bench`" in text
+
+
+def test_parity_groups_runs_by_training_precision(tmp_path, capsys) -> None:
+    import json
+
+    from bench.parity import main as parity_main
+    from tests.support.run_fixtures import make_fake_run
+
+    folders = []
+    for i, precision in enumerate(("bf16", "fp32", "bf16")):
+        out, _ = make_fake_run(tmp_path / str(i))
+        info = json.loads((out / "run_info.json").read_text())
+        (out / "run_info.json").write_text(json.dumps({**info, "precision": precision}))
+        folders.append(str(out))
+    assert parity_main(folders) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [row.split(" | ")[:3] for row in rows] == [["| bf16", "2", "42, 42"], ["| fp32", "1", "42"]]
+    assert " ± 0.0 |" in rows[0]  # the same fake scores in both bf16 runs
+    assert parity_main([str(tmp_path / "missing")]) == 2
 
 
 def test_onnx_int8_row_has_its_own_rtf_target() -> None:

@@ -38,7 +38,8 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     _run("recipe.train", "--config", write_config(root / "tiny.yaml", cfg), "--data", str(prep),
          "--output_dir", str(out))
     # evaluate and card through their CLI entry points, in-process (saves two interpreter start-ups)
-    assert evaluate_main(["--model", str(out), "--data", str(prep), "--split", "test"]) == 0
+    # fp32 like the training (tiny_config): the scores must reproduce the Trainer's logged ones exactly
+    assert evaluate_main(["--model", str(out), "--data", str(prep), "--split", "test", "--precision", "fp32"]) == 0
     assert card_main(["--model", str(out), "--data", str(prep)]) == 0
     return out, prep
 

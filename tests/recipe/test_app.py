@@ -87,7 +87,8 @@ def app_url(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _predict_cli(model_dir: str, path: Path, capsys: pytest.CaptureFixture, *extra: str) -> dict:
-    assert predict_main([model_dir, str(path), "--json", "--top_k", "6", *extra]) == 0
+    # fp32: the app runs the model in fp32, the CLI's default precision is auto
+    assert predict_main([model_dir, str(path), "--json", "--top_k", "6", "--precision", "fp32", *extra]) == 0
     (prediction,) = json.loads(capsys.readouterr().out)["predictions"]
     return prediction
 

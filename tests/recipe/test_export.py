@@ -62,7 +62,7 @@ def test_export_writes_a_runnable_folder_and_reports_int8_agreement(exported: tu
 def test_onnx_backend_equals_torch_through_the_cli(exported: tuple[str, Path], wav_dir: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
     model_dir, onnx_dir = exported
-    torch_run = _predict([model_dir, str(wav_dir)], capsys)
+    torch_run = _predict([model_dir, str(wav_dir), "--precision", "fp32"], capsys)  # the graph is fp32
     for target in (model_dir, str(onnx_dir)):  # the model folder (finds onnx/) or the export folder itself
         onnx_run = _predict([target, str(wav_dir), "--backend", "onnx"], capsys)
         assert onnx_run.keys() == torch_run.keys() and len(onnx_run) == 6

@@ -75,7 +75,7 @@ def test_cli_speed_options(layer_norm_model: str, tmp_path: Path, capsys: pytest
         torch.set_num_threads(threads)
     out = json.loads(capsys.readouterr().out)
     assert [Path(p["path"]).name for p in out["predictions"]] == ["clip0.wav", "clip1.wav"]
-    assert main([layer_norm_model, str(tmp_path), "--dtype", "bf16", "--device", "cpu"]) == 0
+    assert main([layer_norm_model, str(tmp_path), "--precision", "bf16", "--device", "cpu"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
     with pytest.raises(SystemExit) as exit_info:
         main([layer_norm_model, str(tmp_path), "--quantize", "--device", "cuda"])

@@ -55,7 +55,9 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
     assert ran.returncode == 0, ran.stderr[-3000:]
     answers = json.loads(ran.stdout.strip().splitlines()[-1])
     for name, extra in (("long", ["--chunk"]), ("short", [])):
-        assert predict_main([model_dir, str(clips[name]), "--json", "--top_k", "6", *extra]) == 0
+        # fp32: the Space's app runs the model in fp32, the CLI's default precision is auto
+        argv = [model_dir, str(clips[name]), "--json", "--top_k", "6", "--precision", "fp32", *extra]
+        assert predict_main(argv) == 0
         (expected,) = json.loads(capsys.readouterr().out)["predictions"]
         want = {item["label"]: item["score"] for item in expected["top_k"]}
         assert answers[name].keys() == want.keys()

@@ -64,8 +64,9 @@ def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
             "max_duration": 1.0,
             "freeze_feature_encoder": False,
         },
+        # fp32: the same numbers on every CPU; the auto precision has its own tests (tests/recipe/test_precision.py)
         "recipe": {"mixup_alpha": 0.3, "label_smoothing": 0.1, "freeze_encoder_epochs": 0,
-                   "early_stopping_patience": None},
+                   "early_stopping_patience": None, "precision": "fp32"},
         "training": {
             "per_device_train_batch_size": 4, "per_device_eval_batch_size": 8, "gradient_accumulation_steps": 1,
             "learning_rate": 1e-3, "num_train_epochs": 2, "logging_steps": 5, "save_total_limit": 2,
