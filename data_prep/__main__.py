@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-duration", type=float, help="seconds kept (centre crop)")
     ap.add_argument("--min-duration", type=float, help="shorter clips are skipped")
     ap.add_argument("--workers", type=int, help="decoding processes (0 = number of CPUs)")
+    ap.add_argument("--keep-unbalanced", action=argparse.BooleanOptionalAction, default=None,
+                    help="also save the train split before balancing as `train_unbalanced`")
+    ap.add_argument("--folds", type=int, help="speaker folds for k-fold cross-validation in folds.json (0 = none)")
     return ap.parse_args(argv)
 
 
@@ -38,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.corpus, output=args.output, per_class=args.per_class,
                           split_by=args.split_by, val_fraction=args.val_fraction,
                           test_fraction=args.test_fraction, seed=args.seed, max_duration=args.max_duration,
-                          min_duration=args.min_duration, workers=args.workers)
+                          min_duration=args.min_duration, workers=args.workers,
+                          keep_unbalanced=args.keep_unbalanced, folds=args.folds)
         prepare(cfg)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -48,10 +48,12 @@ class PrepareConfig:
     min_duration: float = 0.25
     sampling_rate: int = 16000
     workers: int = 0           # decoding processes; 0 = number of CPUs
+    keep_unbalanced: bool = False  # also save split `train_unbalanced` (train before balancing; ablation no_balancing)
+    folds: int = 0             # >= 2: assign speakers to this many folds in folds.json (speaker k-fold CV)
 
     def validate(self) -> None:
         """Coerce numeric settings (YAML may give strings) and raise ConfigError on values that make no sense."""
-        for key, kind in (("per_class", int), ("seed", int), ("sampling_rate", int), ("workers", int),
+        for key, kind in (("per_class", int), ("seed", int), ("sampling_rate", int), ("workers", int), ("folds", int),
                           ("val_fraction", float), ("test_fraction", float), ("min_duration", float),
                           ("max_duration", float)):
             value = getattr(self, key)
@@ -70,6 +72,10 @@ class PrepareConfig:
                 raise ConfigError(f"{key} must be in [0, 1), got {getattr(self, key)}")
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError("val_fraction + test_fraction must be < 1 (train needs clips)")
+        if not isinstance(self.keep_unbalanced, bool):
+            raise ConfigError(f"keep_unbalanced must be true or false, got {self.keep_unbalanced!r}")
+        if self.folds < 0 or self.folds == 1:
+            raise ConfigError(f"folds must be 0 (none) or >= 2, got {self.folds}")
         if self.per_class < 0:
             raise ConfigError(f"per_class must be >= 0 (0 = no balancing), got {self.per_class}")
         if self.max_duration is not None and self.max_duration <= 0:
@@ -90,7 +96,7 @@ class PrepareConfig:
 
 
 _TOP_KEYS = {"corpora", "corpus_options", "output", "per_class", "split_by", "val_fraction", "test_fraction",
-             "seed", "max_duration", "min_duration", "sampling_rate", "workers"}
+             "seed", "max_duration", "min_duration", "sampling_rate", "workers", "keep_unbalanced", "folds"}
 
 
 def _spec(name: str, path: str, entry: dict[str, Any], corpus_options: dict[str, Any]) -> CorpusSpec:

@@ -89,6 +89,7 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             encoder_config=encoder_config,
             head_sizes=opts.head_sizes,
             head_dropout=opts.head_dropout,
+            pooling=opts.pooling,
             id2label=id2label,
         )
         if opts.attn_implementation is not None:
@@ -101,6 +102,7 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
                 id2label=id2label,
                 head_sizes=opts.head_sizes,
                 head_dropout=opts.head_dropout,
+                pooling=opts.pooling,
                 attn_implementation=opts.attn_implementation,
                 **opts.encoder_config,
             )

@@ -44,6 +44,7 @@ class ModelOptions:
     """With `from_scratch`: the full Wav2Vec2Config-style dict. Otherwise: overrides for the pretrained config."""
     head_sizes: list[int] = field(default_factory=lambda: [512, 256, 128])
     head_dropout: float = 0.3
+    pooling: str = field(default="attentive", metadata={"help": "attentive (learned frame weights) or mean (masked average)"})
     max_duration: float = 8.0
     """Seconds; the feature extractor centre-crops longer clips."""
     freeze_feature_encoder: bool = True
@@ -359,6 +360,8 @@ def validate(cfg: RecipeConfig) -> None:
         raise ConfigError(f"recipe.freeze_encoder_epochs must be >= 0, got {cfg.recipe.freeze_encoder_epochs}")
     if cfg.model.from_scratch and not cfg.model.encoder_config:
         raise ConfigError("model.from_scratch needs model.encoder_config (the encoder architecture)")
+    if cfg.model.pooling not in ("attentive", "mean"):
+        raise ConfigError(f"model.pooling must be attentive or mean, got {cfg.model.pooling!r}")
     if cfg.model.max_duration <= 0:
         raise ConfigError(f"model.max_duration must be > 0, got {cfg.model.max_duration}")
     if cfg.hub.push_to_hub and not cfg.hub.hub_model_id:

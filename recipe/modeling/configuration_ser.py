@@ -62,6 +62,7 @@ class SERConfig(PretrainedConfig):
             (defaults to a wav2vec2-base config).
         encoder_name_or_path (`str`, *optional*): where the encoder weights came from (informational).
         attention_hidden_size (`int`): width of the tanh scoring layer of the attentive pooling.
+        pooling (`str`): "attentive" (learned frame weights) or "mean" (masked average of the frames).
         head_sizes (`list[int]`): widths of the MLP head's hidden layers (each Linear+LayerNorm+ReLU+Dropout).
         head_dropout (`float`): dropout after each hidden layer of the head.
         id2label / label2id: default to the six emotions.
@@ -72,6 +73,7 @@ class SERConfig(PretrainedConfig):
     encoder_config: dict | None = None
     encoder_name_or_path: str | None = None
     attention_hidden_size: int = 128
+    pooling: str = "attentive"
     head_sizes: list[int] | None = None
     head_dropout: float = 0.3
 

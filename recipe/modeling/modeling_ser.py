@@ -67,6 +67,20 @@ class AttentivePooling(nn.Module):
         return torch.einsum("bt,bth->bh", weights, hidden_states)
 
 
+class MeanPooling(nn.Module):
+    """Plain average over the real frames (padded frames excluded): the ablation of the attentive pooling."""
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """hidden_states (B, T, H), frame_mask (B, T) bool with True for real frames -> pooled (B, H)."""
+        if frame_mask is None:
+            return hidden_states.mean(dim=1)
+        weights = frame_mask.to(hidden_states.dtype)
+        return torch.einsum("bt,bth->bh", weights, hidden_states) / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
+POOLING_TYPES = ("attentive", "mean")
+
+
 class SERForAudioClassification(PreTrainedModel):
     """Encoder -> attentive pooling (masked) -> [Linear+LayerNorm+ReLU+Dropout] x len(head_sizes) -> Linear."""
 
@@ -91,7 +105,11 @@ class SERForAudioClassification(PreTrainedModel):
         encoder_class = ENCODER_CLASSES[encoder_config.model_type]
         encoder_config._attn_implementation = _encoder_attn_implementation(encoder_class, requested_attn)
         self.encoder = encoder_class(encoder_config)
-        self.pooling = AttentivePooling(config.hidden_size, config.attention_hidden_size)
+        if config.pooling not in POOLING_TYPES:
+            raise ValueError(f"pooling must be one of {POOLING_TYPES}, got {config.pooling!r}")
+        self.pooling = (
+            MeanPooling() if config.pooling == "mean" else AttentivePooling(config.hidden_size, config.attention_hidden_size)
+        )
         layers: list[nn.Module] = []
         width = config.hidden_size
         for size in config.head_sizes:
@@ -124,6 +142,7 @@ class SERForAudioClassification(PreTrainedModel):
         id2label: dict[int, str] | None = None,
         head_sizes: list[int] | None = None,
         head_dropout: float | None = None,
+        pooling: str | None = None,
         **encoder_overrides: Any,
     ) -> "SERForAudioClassification":
         """Build a model whose encoder weights come from a pretrained checkpoint and whose head is new.
@@ -163,6 +182,8 @@ class SERForAudioClassification(PreTrainedModel):
             config_kwargs["head_sizes"] = list(head_sizes)
         if head_dropout is not None:
             config_kwargs["head_dropout"] = head_dropout
+        if pooling is not None:
+            config_kwargs["pooling"] = pooling
         config = SERConfig(encoder_name_or_path=str(name_or_path), **config_kwargs)
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation
