@@ -49,7 +49,7 @@ class PrepareConfig:
     sampling_rate: int = 16000
     workers: int = 0           # decoding processes; 0 = number of CPUs
     keep_unbalanced: bool = False  # also save split `train_unbalanced` (train before balancing; ablation no_balancing)
-    folds: int = 0             # >= 2: assign speakers to this many folds in folds.json (speaker k-fold CV)
+    folds: int = 0             # >= 3: assign speakers to this many folds in folds.json (speaker k-fold CV)
 
     def validate(self) -> None:
         """Coerce numeric settings (YAML may give strings) and raise ConfigError on values that make no sense."""
@@ -74,8 +74,8 @@ class PrepareConfig:
             raise ConfigError("val_fraction + test_fraction must be < 1 (train needs clips)")
         if not isinstance(self.keep_unbalanced, bool):
             raise ConfigError(f"keep_unbalanced must be true or false, got {self.keep_unbalanced!r}")
-        if self.folds < 0 or self.folds == 1:
-            raise ConfigError(f"folds must be 0 (none) or >= 2, got {self.folds}")
+        if self.folds < 0 or self.folds in (1, 2):
+            raise ConfigError(f"folds must be 0 (none) or >= 3 (a test, a validation and a train fold), got {self.folds}")
         if self.per_class < 0:
             raise ConfigError(f"per_class must be >= 0 (0 = no balancing), got {self.per_class}")
         if self.max_duration is not None and self.max_duration <= 0:

@@ -151,6 +151,9 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
         raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 2) for kfold")
     folds = json.loads(folds_path.read_text())
     k, fold_of = int(folds["k"]), folds["speakers"]
+    if k < 3:
+        raise VariantError(f"{folds_path}: kfold needs k >= 3 (one fold tests, the next validates, the rest train), "
+                           f"got {k}")
     report_path = Path(data_dir) / "prepare_report.json"
     per_class = int(json.loads(report_path.read_text())["settings"]["per_class"]) if report_path.is_file() else 0
     dsd = _load_dsd(data_dir)
