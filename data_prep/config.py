@@ -53,8 +53,8 @@ class PrepareConfig:
 
     def validate(self) -> None:
         """Coerce numeric settings (YAML may give strings) and raise ConfigError on values that make no sense."""
-        for key, kind in (("per_class", int), ("seed", int), ("sampling_rate", int), ("workers", int), ("folds", int),
-                          ("val_fraction", float), ("test_fraction", float), ("min_duration", float),
+        for key, kind in (("per_class", int), ("seed", int), ("sampling_rate", int), ("workers", int),
+                          ("folds", int), ("val_fraction", float), ("test_fraction", float), ("min_duration", float),
                           ("max_duration", float)):
             value = getattr(self, key)
             if value is None and key == "max_duration":   # null: no cropping
@@ -75,7 +75,7 @@ class PrepareConfig:
         if not isinstance(self.keep_unbalanced, bool):
             raise ConfigError(f"keep_unbalanced must be true or false, got {self.keep_unbalanced!r}")
         if self.folds < 0 or self.folds in (1, 2):
-            raise ConfigError(f"folds must be 0 (none) or >= 3 (a test, a validation and a train fold), got {self.folds}")
+            raise ConfigError(f"folds must be 0 (none) or >= 3 (test, validation and train folds), got {self.folds}")
         if self.per_class < 0:
             raise ConfigError(f"per_class must be >= 0 (0 = no balancing), got {self.per_class}")
         if self.max_duration is not None and self.max_duration <= 0:

@@ -146,8 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.output}")
     for split, s in scores.items():
         lo, hi = s["ci95"]["uar"]
-        print(f"classical baseline ({FEATURE_SET} + logistic regression), {split}: accuracy {100 * s['accuracy']:.2f} %, "
-              f"UAR {100 * s['uar']:.2f} % [95 % CI {100 * lo:.2f}, {100 * hi:.2f}], macro-F1 {100 * s['macro_f1']:.2f} %")
+        print(f"classical baseline ({FEATURE_SET} + logistic regression), {split}: "
+              f"accuracy {100 * s['accuracy']:.2f} %, UAR {100 * s['uar']:.2f} % [95 % CI {100 * lo:.2f}, "
+              f"{100 * hi:.2f}], macro-F1 {100 * s['macro_f1']:.2f} %")
     return 0
 
 

@@ -267,7 +267,7 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
     if launcher:
         # `accelerate launch`, `torchrun ...` and `python` all take `-m MODULE ARGS`
         cmd = [*shlex.split(launcher), "-m", "recipe.train", *argv]
-        rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()}).returncode
+        rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False).returncode
     else:
         from recipe.train import main as train_main
 

@@ -23,11 +23,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import yaml
 
-from recipe.components.uncertainty import METRICS, mean_std_ci  # noqa: E402
+from recipe.components.uncertainty import METRICS, mean_std_ci
 
 BASELINE = "baseline"
 UNBALANCED_SPLIT = "train_unbalanced"  # written by data_prep with keep_unbalanced: true

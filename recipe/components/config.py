@@ -44,7 +44,9 @@ class ModelOptions:
     """With `from_scratch`: the full Wav2Vec2Config-style dict. Otherwise: overrides for the pretrained config."""
     head_sizes: list[int] = field(default_factory=lambda: [512, 256, 128])
     head_dropout: float = 0.3
-    pooling: str = field(default="attentive", metadata={"help": "attentive (learned frame weights) or mean (masked average)"})
+    pooling: str = field(
+        default="attentive", metadata={"help": "attentive (learned frame weights) or mean (masked average of frames)"}
+    )
     max_duration: float = 8.0
     """Seconds; the feature extractor centre-crops longer clips."""
     freeze_feature_encoder: bool = True

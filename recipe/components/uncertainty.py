@@ -76,7 +76,7 @@ def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
     low, high = result.confidence_interval
     out: dict[str, Any] = {m: [float(low[i]), float(high[i])] for i, m in enumerate(METRICS)}
     out.update(confidence=confidence, method="percentile bootstrap (scipy.stats.bootstrap)",
-               resampled="speakers" if by_speaker else "clips", n_clusters=int(len(per_cluster)),
+               resampled="speakers" if by_speaker else "clips", n_clusters=len(per_cluster),
                n_resamples=n_resamples, seed=seed)
     return out
 

@@ -107,9 +107,10 @@ class SERForAudioClassification(PreTrainedModel):
         self.encoder = encoder_class(encoder_config)
         if config.pooling not in POOLING_TYPES:
             raise ValueError(f"pooling must be one of {POOLING_TYPES}, got {config.pooling!r}")
-        self.pooling = (
-            MeanPooling() if config.pooling == "mean" else AttentivePooling(config.hidden_size, config.attention_hidden_size)
-        )
+        if config.pooling == "mean":
+            self.pooling: nn.Module = MeanPooling()
+        else:
+            self.pooling = AttentivePooling(config.hidden_size, config.attention_hidden_size)
         layers: list[nn.Module] = []
         width = config.hidden_size
         for size in config.head_sizes:

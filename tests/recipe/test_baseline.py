@@ -42,7 +42,8 @@ def test_classical_baseline_scores_fixture_clips_and_folds_into_eval_results(tmp
 
     dsd = load_from_disk(data)
     smile = baseline.egemaps_extractor()
-    clf = baseline.fit_classifier(baseline.extract_features(dsd["train"], 16000, smile), np.array(dsd["train"]["label"]))
+    train_x = baseline.extract_features(dsd["train"], 16000, smile)
+    clf = baseline.fit_classifier(train_x, np.array(dsd["train"]["label"]))
     pred = clf.predict(baseline.extract_features(dsd["test"], 16000, smile))
     assert classification_metrics(np.array(dsd["test"]["label"]), pred)["uar"] == pytest.approx(test["uar"])
 
