@@ -148,3 +148,20 @@ def test_summary_pairs_deltas_by_seed():
     assert [r["seed"] for r in variant["runs"]] == [1, 2, 4]
     assert summarise_variant("loco", {}, base, None)["delta_vs_baseline"] is None
     check_schema({"variants": [variant]})
+
+
+def test_from_scratch_variant_takes_the_encoders_architecture(tmp_path, tiny_setup):
+    from recipe.components.config import load_config
+    from tests.support.tiny_models import save_tiny_encoder
+
+    _, data = tiny_setup
+    encoder = save_tiny_encoder(tmp_path / "enc")
+    cfg = tiny_config(model={"from_scratch": False, "encoder": encoder, "encoder_config": {"layerdrop": 0.0}})
+    config = write_config(tmp_path / "pretrained.yaml", cfg)
+    (variant,) = [v for v in experiments.resolve_variants(["from_scratch"], {}, config, data, tmp_path / "o", [],
+                                                            explicit=True)]
+    arch = variant.overrides["model.encoder_config"]
+    assert variant.overrides["model.from_scratch"] is True
+    assert arch["model_type"] == "wav2vec2" and arch["hidden_size"] == 32 and arch["layerdrop"] == 0.0
+    resolved = load_config(config, as_cli_overrides(variant.overrides))
+    assert resolved.model.from_scratch and resolved.model.encoder_config == arch
