@@ -164,9 +164,10 @@ def plot_results(results: dict[str, Any], path: str | Path, chance: float | None
         ax.axhline(100 * chance, color="grey", linestyle=":", label=f"chance ({100 * chance:.1f} %)")
     ax.set_xticks(x, [v["name"] for v in variants], rotation=30, ha="right")
     ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)  # headroom for the legend above 100 %
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title("Variants: mean over runs, error bars = 95 % CI of the mean")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
