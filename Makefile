@@ -13,8 +13,15 @@ SPLIT ?= test
 DEMO_RAW ?= outputs/demo/corpus
 DEMO_DATA ?= outputs/demo/prepared
 DEMO_OUT ?= outputs/demo/model
+DEMO_ABLATION ?= outputs/demo/ablation
 
-.PHONY: install lint test test-fast prepare train evaluate card demo bench predict export app clean
+# Ablation runner (docs/evaluation.md): variants x seeds of one config
+ABLATION ?= outputs/ablation
+SEEDS ?= 3
+VARIANTS ?=
+ABLATE_ARGS ?=
+
+.PHONY: install lint test test-fast prepare train evaluate baseline card demo ablate ablate-demo bench predict export app clean
 
 install: $(STAMP)
 
@@ -40,10 +47,19 @@ prepare: $(STAMP)
 train: $(STAMP)
 	$(PY) -m recipe.train --config configs/recipe.yaml --data $(DATA) --output_dir $(OUT)
 	$(PY) -m recipe.evaluate --model $(OUT) --data $(DATA) --split $(SPLIT)
+	$(PY) -m recipe.baseline --model $(OUT) --data $(DATA)
 	$(PY) -m model_card --model $(OUT) --data $(DATA)
 
 evaluate: $(STAMP)
 	$(PY) -m recipe.evaluate --model $(MODEL) --data $(DATA) --split $(SPLIT)
+
+# openSMILE eGeMAPS + logistic regression on the same splits, folded into MODEL/eval_results.json
+baseline: $(STAMP)
+	$(PY) -m recipe.baseline --model $(MODEL) --data $(DATA)
+
+ablate: $(STAMP)
+	$(PY) -m recipe.experiments --config configs/recipe.yaml --data $(DATA) --output $(ABLATION) --seeds $(SEEDS) \
+		$(if $(VARIANTS),--variants $(VARIANTS)) $(ABLATE_ARGS)
 
 # DATA only when given (make card MODEL=DIR [DATA=DIR]); otherwise the data_dir recorded in MODEL/run_info.json.
 card: $(STAMP)
@@ -54,8 +70,19 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA) --overwrite
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.train --config configs/demo.yaml --data $(DEMO_DATA) --output_dir $(DEMO_OUT)
 	HF_HUB_OFFLINE=1 $(PY) -m recipe.evaluate --model $(DEMO_OUT) --data $(DEMO_DATA) --split test
-	HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) --data $(DEMO_DATA)
+	HF_HUB_OFFLINE=1 $(PY) -m recipe.baseline --model $(DEMO_OUT) --data $(DEMO_DATA)
+	HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) --data $(DEMO_DATA) \
+		$(if $(wildcard $(DEMO_ABLATION)/ablation_results.json),--ablation $(DEMO_ABLATION)/ablation_results.json)
 	HF_HUB_OFFLINE=1 $(PY) -m demo.pipeline --model $(DEMO_OUT) --corpus $(DEMO_RAW)
+
+# The demo's variants x 2 seeds (resumable); re-renders the demo card with them when `make demo` has run.
+ablate-demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m demo.corpus --output $(DEMO_RAW)
+	HF_HUB_OFFLINE=1 $(PY) -m data_prep --config configs/demo_data.yaml --corpus folder=$(DEMO_RAW) --output $(DEMO_DATA) --overwrite
+	HF_HUB_OFFLINE=1 $(PY) -m recipe.experiments --config configs/demo.yaml --data $(DEMO_DATA) \
+		--output $(DEMO_ABLATION) --seeds 2 $(ABLATE_ARGS)
+	$(if $(wildcard $(DEMO_OUT)/eval_results.json),HF_HUB_OFFLINE=1 $(PY) -m model_card --model $(DEMO_OUT) \
+		--data $(DEMO_DATA) --ablation $(DEMO_ABLATION)/ablation_results.json)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)

@@ -65,6 +65,13 @@ class PrepareOptions:
     min_duration: float = field(default=0.25, metadata={"help": "seconds; shorter clips are skipped"})
     sampling_rate: int = field(default=16000, metadata={"help": "Hz the audio is resampled to"})
     workers: int = field(default=0, metadata={"help": "decoding processes (0 = number of CPUs)"})
+    keep_unbalanced: bool = field(
+        default=False,
+        metadata={"help": "also save the train split before balancing as `train_unbalanced` (no_balancing ablation)"},
+    )
+    folds: int = field(
+        default=0, metadata={"help": "0: none; >= 3: assign whole speakers to this many folds in folds.json"}
+    )
 
 
 @dataclass
@@ -99,6 +106,11 @@ class PrepareConfig(PrepareOptions):
         for key in ("min_duration", "workers"):
             check(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
         check(self.sampling_rate > 0, "sampling_rate", f"must be > 0, got {self.sampling_rate}")
+        check(
+            self.folds == 0 or self.folds >= 3,
+            "folds",
+            f"must be 0 (none) or >= 3 (test, validation and train folds), got {self.folds}",
+        )
 
     @property
     def num_workers(self) -> int:

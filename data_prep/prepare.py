@@ -1,6 +1,7 @@
 """The prepare stage: corpora → utterances → decode → dedupe → splits → balanced train → DatasetDict."""
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -14,9 +15,18 @@ from data_prep.dataset import decode_to_dataset, split_datasets
 from data_prep.decode import utterance_dicts
 from data_prep.labels import EMOTIONS
 from data_prep.report import summary, write_report
-from data_prep.splits import balance, class_counts, speaker_overlap, split_by_speaker, split_by_utterance
+from data_prep.splits import (
+    balance,
+    class_counts,
+    speaker_folds,
+    speaker_overlap,
+    split_by_speaker,
+    split_by_utterance,
+)
 
 REASON_DUPLICATE_CONTENT = "duplicate content"
+UNBALANCED_SPLIT = "train_unbalanced"   # with keep_unbalanced: the train split as split, before balancing
+FOLDS_FILE = "folds.json"               # with folds >= 2: speaker -> fold for k-fold cross-validation
 
 
 class NoCorpusError(RuntimeError):
@@ -123,15 +133,36 @@ def _build(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[Corpu
     else:
         local = split_by_utterance(labels, corpora, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     before_balancing = class_counts(local["train"], labels, EMOTIONS)
+    unbalanced = list(local["train"])
     local["train"] = balance(local["train"], labels, cfg.per_class, cfg.seed)
 
-    dataset = split_datasets(decoded, {name: [kept[j] for j in rows] for name, rows in local.items()})
+    saved = dict(local)
+    if cfg.keep_unbalanced:
+        saved[UNBALANCED_SPLIT] = unbalanced
+    dataset = split_datasets(decoded, {name: [kept[j] for j in rows] for name, rows in saved.items()})
     # An empty split saved with the default sharding has no Arrow file and load_from_disk fails on it; one shard
     # gives a loadable 0-row split.
     dataset.save_to_disk(str(staging), num_shards={name: 1 for name, ds in dataset.items() if len(ds) == 0})
+    folds = fold_assignment(cfg, labels, speakers) if cfg.folds else None
+    if cfg.folds and folds is None:
+        print(f"warning: folds: {cfg.folds} folds need at least {cfg.folds} speakers, the data has "
+              f"{len(set(speakers))}; no {FOLDS_FILE} written", flush=True)
+    if folds is not None:
+        (staging / FOLDS_FILE).write_text(json.dumps(folds, indent=2, ensure_ascii=False) + "\n")
     report = build_report(cfg, scans, missing, candidates, kept, skipped, local, before_balancing)
     write_report(report, staging)
     return report, ", ".join(f"{k} {len(v)}" for k, v in local.items())
+
+
+def fold_assignment(cfg: PrepareConfig, labels: list[str], speakers: list[str]) -> dict[str, Any] | None:
+    """folds.json: every kept clip's speaker assigned to one of `cfg.folds` folds (whole speakers per fold),
+    with the clips per class of each fold so the balance can be checked; None with fewer speakers than folds."""
+    if len(set(speakers)) < cfg.folds:
+        return None
+    fold_of = speaker_folds(labels, speakers, cfg.folds, cfg.seed)
+    per_fold = [class_counts([i for i, s in enumerate(speakers) if fold_of[s] == f], labels, EMOTIONS)
+                for f in range(cfg.folds)]
+    return {"k": cfg.folds, "by": "speaker", "seed": cfg.seed, "speakers": fold_of, "per_fold": per_fold}
 
 
 def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec],

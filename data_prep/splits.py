@@ -104,6 +104,38 @@ def split_by_speaker(labels: Sequence[str], corpora: Sequence[str], speakers: Se
     return {name: sorted(rows) for name, rows in out.items()}
 
 
+def speaker_folds(labels: Sequence[str], speakers: Sequence[str], k: int, seed: int) -> dict[str, int]:
+    """Assign whole speakers to `k` folds for speaker-independent cross-validation: largest speakers first
+    (ties in seeded order), each to the fold whose per-class counts stay closest to an even 1/k share (the
+    same class-weighted cost as `split_by_speaker`). Returns {speaker: fold}; needs at least k speakers."""
+    names = sorted(set(speakers))
+    if len(names) < k:
+        raise ValueError(f"{k} folds need at least {k} speakers, the data has {len(names)}")
+    rng = np.random.default_rng([seed, 2])
+    classes = sorted(set(labels))
+    col = {c: j for j, c in enumerate(classes)}
+    vec = {s: np.zeros(len(classes)) for s in names}
+    for label, spk in zip(labels, speakers):
+        vec[spk][col[label]] += 1
+    total = sum(vec.values())
+    weight = 1.0 / np.maximum(total, 1)
+    target = total / k
+    current = np.zeros((k, len(classes)))
+    order = [names[j] for j in rng.permutation(len(names))]
+    order.sort(key=lambda s: -int(vec[s].sum()))
+    out: dict[str, int] = {}
+    for i, s in enumerate(order):
+        if i < k:  # every fold gets a speaker first
+            best = i
+        else:
+            gain = [float((weight * ((current[f] + vec[s] - target) ** 2 - (current[f] - target) ** 2)).sum())
+                    for f in range(k)]
+            best = int(np.argmin(gain))
+        out[s] = best
+        current[best] += vec[s]
+    return dict(sorted(out.items()))
+
+
 def balance(train_rows: Sequence[int], labels: Sequence[str], per_class: int, seed: int) -> list[int]:
     """Resample train rows to exactly `per_class` per class present: classes with more clips are
     undersampled (without replacement); classes with fewer are repeated whole as often as fits and

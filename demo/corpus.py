@@ -10,7 +10,10 @@ scale, so the speaker is not the label). Layout, read by the `folder` adapter:
 speaker regex for the `folder` adapter: ``^(?P<speaker>[^_]+)_``. Sample rates rotate over
 16000/22050/44100/48000 Hz; most files are 16-bit PCM, every fifth one 32-bit float.
 
-    python -m demo.corpus --output DIR [--seed 0] [--speakers 24] [--clips_per_speaker_per_emotion 5]
+Classes are as imbalanced as in the six real corpora together (``REAL_MIX``, surprise at less than half of
+the largest classes); ``--mix uniform`` gives every class the same count.
+
+    python -m demo.corpus --output DIR [--seed 0] [--speakers 24] [--clips_per_speaker_per_emotion 5] [--mix real]
 """
 from __future__ import annotations
 
@@ -61,6 +64,27 @@ PROSODY: dict[str, Prosody] = {
     "surprise": Prosody(1.20, 1.00, 0.05, 0.006, 0.00, 3.5, 0.75, 0.35, 0.05, 0.80, 1.05),  # sharp late rise, high peak
 }
 # fmt: on
+
+
+# Kept clips per class of the six corpora of configs/data.yaml, from their documented contents: RAVDESS (neutral
+# 96, the other five 192 each), IESC (600 clips: anger/fear/happy/neutral/sad, 120 each), Hindi (400 per class,
+# all six), URDU-Dataset (anger/happy/neutral/sad, 100 each), UrduSER (anger/fear/happy/neutral/sad, 500 each);
+# KAI-Indian's 16 clips are left out. 6956 clips: surprise (only in RAVDESS and Hindi) is 45 % of the largest
+# classes, fear (absent from URDU-Dataset) and neutral (half of the other classes in RAVDESS) about 92 %.
+REAL_MIX: dict[str, int] = {"anger": 1312, "fear": 1212, "happy": 1312, "neutral": 1216, "sad": 1312, "surprise": 592}
+MIXES = ("real", "uniform")
+
+
+def clips_per_emotion(speakers: int, clips_per_speaker_per_emotion: int, mix: str = "real") -> dict[str, int]:
+    """Clips of each emotion: `speakers x clips_per_speaker_per_emotion` for the largest class, the others scaled
+    by their share in `REAL_MIX` (at least one clip), or the same for all with `mix="uniform"`."""
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {MIXES}, got {mix!r}")
+    full = speakers * clips_per_speaker_per_emotion
+    if mix == "uniform":
+        return {e: full for e in EMOTIONS}
+    top = max(REAL_MIX.values())
+    return {e: max(1, round(full * REAL_MIX[e] / top)) for e in EMOTIONS}
 
 
 @dataclass(frozen=True)
@@ -152,19 +176,24 @@ def synthesize(emotion: str, speaker: Speaker, sr: int, rng: np.random.Generator
 
 
 def generate(output: str | Path, seed: int = 0, speakers: int = 24, clips_per_speaker_per_emotion: int = 5,
-             quiet: bool = False) -> list[Path]:
+             quiet: bool = False, mix: str = "real") -> list[Path]:
     """Write the corpus under `output` and return the written paths (sorted)."""
     if speakers < 1 or clips_per_speaker_per_emotion < 1:
         raise ValueError("speakers and clips-per-speaker-per-emotion must be >= 1")
     output = Path(output)
     rng = np.random.default_rng(seed)
     voices = make_speakers(speakers, rng)
+    counts = clips_per_emotion(speakers, clips_per_speaker_per_emotion, mix)
     written: list[Path] = []
     count = 0
-    for emotion in EMOTIONS:
+    for e, emotion in enumerate(EMOTIONS):
         (output / emotion).mkdir(parents=True, exist_ok=True)
-        for speaker in voices:
-            for idx in range(clips_per_speaker_per_emotion):
+        for stale in (output / emotion).glob(f"spk*_{emotion}_*.wav"):  # clips of an earlier, larger corpus
+            stale.unlink()
+        base, extra = divmod(counts[emotion], speakers)
+        for j, speaker in enumerate(voices):
+            # the speakers with one clip more rotate with the emotion, so no speaker is short of every rare class
+            for idx in range(base + ((j - e) % speakers < extra)):
                 sr = SAMPLE_RATES[count % len(SAMPLE_RATES)]
                 wave = synthesize(emotion, speaker, sr, rng)
                 path = output / emotion / f"{speaker.name}_{emotion}_{idx:02d}.wav"
@@ -173,8 +202,8 @@ def generate(output: str | Path, seed: int = 0, speakers: int = 24, clips_per_sp
                 written.append(path)
                 count += 1
     if not quiet:
-        print(f"wrote {len(written)} clips ({speakers} speakers x {len(EMOTIONS)} emotions x "
-              f"{clips_per_speaker_per_emotion}) to {output}")
+        print(f"wrote {len(written)} clips ({speakers} speakers; per emotion: "
+              + ", ".join(f"{e} {n}" for e, n in counts.items()) + f") to {output}")
     return sorted(written)
 
 
@@ -184,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", required=True, help="folder to write <emotion>/<speaker>_<emotion>_<idx>.wav into")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic voices and clips")
     ap.add_argument("--speakers", type=int, default=24, help="synthetic speakers")
-    ap.add_argument("--clips_per_speaker_per_emotion", type=int, default=5, help="clips of each emotion per speaker")
+    ap.add_argument("--clips_per_speaker_per_emotion", type=int, default=5,
+                    help="clips of each of the largest classes per speaker (the others follow --mix)")
+    ap.add_argument("--mix", choices=MIXES, default="real", help="class proportions: the real corpora's, or uniform")
     args = ap.parse_args(argv)
-    generate(args.output, args.seed, args.speakers, args.clips_per_speaker_per_emotion)
+    generate(args.output, args.seed, args.speakers, args.clips_per_speaker_per_emotion, mix=args.mix)
     return 0
 
 

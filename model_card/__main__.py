@@ -1,4 +1,5 @@
-"""`python -m model_card --model OUT [--data DIR] [--template PATH]`: write OUT/README.md from the run's files."""
+"""`python -m model_card --model OUT [--data DIR] [--ablation FILE] [--template PATH]`: write OUT/README.md from the
+run's files (and an ablation_results.json of `python -m recipe.experiments`)."""
 from __future__ import annotations
 
 import sys
@@ -15,9 +16,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default=None,
                         help="prepared dataset folder holding prepare_report.json (default: run_info.json's data_dir)")
     parser.add_argument("--template", default=str(TEMPLATE_PATH), help="Jinja2 Markdown template")
+    parser.add_argument("--ablation", default=None,
+                        help="ablation_results.json (recipe.experiments): adds the Techniques & impact section")
     args = parser.parse_args(argv)
     try:
-        path = write_card(args.model, args.data, args.template)
+        path = write_card(args.model, args.data, args.template, args.ablation)
     except CardInputError as err:
         print(f"model_card: {err}", file=sys.stderr)
         return 2

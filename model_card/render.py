@@ -63,6 +63,8 @@ class RunFiles:
     model_config: dict[str, Any]
     preprocessor: dict[str, Any]
     prepare_report: dict[str, Any]
+    ablation: dict[str, Any] | None = None
+    ablation_path: Path | None = None
 
 
 def _read_json(path: Path, required_keys: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -80,7 +82,21 @@ def _read_json(path: Path, required_keys: tuple[str, ...] = ()) -> dict[str, Any
     return data
 
 
-def load_run(model_dir: str | Path, data_dir: str | Path | None = None) -> RunFiles:
+def load_ablation(path: str | Path) -> dict[str, Any]:
+    """ablation_results.json of `python -m recipe.experiments`, checked for the keys the card reads."""
+    path = Path(path)
+    data = _read_json(path, ("variants",))
+    if not isinstance(data["variants"], list) or not data["variants"]:
+        raise CardInputError(path, "'variants' must be a non-empty list")
+    for v in data["variants"]:
+        if not isinstance(v, dict) or not {"name", "overrides", "runs", "test", "delta_vs_baseline"} <= set(v) \
+                or not all(m in v["test"] for m in ("accuracy", "uar", "macro_f1")):
+            raise CardInputError(path, f"variant entry {str(v)[:80]} lacks name/overrides/runs/test/delta_vs_baseline")
+    return data
+
+
+def load_run(model_dir: str | Path, data_dir: str | Path | None = None,
+             ablation_path: str | Path | None = None) -> RunFiles:
     """Read and check the run's files; ``data_dir`` defaults to run_info.json's ``data_dir``."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -109,6 +125,8 @@ def load_run(model_dir: str | Path, data_dir: str | Path | None = None) -> RunFi
         model_config=_read_json(model_dir / "config.json", ("id2label",)),
         preprocessor=_read_json(pre_path) if pre_path.is_file() else {},
         prepare_report=_read_json(data_dir / "prepare_report.json", ("corpora", "splits", "settings")),
+        ablation=load_ablation(ablation_path) if ablation_path else None,
+        ablation_path=Path(ablation_path) if ablation_path else None,
     )
     check_consistent(run)
     return run
@@ -312,6 +330,76 @@ def _split_block(res: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     }
 
 
+def _interval(ci: dict[str, Any] | None, key: str) -> str:
+    return fmt.MISSING if not ci or key not in ci else f"[{fmt.pct(ci[key][0])}, {fmt.pct(ci[key][1])}]"
+
+
+def _variant(run: RunFiles, name: str) -> dict[str, Any] | None:
+    return next((v for v in (run.ablation or {}).get("variants", []) if v["name"] == name), None)
+
+
+def results_summary(run: RunFiles, primary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (one per metric) of the results summary: the model with its bootstrap interval next to
+    the majority, random and (when evaluated) classical baselines and (with an ablation file) the from-scratch
+    variant's mean."""
+    base = primary["baselines"]
+    classical = base.get("classical")
+    scratch = _variant(run, "from_scratch")
+    header = ["metric", "model", *(["model interval"] if primary.get("ci95") else []), "majority class",
+              "random guess", *(["classical (eGeMAPS + LR)"] if classical else []),
+              *(["from scratch (ablation mean)"] if scratch else []), "model − majority", "model − random"]
+    rows = []
+    for name, key in (("Accuracy (WA)", "accuracy"), ("UAR (macro recall)", "uar"), ("Macro-F1", "macro_f1")):
+        rows.append([name, fmt.pct(primary[key]), *([_interval(primary["ci95"], key)] if primary.get("ci95") else []),
+                     fmt.pct(base["majority"][key]), fmt.pct(base["random"][key]),
+                     *([fmt.pct(classical[key])] if classical else []),
+                     *([fmt.pct(scratch["test"][key]["mean"])] if scratch else []),
+                     fmt.pp(primary[key] - base["majority"][key]), fmt.pp(primary[key] - base["random"][key])])
+    return header, rows
+
+
+def classical_verdict(primary: dict[str, Any]) -> str | None:
+    """One plain sentence comparing the model's UAR with the classical baseline's, or None without it."""
+    classical = primary["baselines"].get("classical")
+    if not classical:
+        return None
+    model, other = primary["uar"], classical["uar"]
+    ci = primary.get("ci95") or {}
+    inside = "uar" in ci and ci["uar"][0] <= other <= ci["uar"][1]
+    if model < other:
+        verdict = (f"**The model loses to the classical baseline**: UAR {fmt.pct(model)} against {fmt.pct(other)} "
+                   "for openSMILE eGeMAPS features with a logistic regression on the same clips")
+    else:
+        verdict = (f"The model beats the classical baseline: UAR {fmt.pct(model)} against {fmt.pct(other)} "
+                   "for openSMILE eGeMAPS features with a logistic regression on the same clips")
+    return verdict + (" (the baseline's UAR lies inside the model's bootstrap interval: the difference is not "
+                      "established)." if inside else ".")
+
+
+def techniques_rows(run: RunFiles) -> list[list[str]]:
+    """The "Techniques & impact" table: one row per variant of the ablation file, numbers as the file has them."""
+    rows = []
+    for v in (run.ablation or {}).get("variants", []):
+        test, delta = v["test"], v.get("delta_vs_baseline") or {}
+
+        def spread(stats: dict[str, Any]) -> str:
+            return fmt.pct(stats["mean"]) + ("" if stats.get("std") is None else f" ± {100 * stats['std']:.2f}")
+
+        def change(key: str) -> str:
+            d = delta.get(key)
+            if not d:
+                return "—"
+            ci = d.get("ci95")
+            return fmt.pp(d["mean"]) + ("" if not ci else f" [{fmt.pp(ci[0])}, {fmt.pp(ci[1])}]")
+
+        what = ", ".join(f"{k}={fmt.value(val) if not isinstance(val, dict) else '{…}'}"
+                         for k, val in v["overrides"].items()) or "the config as trained"
+        seeds = sorted({r["seed"] for r in v["runs"]})
+        rows.append([v["name"], what, len(v["runs"]), ", ".join(str(x) for x in seeds), spread(test["accuracy"]),
+                     spread(test["uar"]), spread(test["macro_f1"]), change("accuracy"), change("uar")])
+    return rows
+
+
 def template_context(run: RunFiles) -> dict[str, Any]:
     """All template variables, numbers already formatted (see model_card.formatting)."""
     ev, info, report = run.eval_results, run.run_info, run.prepare_report
@@ -319,11 +407,7 @@ def template_context(run: RunFiles) -> dict[str, Any]:
     split = ev["split"]
     primary = ev["splits"][split]
     base = primary["baselines"]
-    results_rows = [
-        [name, fmt.pct(primary[key]), fmt.pct(base["majority"][key]), fmt.pct(base["random"][key]),
-         fmt.pp(primary[key] - base["majority"][key]), fmt.pp(primary[key] - base["random"][key])]
-        for name, key in (("Accuracy (WA)", "accuracy"), ("UAR (macro recall)", "uar"), ("Macro-F1", "macro_f1"))
-    ]
+    results_header, results_rows = results_summary(run, primary)
     splits_rows = [[s, r["n"], fmt.pct(r["accuracy"]), fmt.pct(r["uar"]), fmt.pct(r["macro_f1"])]
                    for s, r in ev["splits"].items()]
     per_split = {s: _split_block(r, labels) for s, r in ev["splits"].items()}
@@ -389,7 +473,15 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "majority_acc": fmt.pct(base["majority"]["accuracy"]), "random_acc": fmt.pct(base["random"]["accuracy"]),
         "above_majority": fmt.pp(primary["accuracy"] - base["majority"]["accuracy"]),
         "above_random": fmt.pp(primary["accuracy"] - base["random"]["accuracy"]),
-        "results_rows": results_rows,
+        "results_header": results_header, "results_rows": results_rows,
+        "ci": primary.get("ci95"),
+        "ci_uar": _interval(primary.get("ci95"), "uar"),
+        "classical": base.get("classical"),
+        "classical_ci_uar": _interval((base.get("classical") or {}).get("ci95"), "uar"),
+        "classical_verdict": classical_verdict(primary),
+        "techniques_rows": techniques_rows(run),
+        "ablation_file": str(run.ablation_path) if run.ablation_path else None,
+        "ablation_has_scratch": _variant(run, "from_scratch") is not None,
         "splits_rows": splits_rows,
         "majority_method": base["majority"]["method"], "random_method": base["random"]["method"],
         "encoder": info["encoder"] if isinstance(info["encoder"], str) else json.dumps(info["encoder"]),
@@ -442,9 +534,10 @@ def card_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_card(model_dir: str | Path, data_dir: str | Path | None = None,
-                template_path: str | Path | None = None) -> ModelCard:
-    """Build the ModelCard of the run in ``model_dir`` (does not write it)."""
-    run = load_run(model_dir, data_dir)
+                template_path: str | Path | None = None, ablation: str | Path | None = None) -> ModelCard:
+    """Build the ModelCard of the run in ``model_dir`` (does not write it); ``ablation``: an
+    ablation_results.json to render as "Techniques & impact"."""
+    run = load_run(model_dir, data_dir, ablation)
     card = ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
                                    table=card_table, **template_context(run))
     card.text = card.text.rstrip("\n") + "\n"  # Jinja drops the template's final newline
@@ -452,9 +545,9 @@ def render_card(model_dir: str | Path, data_dir: str | Path | None = None,
 
 
 def write_card(model_dir: str | Path, data_dir: str | Path | None = None,
-               template_path: str | Path | None = None) -> Path:
+               template_path: str | Path | None = None, ablation: str | Path | None = None) -> Path:
     """Render the card and save it as ``model_dir/README.md``; returns the path."""
-    card = render_card(model_dir, data_dir, template_path)
+    card = render_card(model_dir, data_dir, template_path, ablation)
     path = Path(model_dir) / CARD_FILE
     card.save(path)
     return path

@@ -15,11 +15,16 @@ eval_results.json::
      "splits": {SPLIT: {"n", "accuracy", "uar", "macro_f1", "classes_absent", "per_class": {label: {"accuracy",
                  "precision", "f1", "support", "predicted"}}, "confusion_matrix": {"labels", "counts", "normalised"},
                  "top_confusions": [{"true", "pred", "rate", "count", "text"}], "per_corpus": {c: {"accuracy",
-                 "correct", "n"}}, "per_language": {...}, "baselines": {"majority": {...}, "random": {...}}}}}
+                 "correct", "n"}}, "per_language": {...}, "baselines": {"majority": {...}, "random": {...},
+                 "classical": {...} (added by `python -m recipe.baseline --model OUT`)},
+                 "ci95": {"accuracy": [low, high], "uar": [...], "macro_f1": [...], "resampled": "speakers" | "clips",
+                 "confidence", "method", "n_clusters", "n_resamples", "seed"}}}}
 
 ``split`` is the primary split (figures, headline metrics); ``splits`` also holds each ``--also`` split
 (default: validation), evaluated the same way, so the model card can show validation and test side by side.
 All rates are fractions in [0, 1]; "accuracy" is the weighted accuracy (WA), "uar" the macro recall.
+``ci95`` is a percentile-bootstrap 95 % interval that resamples whole speakers (clips when the split has fewer
+than two speaker ids), see recipe.components.uncertainty.
 """
 from __future__ import annotations
 
@@ -53,6 +58,7 @@ from recipe.components.inference import (
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
 from recipe.components.precision import PRECISIONS, choose_precision, probe_hardware
+from recipe.components.uncertainty import bootstrap_ci
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +110,8 @@ def evaluate_split(probs: np.ndarray, dataset: Dataset, train_labels: Sequence[i
     y_pred = probs.argmax(axis=-1)
     report = classification_report(y_true, y_pred, labels,
                                    groups={col: dataset[col] for col in GROUP_COLUMNS})
+    speakers = dataset["speaker"] if "speaker" in dataset.column_names else None
+    report["ci95"] = bootstrap_ci(y_true, y_pred, len(labels), speakers)
     report["baselines"] = {"majority": majority_baseline(train_labels, y_true, labels),
                            "random": random_baseline(y_true, labels)}
     return report

@@ -72,6 +72,7 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
                 head_sizes=opts.head_sizes,
                 head_dropout=opts.head_dropout,
                 attention_hidden_size=opts.attention_hidden_size,
+                pooling=opts.pooling,
                 use_weighted_layer_sum=opts.use_weighted_layer_sum,
                 encoder_output_norm=bool(opts.encoder_output_norm),
                 id2label=id2label,
@@ -91,6 +92,7 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
                 attention_hidden_size=opts.attention_hidden_size,
                 use_weighted_layer_sum=opts.use_weighted_layer_sum,
                 encoder_output_norm=opts.encoder_output_norm,
+                pooling=opts.pooling,
                 attn_implementation=opts.attn_implementation,
                 **opts.encoder_config,
             )

@@ -70,6 +70,9 @@ class ModelOptions:
         default_factory=lambda: [512, 256, 128], metadata={"help": "hidden sizes of the classification head's layers"}
     )
     head_dropout: float = field(default=0.3, metadata={"help": "dropout before each head layer"})
+    pooling: Literal["attentive", "mean"] = field(
+        default="attentive", metadata={"help": "attentive (learned frame weights) or mean (masked average of frames)"}
+    )
     attention_hidden_size: int = field(
         default=384, metadata={"help": "width of the attentive pooling's tanh scoring layer (384: 95.2M / 856K)"}
     )

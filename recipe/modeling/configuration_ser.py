@@ -68,6 +68,7 @@ class SERConfig(PretrainedConfig):
         encoder_output_norm (`bool`): normalise the encoder output of each utterance over its frames and features
             (parameter-free, eps 1e-5), as SpeechBrain's wav2vec2 wrapper does with `output_norm: True`; on for
             encoders fine-tuned that way (speechbrain/emotion-recognition-wav2vec2-IEMOCAP).
+        pooling (`str`): "attentive" (learned frame weights) or "mean" (masked average of the frames).
         head_sizes (`list[int]`): widths of the MLP head's hidden layers (each Linear+LayerNorm+ReLU+Dropout).
         head_dropout (`float`): dropout after each hidden layer of the head.
         id2label / label2id: default to the six emotions.
@@ -88,6 +89,7 @@ class SERConfig(PretrainedConfig):
     encoder_config: dict | None = None
     encoder_name_or_path: str | None = None
     attention_hidden_size: int = 384
+    pooling: str = "attentive"
     head_sizes: list[int] | None = None
     head_dropout: float = 0.3
     use_weighted_layer_sum: bool = False

@@ -135,6 +135,20 @@ def utterance_norm(hidden_states: torch.Tensor, frame_mask: torch.Tensor | None,
     return ((states - mean) * torch.rsqrt(var + eps)).to(hidden_states.dtype)
 
 
+class MeanPooling(nn.Module):
+    """Plain average over the real frames (padded frames excluded): the ablation of the attentive pooling."""
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """hidden_states (B, T, H), frame_mask (B, T) bool with True for real frames -> pooled (B, H)."""
+        if frame_mask is None:
+            return hidden_states.mean(dim=1)
+        weights = frame_mask.to(hidden_states.dtype)
+        return torch.einsum("bt,bth->bh", weights, hidden_states) / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
+POOLING_TYPES = ("attentive", "mean")
+
+
 class SERForAudioClassification(PreTrainedModel):
     """Encoder [-> weighted layer sum] [-> utterance norm] -> attentive pooling (masked)
     -> [Linear+LayerNorm+ReLU+Dropout] x len(head_sizes) -> Linear."""
@@ -163,7 +177,12 @@ class SERForAudioClassification(PreTrainedModel):
         if config.use_weighted_layer_sum:
             # Same parameter (name, shape, initial value) as transformers' *ForSequenceClassification.
             self.layer_weights = nn.Parameter(torch.ones(config.num_hidden_states) / config.num_hidden_states)
-        self.pooling = AttentivePooling(config.hidden_size, config.attention_hidden_size)
+        if config.pooling not in POOLING_TYPES:
+            raise ValueError(f"pooling must be one of {POOLING_TYPES}, got {config.pooling!r}")
+        if config.pooling == "mean":
+            self.pooling: nn.Module = MeanPooling()
+        else:
+            self.pooling = AttentivePooling(config.hidden_size, config.attention_hidden_size)
         layers: list[nn.Module] = []
         width = config.hidden_size
         for size in config.head_sizes:
@@ -201,6 +220,7 @@ class SERForAudioClassification(PreTrainedModel):
         attention_hidden_size: int | None = None,
         use_weighted_layer_sum: bool | None = None,
         encoder_output_norm: bool | None = None,
+        pooling: str | None = None,
         **encoder_overrides: Any,
     ) -> SERForAudioClassification:
         """Build a model whose encoder weights come from a pretrained checkpoint and whose head is new.
@@ -236,6 +256,7 @@ class SERForAudioClassification(PreTrainedModel):
             "head_sizes": None if head_sizes is None else list(head_sizes),
             "head_dropout": head_dropout,
             "attention_hidden_size": attention_hidden_size,
+            "pooling": pooling,
             "use_weighted_layer_sum": use_weighted_layer_sum,
             "encoder_output_norm": weights.output_norm if encoder_output_norm is None else encoder_output_norm,
         }

@@ -231,10 +231,31 @@ def test_cli_end_to_end_on_all_six_layouts(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_on_demo_corpus_without_config(tmp_path: Path) -> None:
-    generate(tmp_path / "demo", seed=1, speakers=2, clips_per_speaker_per_emotion=3, quiet=True)
+    generate(tmp_path / "demo", seed=1, speakers=2, clips_per_speaker_per_emotion=3, quiet=True, mix="uniform")
     result = run_cli("--corpus", f"folder={tmp_path / 'demo'}", "--output", str(tmp_path / "out"),
                      "--per_class", "5", "--workers", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "prepare_report.json").read_text())
     assert report["corpora"]["folder"]["kept"] == 36
     assert report["splits"]["train"] == dict.fromkeys(EMOTIONS, 5)
+
+
+def test_unbalanced_train_split_and_speaker_folds(tmp_path: Path) -> None:
+    """keep_unbalanced saves train before balancing as its own split; folds writes folds.json (whole speakers)."""
+    generate(tmp_path / "demo", seed=2, speakers=6, clips_per_speaker_per_emotion=2, quiet=True)
+    cfg = folder_config(tmp_path / "demo", tmp_path / "out", per_class=3, split_by="speaker", keep_unbalanced=True,
+                        folds=3)
+    report = prepare(cfg, verbose=False)
+    ds = load_from_disk(str(tmp_path / "out"))
+    assert set(ds) == {"train", "validation", "test", "train_unbalanced"}
+    assert set(report["splits"]) == {"train", "validation", "test"}  # the report's splits are what is trained on
+    unbalanced = Counter(ds["train_unbalanced"].features["label"].int2str(ds["train_unbalanced"]["label"]))
+    assert {e: unbalanced.get(e, 0) for e in EMOTIONS} == report["train_before_balancing"]
+    assert len(set(ds["train_unbalanced"]["path"])) == len(ds["train_unbalanced"])  # no copies
+    assert set(ds["train"]["path"]) <= set(ds["train_unbalanced"]["path"])
+    folds = json.loads((tmp_path / "out" / "folds.json").read_text())
+    speakers = {s for name in ("train_unbalanced", "validation", "test") for s in ds[name]["speaker"]}
+    assert folds["k"] == 3 and set(folds["speakers"]) == speakers and set(folds["speakers"].values()) == {0, 1, 2}
+    assert sum(sum(f.values()) for f in folds["per_fold"]) == report["corpora"]["folder"]["kept"]
+    with pytest.raises(ConfigError, match="folds"):
+        folder_config(tmp_path / "demo", tmp_path / "o2", folds=2)

@@ -6,7 +6,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from data_prep.splits import _holdout_sizes, balance, speaker_overlap, split_by_speaker, split_by_utterance
+from data_prep.splits import (
+    _holdout_sizes,
+    balance,
+    speaker_folds,
+    speaker_overlap,
+    split_by_speaker,
+    split_by_utterance,
+)
 
 
 def toy(n_corpora: int = 2, speakers: int = 10, per: int = 4, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
@@ -116,3 +123,18 @@ def test_speaker_split_random_corpora_never_overlap(seed: int) -> None:
     splits = split_by_speaker(labels, corpora, spk, 0.2, 0.1, seed)
     assert_partition(splits, n)
     assert sum(speaker_overlap(splits, spk).values()) == 0
+
+
+def test_speaker_folds_keep_speakers_whole_and_classes_even() -> None:
+    rng = np.random.default_rng(0)
+    speakers = [f"s{i}" for i in rng.integers(0, 12, 600)]
+    labels = [["anger", "sad", "surprise"][i] for i in rng.integers(0, 3, 600)]
+    folds = speaker_folds(labels, speakers, 4, seed=1)
+    assert set(folds) == set(speakers) and set(folds.values()) == {0, 1, 2, 3}
+    assert folds == speaker_folds(labels, speakers, 4, seed=1)
+    per_fold = Counter((folds[s], label) for s, label in zip(speakers, labels))
+    for label in ("anger", "sad", "surprise"):
+        counts = [per_fold[(f, label)] for f in range(4)]
+        assert max(counts) - min(counts) < 0.5 * np.mean(counts)  # about a quarter of each class per fold
+    with pytest.raises(ValueError, match="at least 5 speakers"):
+        speaker_folds(["a", "b"], ["x", "y"], 5, seed=0)

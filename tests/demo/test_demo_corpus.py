@@ -12,7 +12,7 @@ import soundfile as sf
 
 from data_prep.audio import load_audio
 from data_prep.labels import EMOTIONS
-from demo.corpus import SAMPLE_RATES, SPEAKER_REGEX, generate, main
+from demo.corpus import REAL_MIX, SAMPLE_RATES, SPEAKER_REGEX, clips_per_emotion, generate, main
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
 
 def test_layout_counts_and_formats(corpus: tuple[Path, list[Path]]) -> None:
     root, paths = corpus
-    assert len(paths) == 4 * 6 * 2
+    assert len(paths) == sum(clips_per_emotion(4, 2).values())
     assert sorted(p.name for p in root.iterdir()) == sorted(EMOTIONS)
     rates, subtypes, speakers = set(), set(), set()
     for path in paths:
@@ -74,3 +74,11 @@ def test_emotions_differ_in_pitch_energy_and_tempo(corpus: tuple[Path, list[Path
 def test_cli(tmp_path: Path) -> None:
     assert main(["--output", str(tmp_path), "--speakers", "1", "--clips_per_speaker_per_emotion", "1"]) == 0
     assert len(list(tmp_path.rglob("*.wav"))) == 6
+
+
+def test_real_mix_makes_surprise_the_rare_class() -> None:
+    counts = clips_per_emotion(24, 5)
+    assert counts["anger"] == counts["happy"] == counts["sad"] == 120
+    assert counts["surprise"] == round(120 * REAL_MIX["surprise"] / 1312) == 54
+    assert min(counts, key=counts.get) == "surprise"
+    assert clips_per_emotion(24, 5, "uniform") == {e: 120 for e in EMOTIONS}

@@ -52,6 +52,10 @@ def test_demo_yaml_loads(tmp_path):
     assert cfg.model.from_scratch and cfg.model.encoder_config and cfg.recipe.demo
     assert cfg.training["disable_tqdm"] is True  # a key outside the seed's set, kept because the file sets it
     build_training_arguments(cfg, str(tmp_path))
+    assert cfg.model.pooling == "attentive"
+    assert load_config(None, ["--model.pooling", "mean"]).model.pooling == "mean"
+    with pytest.raises(ConfigError, match="model.pooling"):
+        load_config(None, ["--model.pooling", "max"])
 
 
 def test_overrides_dotted_bare_and_bool_forms():

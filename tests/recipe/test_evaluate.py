@@ -209,3 +209,65 @@ def test_length_batches():
     assert sorted(i for b in length_batches(lengths, 4, True) for i in b.tolist()) == list(range(6))
     with pytest.raises(ValueError, match="batch_size"):
         length_batches(lengths, 0, True)
+
+
+# ------------------------------------------------------------------ bootstrap intervals (recipe.components.uncertainty)
+
+
+def test_confusion_metrics_match_sklearn_definitions():
+    from recipe.components.metrics import classification_metrics
+    from recipe.components.uncertainty import cluster_confusions, metrics_from_confusion
+
+    y_true, y_pred = _hand_case()
+    counts = cluster_confusions(y_true, y_pred, np.zeros(len(y_true)), len(LABELS))[0]
+    expected = classification_metrics(y_true, y_pred)
+    assert metrics_from_confusion(counts) == pytest.approx([expected[m] for m in ("accuracy", "uar", "macro_f1")])
+
+
+def test_cluster_bootstrap_keeps_speakers_whole_by_hand():
+    """Speaker A: 3 clips, all right; speaker B: 1 clip, wrong. Resampling the 2 speakers can only give the pools
+    AA (accuracy 1), AB/BA (3/4) or BB (0): P = 1/4, 1/2, 1/4, so the 2.5th and 97.5th percentiles are 0 and 1.
+    Resampling clips would also give 1/4 and 1/2."""
+    from recipe.components.uncertainty import bootstrap_ci
+
+    y_true, y_pred = np.array([0, 1, 2, 3]), np.array([0, 1, 2, 0])
+    ci = bootstrap_ci(y_true, y_pred, 6, speakers=["A", "A", "A", "B"], n_resamples=2000, seed=1)
+    assert ci["resampled"] == "speakers" and ci["n_clusters"] == 2 and ci["confidence"] == 0.95
+    assert ci["accuracy"] == [0.0, 1.0]
+    # the distribution itself: only the three whole-speaker pools occur
+    import scipy.stats
+
+    from recipe.components.uncertainty import cluster_confusions, metrics_from_confusion
+    per = cluster_confusions(y_true, y_pred, np.array(["A", "A", "A", "B"], dtype=object), 6)
+    res = scipy.stats.bootstrap((np.arange(2),), lambda i, axis=-1: metrics_from_confusion(per[i].sum(-3))[0],
+                                n_resamples=500, vectorized=True, method="percentile", rng=np.random.default_rng(0))
+    assert set(np.round(res.bootstrap_distribution, 6)) == {0.0, 0.75, 1.0}
+
+
+def test_clip_bootstrap_percentiles_by_hand():
+    """No speaker ids: clips are resampled. All right -> every resample is 1 (interval [1, 1]); one clip of 10 wrong
+    -> the interval is the 2.5th/97.5th percentile of k/10 with k ~ Binomial(10, 0.9): k = 7 and k = 10."""
+    from recipe.components.uncertainty import bootstrap_ci
+
+    y = np.array([0, 1, 2, 3, 4, 5, 0, 1, 2, 3])
+    perfect = bootstrap_ci(y, y, 6, n_resamples=500)
+    assert perfect["resampled"] == "clips" and perfect["accuracy"] == [1.0, 1.0] and perfect["uar"] == [1.0, 1.0]
+    one_wrong = y.copy()
+    one_wrong[0] = 5
+    ci = bootstrap_ci(y, one_wrong, 6, n_resamples=20000, seed=3)
+    # scipy's percentile interval interpolates between order statistics: P(k <= 6) = 1.3 %, P(k <= 7) = 7.0 %,
+    # P(k = 10) = 34.9 %, so the bounds land between 0.6 and 0.8 and exactly at 1.0
+    assert 0.6 <= ci["accuracy"][0] <= 0.8 and ci["accuracy"][1] == 1.0
+    assert ci["n_clusters"] == 10 and ci["seed"] == 3
+    assert bootstrap_ci(y, one_wrong, 6, n_resamples=2000, seed=3) == bootstrap_ci(y, one_wrong, 6, n_resamples=2000,
+                                                                                   seed=3)
+
+
+def test_mean_std_ci_is_the_t_interval():
+    from recipe.components.uncertainty import mean_std_ci
+
+    stats = mean_std_ci([0.5, 0.6, 0.7])
+    # mean 0.6, sd 0.1, t(0.975, 2) = 4.302653 -> half width 4.302653 * 0.1 / sqrt(3) = 0.248414
+    assert stats["mean"] == pytest.approx(0.6) and stats["std"] == pytest.approx(0.1)
+    assert stats["ci95"] == pytest.approx([0.6 - 0.248414, 0.6 + 0.248414], abs=1e-6)
+    assert mean_std_ci([0.4]) == {"mean": 0.4, "std": None, "ci95": None}

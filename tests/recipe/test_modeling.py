@@ -178,6 +178,26 @@ def test_attentive_pooling_gives_padded_frames_no_weight() -> None:
     assert not torch.allclose(pooling(hidden)[0], pooling(changed)[0])
 
 
+def test_mean_pooling_averages_real_frames_only(tmp_path: Path) -> None:
+    from recipe.modeling.modeling_ser import MeanPooling
+
+    hidden = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    pooled = MeanPooling()(hidden, mask)
+    torch.testing.assert_close(pooled[0], hidden[0, :3].mean(dim=0))
+    torch.testing.assert_close(pooled[1], hidden[1].mean(dim=0))
+    torch.testing.assert_close(MeanPooling()(hidden), hidden.mean(dim=1))
+    # the option travels through the config, has no parameters and survives save/load
+    config = SERConfig(encoder_config={"model_type": "wav2vec2", **tiny_encoder_overrides()}, pooling="mean")
+    model = SERForAudioClassification(config)
+    assert isinstance(model.pooling, MeanPooling) and not list(model.pooling.parameters())
+    model.save_pretrained(str(tmp_path / "m"))
+    loaded = AutoModelForAudioClassification.from_pretrained(str(tmp_path / "m"))
+    assert loaded.config.pooling == "mean" and isinstance(loaded.pooling, MeanPooling)
+    with pytest.raises(ValueError, match="pooling"):
+        SERForAudioClassification(SERConfig(encoder_config=config.encoder_config, pooling="max"))
+
+
 def _grads_after_step(model: SERForAudioClassification) -> dict[str, bool]:
     model.train()
     model.zero_grad(set_to_none=True)
