@@ -10,6 +10,7 @@ on CPU, more on CUDA (see TRAIN_SIZES), each after one warm-up step. Inference R
 auto, int8 dynamic quantisation), and on the GPU too with --device cuda. `recipe` times whole `python -m
 recipe.train` runs: start-up, setup, `Trainer.train()` and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,14 @@ SECTIONS = ("prepare", "train", "infer", "recipe")
 # wav2vec2-base with batch 8 x 4 accumulation steps (32 clips per AdamW step) and the demo with batch 16 x 1; on CPU
 # the base run is cut to 4 x 2 (8 clips per AdamW step) to stay within the time budget.
 TRAIN_SIZES = {
-    ("tiny", "cpu", False): (8, 1, 8), ("tiny", "cpu", True): (8, 1, 2),
-    ("base", "cpu", False): (4, 2, 1), ("base", "cpu", True): (2, 2, 1),
-    ("tiny", "cuda", False): (16, 1, 20), ("tiny", "cuda", True): (16, 1, 5),
-    ("base", "cuda", False): (8, 4, 5), ("base", "cuda", True): (8, 4, 2),
+    ("tiny", "cpu", False): (8, 1, 8),
+    ("tiny", "cpu", True): (8, 1, 2),
+    ("base", "cpu", False): (4, 2, 1),
+    ("base", "cpu", True): (2, 2, 1),
+    ("tiny", "cuda", False): (16, 1, 20),
+    ("tiny", "cuda", True): (16, 1, 5),
+    ("base", "cuda", False): (8, 4, 5),
+    ("base", "cuda", True): (8, 4, 2),
 }
 
 
@@ -50,8 +55,13 @@ def run_module(module: str, args: list[str], timeout: float = 900) -> dict[str, 
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = Path(tmp.name)
     cmd = [sys.executable, "-m", module, *args, "--out", str(out)]
-    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
-           "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "TQDM_DISABLE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     print(f"$ {shlex.join(cmd[1:-2])}", flush=True)
     start = time.perf_counter()
     try:
@@ -70,11 +80,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="fewer files, clips and steps (a smoke run, noisier)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training, and inference in addition to CPU)")
-    ap.add_argument("--dtype", default="fp32,auto",
-                    help="training precisions, comma list of fp32/fp16/bf16/auto (default fp32,auto)")
+    ap.add_argument(
+        "--dtype",
+        default="fp32,auto",
+        help="training precisions, comma list of fp32/fp16/bf16/auto (default fp32,auto)",
+    )
     ap.add_argument("--models", default="tiny,base", help="training models: tiny (demo config), base (wav2vec2-base)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads for training and inference (default: torch's)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)"
+    )
     ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
@@ -93,8 +107,9 @@ def resolve(dtypes: list[str], device: str) -> tuple[list[str], dict[str, str]]:
     from recipe.components.precision import choose_precision, probe_hardware
 
     auto = choose_precision("auto", probe_hardware(device))
-    resolved = [auto.name if d == "auto" else choose_precision(d, probe_hardware(device), key="--dtype").name
-                for d in dtypes]
+    resolved = [
+        auto.name if d == "auto" else choose_precision(d, probe_hardware(device), key="--dtype").name for d in dtypes
+    ]
     return list(dict.fromkeys(resolved)), {"precision": auto.name, "reason": auto.reason}
 
 
@@ -149,10 +164,28 @@ def main(argv: list[str] | None = None) -> int:
             batch, accum, steps = TRAIN_SIZES[(model, args.kind, args.quick)]
             for dtype in args.dtypes:
                 for mode in ("fast", "naive") if dtype == args.dtypes[0] else ("fast",):
-                    rows.append(run_module("bench.train_bench", [
-                        "--model", model, "--mode", mode, "--device", args.device, "--dtype", dtype,
-                        "--batch_size", str(batch), "--grad_accum", str(accum), "--steps", str(steps),
-                        *(["--threads", str(args.threads)] if args.threads else [])]))
+                    rows.append(
+                        run_module(
+                            "bench.train_bench",
+                            [
+                                "--model",
+                                model,
+                                "--mode",
+                                mode,
+                                "--device",
+                                args.device,
+                                "--dtype",
+                                dtype,
+                                "--batch_size",
+                                str(batch),
+                                "--grad_accum",
+                                str(accum),
+                                "--steps",
+                                str(steps),
+                                *(["--threads", str(args.threads)] if args.threads else []),
+                            ],
+                        )
+                    )
         results["train"] = rows
         results["train_ratios"] = train_ratios(rows)
         results["precision_ratios"] = precision_ratios(rows, reference=args.dtypes[0])
@@ -160,16 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         clips = "8" if args.quick else "24"
         threads = ["--threads", str(args.threads)] if args.threads else []
         variants = ",".join(dict.fromkeys(["fp32", cpu_auto["precision"], "int8", "onnx-fp32", "onnx-int8"]))
-        results["infer"] = run_module("bench.infer_bench", ["--clips", clips, "--device", "cpu", "--variants",
-                                                            variants, *threads])
+        results["infer"] = run_module(
+            "bench.infer_bench", ["--clips", clips, "--device", "cpu", "--variants", variants, *threads]
+        )
         if args.kind == "cuda":
             variants = ",".join(dict.fromkeys(["fp32", auto_device["precision"], "fp16", "bf16"]))
-            results["infer_device"] = [run_module(
-                "bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", variants])]
+            results["infer_device"] = [
+                run_module("bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", variants])
+            ]
     if "recipe" in args.only:
         threads = ["--threads", str(args.threads)] if args.threads else []
-        results["recipe"] = [run_module("bench.recipe_bench", ["--model", model, *threads])
-                             for model in args.models if not (args.quick and model == "base")]
+        results["recipe"] = [
+            run_module("bench.recipe_bench", ["--model", model, *threads])
+            for model in args.models
+            if not (args.quick and model == "base")
+        ]
     results["targets"] = target_summary(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)

@@ -16,6 +16,7 @@ accuracy on real data.
     python -m bench.infer_bench [--clips 16] [--batch_size 8] [--device cpu]
                                 [--variants fp32,bf16,int8,onnx-fp32,onnx-int8] [--out f]
 """
+
 from __future__ import annotations
 
 import sys
@@ -50,8 +51,9 @@ def save_base_model(folder: Path, seed: int = 0) -> None:
     SERFeatureExtractor.for_encoder(config.encoder_config).save_pretrained(str(folder))
 
 
-def time_variant(model_dir: Path, device: str, variant: str, waves: list[np.ndarray], batch_size: int
-                 ) -> tuple[float, float, np.ndarray]:
+def time_variant(
+    model_dir: Path, device: str, variant: str, waves: list[np.ndarray], batch_size: int
+) -> tuple[float, float, np.ndarray]:
     """Wall-clock and process CPU seconds to classify `waves` with one variant (after a warm-up call), and the
     probabilities. CPU seconds (all threads) are much less disturbed than wall-clock by other work on a shared CPU."""
     quantize = variant.endswith("int8")
@@ -72,9 +74,14 @@ def time_variant(model_dir: Path, device: str, variant: str, waves: list[np.ndar
     return time.perf_counter() - start, time.process_time() - cpu_start, probs
 
 
-def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu",
-        variants: tuple[str, ...] = ("fp32", "bf16", "int8", "onnx-fp32", "onnx-int8"),
-        single_variants: tuple[str, ...] = ("fp32",), seed: int = 0) -> dict[str, Any]:
+def run(
+    n_clips: int = 16,
+    batch_size: int = 8,
+    device: str = "cpu",
+    variants: tuple[str, ...] = ("fp32", "bf16", "int8", "onnx-fp32", "onnx-int8"),
+    single_variants: tuple[str, ...] = ("fp32",),
+    seed: int = 0,
+) -> dict[str, Any]:
     """RTF of every variant at `batch_size`, and at batch 1 for `single_variants`; float32 runs first (the agreement
     reference; it always runs both batch sizes)."""
     single_variants = ("fp32", *single_variants)
@@ -91,9 +98,14 @@ def run(n_clips: int = 16, batch_size: int = 8, device: str = "cpu",
         for variant in ordered:
             for bs in (1, batch_size) if variant in single_variants else (batch_size,):
                 seconds, cpu_seconds, probs = time_variant(model_dir, device, variant, waves, bs)
-                row = {"variant": variant, "batch_size": bs, "seconds": round(seconds, 3),
-                       "rtf": round(seconds / audio_s, 4), "clips_per_s": round(n_clips / seconds, 2),
-                       "cpu_seconds": round(cpu_seconds, 3)}
+                row = {
+                    "variant": variant,
+                    "batch_size": bs,
+                    "seconds": round(seconds, 3),
+                    "rtf": round(seconds / audio_s, 4),
+                    "clips_per_s": round(n_clips / seconds, 2),
+                    "cpu_seconds": round(cpu_seconds, 3),
+                }
                 if variant == "fp32":
                     reference[bs] = probs
                 else:
@@ -117,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=16, help="clips classified per variant")
     ap.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--variants", default="fp32,bf16,int8,onnx-fp32,onnx-int8", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument(
+        "--variants", default="fp32,bf16,int8,onnx-fp32,onnx-int8", help=f"comma list of {', '.join(VARIANTS)}"
+    )
     ap.add_argument("--single_variants", default="fp32", help="variants also timed one clip at a time")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads; none given: torch's default")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")

@@ -8,6 +8,7 @@ Samples are drawn deterministically at the distribution's quantiles ((i + 0.5) /
 seed) rather than at random, so that a small benchmark sample has the distribution's shape and mean exactly,
 and two runs measure the same clips.
 """
+
 from __future__ import annotations
 
 import math

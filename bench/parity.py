@@ -6,6 +6,7 @@ Each OUT is a `recipe.train` output folder evaluated by `recipe.evaluate` (run_i
 precision is run_info.json's `precision` (eval_results.json's `inference.precision` for runs that predate it).
 Prints a Markdown table: runs, seeds, accuracy, UAR and macro-F1 (mean ± sample std) and the mean training time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,18 @@ def read_run(folder: Path, split: str) -> dict[str, Any]:
     info = json.loads((folder / "run_info.json").read_text())
     results = json.loads((folder / "eval_results.json").read_text())
     config = (folder / "train_config.yaml").read_text()
-    seed = next((line.split(":", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("seed:")),
-                "?")
+    seed = next(
+        (line.split(":", 1)[1].strip() for line in config.splitlines() if line.strip().startswith("seed:")), "?"
+    )
     scores = results["splits"][split]
-    return {"precision": info.get("precision") or results["inference"].get("precision", "?"), "seed": seed,
-            "accuracy": scores["accuracy"], "uar": scores["uar"], "macro_f1": scores["macro_f1"],
-            "train_runtime_s": info["train_runtime_s"]}
+    return {
+        "precision": info.get("precision") or results["inference"].get("precision", "?"),
+        "seed": seed,
+        "accuracy": scores["accuracy"],
+        "uar": scores["uar"],
+        "macro_f1": scores["macro_f1"],
+        "train_runtime_s": info["train_runtime_s"],
+    }
 
 
 def _mean_std(values: list[float]) -> str:
@@ -38,15 +45,29 @@ def _mean_std(values: list[float]) -> str:
 
 def table(runs: list[dict[str, Any]], split: str) -> str:
     """Markdown table, one row per precision."""
-    header = ["precision", "runs", "seeds", f"{split} accuracy %", f"{split} UAR %", f"{split} macro-F1 %",
-              "training s (mean)"]
+    header = [
+        "precision",
+        "runs",
+        "seeds",
+        f"{split} accuracy %",
+        f"{split} UAR %",
+        f"{split} macro-F1 %",
+        "training s (mean)",
+    ]
     rows = []
     for precision in sorted({r["precision"] for r in runs}):
         group = [r for r in runs if r["precision"] == precision]
-        rows.append([precision, len(group), ", ".join(str(r["seed"]) for r in group),
-                     _mean_std([r["accuracy"] for r in group]), _mean_std([r["uar"] for r in group]),
-                     _mean_std([r["macro_f1"] for r in group]),
-                     f"{statistics.mean(r['train_runtime_s'] for r in group):.0f}"])
+        rows.append(
+            [
+                precision,
+                len(group),
+                ", ".join(str(r["seed"]) for r in group),
+                _mean_std([r["accuracy"] for r in group]),
+                _mean_std([r["uar"] for r in group]),
+                _mean_std([r["macro_f1"] for r in group]),
+                f"{statistics.mean(r['train_runtime_s'] for r in group):.0f}",
+            ]
+        )
     return markdown_table(header, rows)
 
 

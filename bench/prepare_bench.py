@@ -14,6 +14,7 @@ crop is exercised) is written to a temporary folder as ``<emotion>/<speaker>_<em
 Keep this module's top-level imports light (no datasets/torch): the decoding pool spawns fresh interpreters that
 re-import the main module, exactly as it re-imports ``data_prep.__main__`` in a real run.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,16 +59,29 @@ def write_corpus(folder: Path, n_files: int, seed: int = 0) -> list[dict[str, st
         (folder / label).mkdir(parents=True, exist_ok=True)
         path = folder / label / f"{speaker}_{label}_{i:04d}.wav"
         sf.write(str(path), wave, sr, subtype="FLOAT" if i % 5 == 4 else "PCM_16")
-        utterances.append({"path": str(path), "label": label, "speaker": f"bench_{speaker}",
-                           "corpus": "bench", "language": "und"})
+        utterances.append(
+            {"path": str(path), "label": label, "speaker": f"bench_{speaker}", "corpus": "bench", "language": "und"}
+        )
     return utterances
 
 
 def time_cli(corpus: Path, output: Path, workers: int) -> float:
     """Wall-clock seconds of the real `python -m data_prep` command on `corpus` (raises if it fails)."""
-    cmd = [sys.executable, "-m", "data_prep", "--config", "configs/demo_data.yaml",
-           "--corpus", f"folder={corpus}", "--output", str(output), "--per_class", "0",
-           "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "data_prep",
+        "--config",
+        "configs/demo_data.yaml",
+        "--corpus",
+        f"folder={corpus}",
+        "--output",
+        str(output),
+        "--per_class",
+        "0",
+        "--workers",
+        str(workers),
+    ]
     env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

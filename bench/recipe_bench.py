@@ -11,6 +11,7 @@ validation pass after training would cost; the recipe reuses those logged metric
 
     python -m bench.recipe_bench --model tiny|base [--precision auto] [--train-clips N] [--eval-clips N] [--out f]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,11 +48,14 @@ def write_dataset(folder: Path, n_train: int, n_eval: int, seed: int = 0) -> Non
     for name, n in (("train", n_train), ("validation", n_eval)):
         lengths = quantile_lengths(n, seed=seed)
         rng.shuffle(lengths)
-        splits[name] = Dataset.from_dict({
-            "audio": [synthetic_wave(int(k), rng) for k in lengths],
-            "label": [i % len(EMOTIONS) for i in range(n)],
-            "length": [int(k) for k in lengths],
-        }, features=features)
+        splits[name] = Dataset.from_dict(
+            {
+                "audio": [synthetic_wave(int(k), rng) for k in lengths],
+                "label": [i % len(EMOTIONS) for i in range(n)],
+                "length": [int(k) for k in lengths],
+            },
+            features=features,
+        )
     DatasetDict(splits).save_to_disk(str(folder))
 
 
@@ -71,15 +75,25 @@ def write_config(path: Path, model: str, batch_size: int, accum: int) -> None:
         cfg = yaml.safe_load((REPO / "configs" / "recipe.yaml").read_text())
         cfg["model"].update(encoder=str(encoder), from_scratch=False)
         cfg["recipe"]["freeze_encoder_epochs"] = 0
-    cfg["training"].update(num_train_epochs=1, per_device_train_batch_size=batch_size,
-                           gradient_accumulation_steps=accum, dataloader_num_workers=0, disable_tqdm=True,
-                           warmup_steps=0)
+    cfg["training"].update(
+        num_train_epochs=1,
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accum,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        warmup_steps=0,
+    )
     cfg["recipe"]["overwrite_output_dir"] = True
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def run(model: str, precision: str = "auto", n_train: int | None = None, n_eval: int | None = None,
-        threads: int | None = None) -> dict[str, Any]:
+def run(
+    model: str,
+    precision: str = "auto",
+    n_train: int | None = None,
+    n_eval: int | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
     """Train once in a fresh `python -m recipe.train` process and return its phases in seconds."""
     default_train, default_eval, batch_size, accum = SIZES[model]
     n_train, n_eval = n_train or default_train, n_eval or default_eval
@@ -87,8 +101,19 @@ def run(model: str, precision: str = "auto", n_train: int | None = None, n_eval:
         data, out, config = Path(tmp) / "data", Path(tmp) / "out", Path(tmp) / "config.yaml"
         write_dataset(data, n_train, n_eval)
         write_config(config, model, batch_size, accum)
-        cmd = [sys.executable, "-m", "recipe.train", "--config", str(config), "--data", str(data),
-               "--output_dir", str(out), "--precision", precision]
+        cmd = [
+            sys.executable,
+            "-m",
+            "recipe.train",
+            "--config",
+            str(config),
+            "--data",
+            str(data),
+            "--output_dir",
+            str(out),
+            "--precision",
+            precision,
+        ]
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
         start = time.perf_counter()
         proc = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True)
@@ -98,8 +123,7 @@ def run(model: str, precision: str = "auto", n_train: int | None = None, n_eval:
         info = json.loads((out / "run_info.json").read_text())
         state = json.loads((out / "trainer_state.json").read_text())
     phases = info["timings_s"]
-    best = next((e for e in state["log_history"] if "eval_runtime" in e and e["step"] == state["best_global_step"]),
-                {})
+    best = next((e for e in state["log_history"] if "eval_runtime" in e and e["step"] == state["best_global_step"]), {})
     return {
         "model": model,
         "precision": info["precision"],

@@ -1,4 +1,5 @@
 """Target checks, the printed table of `make bench` and the Markdown tables of docs/performance.md."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ from typing import Any
 from common.tables import markdown_table, text_table
 
 # The recipe's speed targets, checked by `make bench` against the naive paths (docs/performance.md).
-TARGET_TRAIN_RATIO = 2.5        # fast / naive training clips per second, realistic length mix
+TARGET_TRAIN_RATIO = 2.5  # fast / naive training clips per second, realistic length mix
 TARGET_PREPARE_FILES_S = 200.0  # decoding + resampling + cropping, 2 cores
-TARGET_RTF_BATCHED = 0.05       # wav2vec2-base, CPU, batched (onnxruntime fp32 too)
-TARGET_RTF_ONNX_INT8 = 0.03     # wav2vec2-base, CPU, onnxruntime int8
+TARGET_RTF_BATCHED = 0.05  # wav2vec2-base, CPU, batched (onnxruntime fp32 too)
+TARGET_RTF_ONNX_INT8 = 0.03  # wav2vec2-base, CPU, onnxruntime int8
 
 
 def emit_json(result: dict[str, Any], out: str | None) -> None:
@@ -33,8 +34,14 @@ def train_ratios(train_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         modes = {r["mode"]: r for r in train_rows if (r["model"], r["device"], r["dtype"]) == (model, device, dtype)}
         if "fast" in modes and "naive" in modes:
             ratio = modes["fast"]["clips_per_s"] / modes["naive"]["clips_per_s"]
-            entry = {"model": model, "device": device, "dtype": dtype, "fast_over_naive": round(ratio, 2),
-                     "target": TARGET_TRAIN_RATIO, "met": ratio >= TARGET_TRAIN_RATIO}
+            entry = {
+                "model": model,
+                "device": device,
+                "dtype": dtype,
+                "fast_over_naive": round(ratio, 2),
+                "target": TARGET_TRAIN_RATIO,
+                "met": ratio >= TARGET_TRAIN_RATIO,
+            }
             if modes["fast"].get("clips_per_cpu_s") and modes["naive"].get("clips_per_cpu_s"):
                 cpu_ratio = modes["fast"]["clips_per_cpu_s"] / modes["naive"]["clips_per_cpu_s"]
                 entry["fast_over_naive_cpu_time"] = round(cpu_ratio, 2)
@@ -47,12 +54,18 @@ def precision_ratios(train_rows: list[dict[str, Any]], reference: str = "fp32") 
     out = []
     fast = [r for r in train_rows if r["mode"] == "fast"]
     for row in fast:
-        base = next((r for r in fast if (r["model"], r["device"], r["dtype"]) == (row["model"], row["device"],
-                                                                                    reference)), None)
+        base = next(
+            (r for r in fast if (r["model"], r["device"], r["dtype"]) == (row["model"], row["device"], reference)), None
+        )
         if base is None or row["dtype"] == reference:
             continue
-        entry = {"model": row["model"], "device": row["device"], "dtype": row["dtype"], "reference": reference,
-                 "speedup": round(row["clips_per_s"] / base["clips_per_s"], 2)}
+        entry = {
+            "model": row["model"],
+            "device": row["device"],
+            "dtype": row["dtype"],
+            "reference": reference,
+            "speedup": round(row["clips_per_s"] / base["clips_per_s"], 2),
+        }
         if row.get("clips_per_cpu_s") and base.get("clips_per_cpu_s"):
             entry["speedup_cpu_time"] = round(row["clips_per_cpu_s"] / base["clips_per_cpu_s"], 2)
         out.append(entry)
@@ -75,64 +88,138 @@ def target_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     prep = results.get("prepare")
     if prep:
-        out.append({"target": f"prepare >= {TARGET_PREPARE_FILES_S:.0f} files/s (decode stage)",
-                    "measured": prep["files_per_s"], "met": prep["files_per_s"] >= TARGET_PREPARE_FILES_S})
+        out.append(
+            {
+                "target": f"prepare >= {TARGET_PREPARE_FILES_S:.0f} files/s (decode stage)",
+                "measured": prep["files_per_s"],
+                "met": prep["files_per_s"] >= TARGET_PREPARE_FILES_S,
+            }
+        )
     for ratio in results.get("train_ratios", []):
-        out.append({"target": f"train fast/naive >= {TARGET_TRAIN_RATIO} ({ratio['model']}, {ratio['device']} "
-                              f"{ratio['dtype']})", "measured": ratio["fast_over_naive"], "met": ratio["met"]})
+        out.append(
+            {
+                "target": f"train fast/naive >= {TARGET_TRAIN_RATIO} ({ratio['model']}, {ratio['device']} "
+                f"{ratio['dtype']})",
+                "measured": ratio["fast_over_naive"],
+                "met": ratio["met"],
+            }
+        )
     infer = results.get("infer")
     if infer:
         batched = [r for r in infer["rows"] if r["batch_size"] > 1]
         for row in batched:
             target = TARGET_RTF_ONNX_INT8 if row["variant"] == "onnx-int8" else TARGET_RTF_BATCHED
-            out.append({"target": f"CPU RTF batched <= {target} (wav2vec2-base, {row['variant']})",
-                        "measured": row["rtf"], "met": row["rtf"] <= target})
+            out.append(
+                {
+                    "target": f"CPU RTF batched <= {target} (wav2vec2-base, {row['variant']})",
+                    "measured": row["rtf"],
+                    "met": row["rtf"] <= target,
+                }
+            )
     return out
 
 
 def format_results(results: dict[str, Any]) -> str:
     """The human-readable summary printed at the end of `make bench`."""
     m = results["machine"]
-    parts = [f"SER recipe benchmark - {results['date']} - {m['cpu']} ({m['cpus_usable']} usable CPUs, "
-             f"load {m['load_average_at_start']}), torch {m['torch']}, device {m['device']}"
-             + (f" ({m['gpu_name']})" if m.get("gpu_name") else "")]
+    parts = [
+        f"SER recipe benchmark - {results['date']} - {m['cpu']} ({m['cpus_usable']} usable CPUs, "
+        f"load {m['load_average_at_start']}), torch {m['torch']}, device {m['device']}"
+        + (f" ({m['gpu_name']})" if m.get("gpu_name") else "")
+    ]
     prep = results.get("prepare")
     if prep:
-        parts.append("\nPrepare (decode + mono + 8 s crop + resample to 16 kHz + SHA-1; "
-                     f"{prep['files']} WAV files at {'/'.join(str(r) for r in prep['sample_rates'])} Hz)")
-        rows = [["decode stage (data_prep.decode)", prep["workers"], prep["decode_s"], prep["files_per_s"],
-                 prep["files_per_s_after_first"], prep["audio_s_per_s"]]]
+        parts.append(
+            "\nPrepare (decode + mono + 8 s crop + resample to 16 kHz + SHA-1; "
+            f"{prep['files']} WAV files at {'/'.join(str(r) for r in prep['sample_rates'])} Hz)"
+        )
+        rows = [
+            [
+                "decode stage (data_prep.decode)",
+                prep["workers"],
+                prep["decode_s"],
+                prep["files_per_s"],
+                prep["files_per_s_after_first"],
+                prep["audio_s_per_s"],
+            ]
+        ]
         if prep.get("cli_s") is not None:
-            rows.append(["whole `python -m data_prep` CLI", prep["workers"], prep["cli_s"], prep["cli_files_per_s"],
-                         "", ""])
+            rows.append(
+                ["whole `python -m data_prep` CLI", prep["workers"], prep["cli_s"], prep["cli_files_per_s"], "", ""]
+            )
         parts.append(text_table(["path", "workers", "seconds", "files/s", "files/s after 1st", "audio s/s"], rows))
     train = results.get("train")
     if train:
         parts.append("\nTraining (SERTrainer steps after 1 warm-up step; realistic length mix)")
-        rows = [[r["model"], r["device"], r["dtype"], r["mode"], f"{r['batch_size']}x{r.get('grad_accum', 1)}",
-                 r["timed_steps"],
-                 r["padding_efficiency"], r["clips_per_s"], r["audio_s_per_s"],
-                 r["peak_cuda_mb"] if r["peak_cuda_mb"] is not None else r["peak_rss_mb"],
-                 r.get("clips_per_cpu_s")] for r in train]
-        parts.append(text_table(["model", "device", "dtype", "mode", "batch x accum", "steps", "real/padded", "clips/s",
-                             "audio s/s", "peak MiB", "clips/CPU-s"], rows))
+        rows = [
+            [
+                r["model"],
+                r["device"],
+                r["dtype"],
+                r["mode"],
+                f"{r['batch_size']}x{r.get('grad_accum', 1)}",
+                r["timed_steps"],
+                r["padding_efficiency"],
+                r["clips_per_s"],
+                r["audio_s_per_s"],
+                r["peak_cuda_mb"] if r["peak_cuda_mb"] is not None else r["peak_rss_mb"],
+                r.get("clips_per_cpu_s"),
+            ]
+            for r in train
+        ]
+        parts.append(
+            text_table(
+                [
+                    "model",
+                    "device",
+                    "dtype",
+                    "mode",
+                    "batch x accum",
+                    "steps",
+                    "real/padded",
+                    "clips/s",
+                    "audio s/s",
+                    "peak MiB",
+                    "clips/CPU-s",
+                ],
+                rows,
+            )
+        )
         for ratio in results.get("precision_ratios", []):
             cpu = ratio.get("speedup_cpu_time")
-            parts.append(f"  {ratio['dtype']}/{ratio['reference']} {ratio['model']} {ratio['device']}: "
-                         f"{ratio['speedup']:.2f}x clips/s" + (f", {cpu:.2f}x in CPU time" if cpu is not None else ""))
+            parts.append(
+                f"  {ratio['dtype']}/{ratio['reference']} {ratio['model']} {ratio['device']}: "
+                f"{ratio['speedup']:.2f}x clips/s" + (f", {cpu:.2f}x in CPU time" if cpu is not None else "")
+            )
         for ratio in results.get("train_ratios", []):
             cpu = ratio.get("fast_over_naive_cpu_time")
-            parts.append(f"  fast/naive {ratio['model']} {ratio['device']} {ratio['dtype']}: "
-                         f"{ratio['fast_over_naive']:.2f}x wall clock (target >= {ratio['target']})"
-                         + (f", {cpu:.2f}x in CPU time" if cpu is not None else ""))
+            parts.append(
+                f"  fast/naive {ratio['model']} {ratio['device']} {ratio['dtype']}: "
+                f"{ratio['fast_over_naive']:.2f}x wall clock (target >= {ratio['target']})"
+                + (f", {cpu:.2f}x in CPU time" if cpu is not None else "")
+            )
     infer = results.get("infer")
     if infer:
-        parts.append(f"\nInference ({infer['model']}, {infer['device']}, {infer['clips']} clips, "
-                     f"{infer['audio_s']} s of audio, {infer['torch_threads']} threads)")
-        rows = [[r["variant"], r["batch_size"], r["seconds"], r.get("cpu_seconds", ""), r["rtf"], r["clips_per_s"],
-                 r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]
-        parts.append(text_table(["variant", "batch", "seconds", "CPU s", "RTF", "clips/s", "top-1 = fp32", "max |dp|"],
-                                rows))
+        parts.append(
+            f"\nInference ({infer['model']}, {infer['device']}, {infer['clips']} clips, "
+            f"{infer['audio_s']} s of audio, {infer['torch_threads']} threads)"
+        )
+        rows = [
+            [
+                r["variant"],
+                r["batch_size"],
+                r["seconds"],
+                r.get("cpu_seconds", ""),
+                r["rtf"],
+                r["clips_per_s"],
+                r.get("top1_agreement", ""),
+                r.get("max_abs_prob_diff", ""),
+            ]
+            for r in infer["rows"]
+        ]
+        parts.append(
+            text_table(["variant", "batch", "seconds", "CPU s", "RTF", "clips/s", "top-1 = fp32", "max |dp|"], rows)
+        )
         for variant, speedup in infer_speedups(infer).items():
             parts.append(f"  {variant}/fp32 batched: {speedup:.2f}x")
     for extra in results.get("infer_device", []):
@@ -142,8 +229,23 @@ def format_results(results: dict[str, Any]) -> str:
     recipe_runs = results.get("recipe")
     if recipe_runs:
         parts.append("\nWhole `python -m recipe.train` runs (1 epoch; seconds)")
-        parts.append(text_table(["model", "precision", "train/val clips", "batch", "start-up", "setup", "train()",
-                                 "after", "wall", "val pass skipped"], _recipe_rows(recipe_runs)))
+        parts.append(
+            text_table(
+                [
+                    "model",
+                    "precision",
+                    "train/val clips",
+                    "batch",
+                    "start-up",
+                    "setup",
+                    "train()",
+                    "after",
+                    "wall",
+                    "val pass skipped",
+                ],
+                _recipe_rows(recipe_runs),
+            )
+        )
     targets = results.get("targets")
     if targets:
         parts.append("\nTargets")
@@ -154,8 +256,21 @@ def format_results(results: dict[str, Any]) -> str:
 
 
 def _recipe_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
-    return [[r["model"], r["precision"], f"{r['train_clips']}/{r['eval_clips']}", r["batch"], r["startup_s"],
-             r["setup_s"], r["train_s"], r["after_s"], r["wall_s"], r["validation_pass_skipped_s"]] for r in runs]
+    return [
+        [
+            r["model"],
+            r["precision"],
+            f"{r['train_clips']}/{r['eval_clips']}",
+            r["batch"],
+            r["startup_s"],
+            r["setup_s"],
+            r["train_s"],
+            r["after_s"],
+            r["wall_s"],
+            r["validation_pass_skipped_s"],
+        ]
+        for r in runs
+    ]
 
 
 def markdown_tables(results: dict[str, Any]) -> str:
@@ -164,46 +279,153 @@ def markdown_tables(results: dict[str, Any]) -> str:
     prep = results.get("prepare")
     if prep:
         headers = ["prepare path", "files", "workers", "seconds", "files/s", "files/s after 1st result"]
-        parts.append(markdown_table(headers, [
-            ["decode stage (`data_prep.decode.decoded_rows`)", prep["files"], prep["workers"], prep["decode_s"],
-             prep["files_per_s"], prep["files_per_s_after_first"]],
-            ["whole `python -m data_prep` command", prep["files"], prep["workers"], prep.get("cli_s"),
-             prep.get("cli_files_per_s"), ""]]))
+        parts.append(
+            markdown_table(
+                headers,
+                [
+                    [
+                        "decode stage (`data_prep.decode.decoded_rows`)",
+                        prep["files"],
+                        prep["workers"],
+                        prep["decode_s"],
+                        prep["files_per_s"],
+                        prep["files_per_s_after_first"],
+                    ],
+                    [
+                        "whole `python -m data_prep` command",
+                        prep["files"],
+                        prep["workers"],
+                        prep.get("cli_s"),
+                        prep.get("cli_files_per_s"),
+                        "",
+                    ],
+                ],
+            )
+        )
     train = results.get("train")
     if train:
-        headers = ["model", "device", "dtype", "mode", "batch x accum", "timed steps", "real/padded samples",
-                   "clips/s", "audio s/s", "peak memory MiB", "clips per CPU-s"]
-        parts.append(markdown_table(headers, [
-            [r["model"], r["device"], r["dtype"], r["mode"], f"{r['batch_size']} x {r.get('grad_accum', 1)}",
-             r["timed_steps"], r["padding_efficiency"], r["clips_per_s"], r["audio_s_per_s"],
-             f"{r['peak_cuda_mb']} (CUDA)" if r["peak_cuda_mb"] is not None else f"{r['peak_rss_mb']} (RSS)",
-             r.get("clips_per_cpu_s", "")]
-            for r in train]))
+        headers = [
+            "model",
+            "device",
+            "dtype",
+            "mode",
+            "batch x accum",
+            "timed steps",
+            "real/padded samples",
+            "clips/s",
+            "audio s/s",
+            "peak memory MiB",
+            "clips per CPU-s",
+        ]
+        parts.append(
+            markdown_table(
+                headers,
+                [
+                    [
+                        r["model"],
+                        r["device"],
+                        r["dtype"],
+                        r["mode"],
+                        f"{r['batch_size']} x {r.get('grad_accum', 1)}",
+                        r["timed_steps"],
+                        r["padding_efficiency"],
+                        r["clips_per_s"],
+                        r["audio_s_per_s"],
+                        f"{r['peak_cuda_mb']} (CUDA)" if r["peak_cuda_mb"] is not None else f"{r['peak_rss_mb']} (RSS)",
+                        r.get("clips_per_cpu_s", ""),
+                    ]
+                    for r in train
+                ],
+            )
+        )
         headers = ["model", "device", "dtype", "fast / naive (wall clock)", "fast / naive (CPU time)", "target"]
-        parts.append(markdown_table(headers, [
-            [r["model"], r["device"], r["dtype"], f"{r['fast_over_naive']:.2f}x",
-             f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "", f">= {r['target']}x"]
-            for r in results.get("train_ratios", [])]))
+        parts.append(
+            markdown_table(
+                headers,
+                [
+                    [
+                        r["model"],
+                        r["device"],
+                        r["dtype"],
+                        f"{r['fast_over_naive']:.2f}x",
+                        f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "",
+                        f">= {r['target']}x",
+                    ]
+                    for r in results.get("train_ratios", [])
+                ],
+            )
+        )
         if results.get("precision_ratios"):
             headers = ["model", "device", "precision", "speed over fp32 (clips/s)", "speed over fp32 (CPU time)"]
-            parts.append(markdown_table(headers, [
-                [r["model"], r["device"], r["dtype"], f"{r['speedup']:.2f}x",
-                 f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else ""]
-                for r in results["precision_ratios"]]))
+            parts.append(
+                markdown_table(
+                    headers,
+                    [
+                        [
+                            r["model"],
+                            r["device"],
+                            r["dtype"],
+                            f"{r['speedup']:.2f}x",
+                            f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else "",
+                        ]
+                        for r in results["precision_ratios"]
+                    ],
+                )
+            )
     for infer in [results.get("infer")] + list(results.get("infer_device", [])):
         if infer:
             speedups = infer_speedups(infer)
-            headers = ["variant", "device", "batch", "clips", "audio s", "seconds", "CPU s", "RTF", "RTF (CPU s)",
-                       "speed over fp32", "top-1 = fp32", "max abs prob diff"]
-            parts.append(markdown_table(headers, [
-                [r["variant"], infer["device"], r["batch_size"], infer["clips"], infer["audio_s"], r["seconds"],
-                 r.get("cpu_seconds", ""), r["rtf"],
-                 round(r["cpu_seconds"] / infer["audio_s"], 4) if "cpu_seconds" in r else "",
-                 f"{speedups[r['variant']]:.2f}x" if r["batch_size"] > 1 and r["variant"] in speedups else "",
-                 r.get("top1_agreement", ""), r.get("max_abs_prob_diff", "")] for r in infer["rows"]]))
+            headers = [
+                "variant",
+                "device",
+                "batch",
+                "clips",
+                "audio s",
+                "seconds",
+                "CPU s",
+                "RTF",
+                "RTF (CPU s)",
+                "speed over fp32",
+                "top-1 = fp32",
+                "max abs prob diff",
+            ]
+            parts.append(
+                markdown_table(
+                    headers,
+                    [
+                        [
+                            r["variant"],
+                            infer["device"],
+                            r["batch_size"],
+                            infer["clips"],
+                            infer["audio_s"],
+                            r["seconds"],
+                            r.get("cpu_seconds", ""),
+                            r["rtf"],
+                            round(r["cpu_seconds"] / infer["audio_s"], 4) if "cpu_seconds" in r else "",
+                            f"{speedups[r['variant']]:.2f}x"
+                            if r["batch_size"] > 1 and r["variant"] in speedups
+                            else "",
+                            r.get("top1_agreement", ""),
+                            r.get("max_abs_prob_diff", ""),
+                        ]
+                        for r in infer["rows"]
+                    ],
+                )
+            )
     if results.get("recipe"):
-        headers = ["model", "precision", "train/val clips", "batch x accum", "start-up s", "setup s", "`train()` s",
-                   "after s", "wall s", "validation pass skipped s"]
+        headers = [
+            "model",
+            "precision",
+            "train/val clips",
+            "batch x accum",
+            "start-up s",
+            "setup s",
+            "`train()` s",
+            "after s",
+            "wall s",
+            "validation pass skipped s",
+        ]
         parts.append(markdown_table(headers, _recipe_rows(results["recipe"])))
     return "\n\n".join(parts)
 
@@ -215,10 +437,12 @@ def write_tables(results: dict[str, Any], results_path: str, out: Path) -> None:
     """Write the tables, headed by what measured them, to `out`; when `out` already holds the begin/end markers,
     only the text between them is replaced (so docs/performance.md keeps its prose)."""
     m = results["machine"]
-    block = (f"{BEGIN_MARK}\n<!-- generated by `python -m bench.report {results_path} --out {out}` -->\n\n"
-             f"Measured by `{results.get('command', 'python -m bench')}` ({results.get('date', '?')}, "
-             f"{results.get('wall_s', '?')} s): {m['cpu']}, {m['cpus_usable']} usable CPUs, torch {m['torch']}, "
-             f"transformers {m['transformers']}.\n\n{markdown_tables(results)}\n{END_MARK}")
+    block = (
+        f"{BEGIN_MARK}\n<!-- generated by `python -m bench.report {results_path} --out {out}` -->\n\n"
+        f"Measured by `{results.get('command', 'python -m bench')}` ({results.get('date', '?')}, "
+        f"{results.get('wall_s', '?')} s): {m['cpu']}, {m['cpus_usable']} usable CPUs, torch {m['torch']}, "
+        f"transformers {m['transformers']}.\n\n{markdown_tables(results)}\n{END_MARK}"
+    )
     text = out.read_text() if out.is_file() else ""
     if BEGIN_MARK in text and END_MARK in text:
         head, rest = text.split(BEGIN_MARK, 1)

@@ -27,6 +27,7 @@ mode in its own process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
     python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16|auto]
                                 [--batch_size 4] [--grad_accum N] [--steps 3] [--out result.json]
 """
+
 from __future__ import annotations
 
 import os
@@ -63,9 +64,17 @@ POOL_SIZE = 2000
 MAX_DURATION_S = 8.0
 
 
-def build_config(model: str, mode: str, device: str, dtype: str, batch_size: int, steps: int,
-                 gradient_checkpointing: bool = False, torch_compile: bool = False,
-                 grad_accum: int | None = None) -> RecipeConfig:
+def build_config(
+    model: str,
+    mode: str,
+    device: str,
+    dtype: str,
+    batch_size: int,
+    steps: int,
+    gradient_checkpointing: bool = False,
+    torch_compile: bool = False,
+    grad_accum: int | None = None,
+) -> RecipeConfig:
     """The recipe config of one benchmark run: the real config file plus only what a benchmark must change."""
     if model == "base":
         cfg = load_config(REPO / "configs" / "recipe.yaml")
@@ -120,8 +129,9 @@ class StepTimer(TrainerCallback):
         self.cpu_marks.append(time.process_time())
 
 
-def pick_batches(order: list[int], lengths: np.ndarray, batch_size: int, count: int, warmup_count: int = 1
-                 ) -> tuple[list[int], list[list[int]]]:
+def pick_batches(
+    order: list[int], lengths: np.ndarray, batch_size: int, count: int, warmup_count: int = 1
+) -> tuple[list[int], list[list[int]]]:
     """The `warmup_count` shortest batches (their rows, flat) and `count` batches spread evenly over the sorted batch
     lengths (at the quantiles (j + 0.5) / count)."""
     batches = [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
@@ -152,12 +162,20 @@ def current_rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_size: int = 4, steps: int = 3,
-        gradient_checkpointing: bool = False, torch_compile: bool = False, grad_accum: int | None = None,
-        seed: int = 42) -> dict[str, Any]:
+def run(
+    model: str,
+    mode: str,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    batch_size: int = 4,
+    steps: int = 3,
+    gradient_checkpointing: bool = False,
+    torch_compile: bool = False,
+    grad_accum: int | None = None,
+    seed: int = 42,
+) -> dict[str, Any]:
     """Train `steps` + 1 optimizer steps and return the throughput and memory figures of the timed steps."""
-    cfg = build_config(model, mode, device, dtype, batch_size, steps, gradient_checkpointing, torch_compile,
-                       grad_accum)
+    cfg = build_config(model, mode, device, dtype, batch_size, steps, gradient_checkpointing, torch_compile, grad_accum)
     accum = int(cfg.training["gradient_accumulation_steps"])
     cuda = device.startswith("cuda")
     with tempfile.TemporaryDirectory(prefix="ser-bench-train-") as out:
@@ -172,10 +190,18 @@ def run(model: str, mode: str, device: str = "cpu", dtype: str = "fp32", batch_s
         pool_lengths = quantile_lengths(POOL_SIZE, seed=seed)
         pool = Dataset.from_dict({"length": pool_lengths.astype(np.int32)})
         trainer = SERTrainer(
-            model=net, args=args, train_dataset=pool, data_collator=collator, processing_class=extractor,
-            callbacks=[FreezeEncoderCallback(cfg.recipe.freeze_encoder_epochs,
-                                             keep_feature_encoder_frozen=cfg.model.freeze_feature_encoder)],
-            mixup_alpha=cfg.recipe.mixup_alpha, label_smoothing=cfg.recipe.label_smoothing,
+            model=net,
+            args=args,
+            train_dataset=pool,
+            data_collator=collator,
+            processing_class=extractor,
+            callbacks=[
+                FreezeEncoderCallback(
+                    cfg.recipe.freeze_encoder_epochs, keep_feature_encoder_frozen=cfg.model.freeze_feature_encoder
+                )
+            ],
+            mixup_alpha=cfg.recipe.mixup_alpha,
+            label_smoothing=cfg.recipe.label_smoothing,
         )
         sampler = trainer._get_train_sampler(pool)  # the sampler an epoch over `pool` would use
         order = [int(i) for i in sampler]
@@ -245,8 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--dtype", choices=DTYPES, default="fp32", help="recipe.precision (fp16 only on cuda)")
     ap.add_argument("--batch_size", type=int, default=4, help="clips per step on one device")
-    ap.add_argument("--grad_accum", type=int, default=None,
-                    help="gradient accumulation steps; none given: the config's (4 for base, 1 for tiny)")
+    ap.add_argument(
+        "--grad_accum",
+        type=int,
+        default=None,
+        help="gradient accumulation steps; none given: the config's (4 for base, 1 for tiny)",
+    )
     ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps (after one warm-up step)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads; none given: torch's default")
     ap.add_argument("--gradient_checkpointing", action="store_true", help="recompute activations in backward")
@@ -255,8 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run(args.model, args.mode, args.device, args.dtype, args.batch_size, args.steps,
-                 args.gradient_checkpointing, args.torch_compile, args.grad_accum)
+    result = run(
+        args.model,
+        args.mode,
+        args.device,
+        args.dtype,
+        args.batch_size,
+        args.steps,
+        args.gradient_checkpointing,
+        args.torch_compile,
+        args.grad_accum,
+    )
     emit_json(result, args.out)
     return 0
 

@@ -46,8 +46,10 @@ def output_lock(dest: str | Path) -> Iterator[None]:
         except BlockingIOError:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
-            raise OutputError(f"{dest} is being written by another run ({holder}, lock {lock_path}); "
-                              "wait for it to finish or choose another output folder") from None
+            raise OutputError(
+                f"{dest} is being written by another run ({holder}, lock {lock_path}); "
+                "wait for it to finish or choose another output folder"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}\n")

@@ -62,11 +62,11 @@ class _Walker:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root_real = os.path.realpath(root)
-        self.real_of: dict[Path, str] = {}                  # file path under root -> real path
-        self.dir_links: deque[tuple[Path, str]] = deque()   # link path -> real target
+        self.real_of: dict[Path, str] = {}  # file path under root -> real path
+        self.dir_links: deque[tuple[Path, str]] = deque()  # link path -> real target
         self.file_links: list[tuple[Path, str]] = []
         self.unused: list[Unused] = []
-        self.hidden_real: list[str] = []                    # real paths of hidden folders not walked
+        self.hidden_real: list[str] = []  # real paths of hidden folders not walked
 
     def scan(self, real_dir: str, logical: Path) -> None:
         """Record the entries of `real_dir` (seen as `logical`) without following links; recurse into folders."""
@@ -110,7 +110,7 @@ class _Walker:
             self.unused.append(Unused(path, REASON_SPECIAL, f"link to {target}"))
 
     def follow_dir_links(self) -> None:
-        walked: dict[str, Path] = {}                         # real folder walked through a link -> its link
+        walked: dict[str, Path] = {}  # real folder walked through a link -> its link
         while self.dir_links:
             path, target = self.dir_links.popleft()
             link_home = os.path.realpath(os.path.dirname(os.path.join(self.root_real, path.relative_to(self.root))))

@@ -18,8 +18,9 @@ def markdown_table(headers: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def text_table(headers: Sequence[Any], rows: Sequence[Sequence[Any]], right: Sequence[int] = (),
-               rule: bool = True) -> str:
+def text_table(
+    headers: Sequence[Any], rows: Sequence[Sequence[Any]], right: Sequence[int] = (), rule: bool = True
+) -> str:
     """Columns padded to their widest cell and separated by two spaces; the columns whose index is in ``right``
     are right-aligned (counts), the others left-aligned. ``rule`` puts a line of dashes under the header."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]

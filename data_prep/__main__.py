@@ -1,4 +1,5 @@
 """`python -m data_prep`: build the train/validation/test DatasetDict and prepare_report.json."""
+
 from __future__ import annotations
 
 import sys
@@ -24,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         prepare(cfg, overwrite=args.overwrite)
         return 0
 
-    return run_cli("data_prep", run, (ConfigError, FileNotFoundError, ManifestError, NoCorpusError,
-                                      NothingUsableError, OutputError))
+    return run_cli(
+        "data_prep",
+        run,
+        (ConfigError, FileNotFoundError, ManifestError, NoCorpusError, NothingUsableError, OutputError),
+    )
 
 
 if __name__ == "__main__":

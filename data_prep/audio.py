@@ -3,6 +3,7 @@
 We decode ourselves (soundfile, with librosa/audioread as fallback for formats libsndfile lacks)
 because `datasets.Audio()` needs torchcodec, which cannot load here.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,26 @@ import soxr
 # File suffixes we try to decode (lower case). Everything libsndfile reads, plus compressed formats
 # that only the librosa/audioread fallback (with an ffmpeg/gstreamer backend) can open.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd",
-    ".w64", ".rf64", ".caf", ".m4a", ".aac", ".mp4", ".wma", ".webm",
+    ".wav",
+    ".wave",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".w64",
+    ".rf64",
+    ".caf",
+    ".m4a",
+    ".aac",
+    ".mp4",
+    ".wma",
+    ".webm",
 )
 # Suffixes soundfile cannot read: go straight to the fallback decoder.
 _FALLBACK_ONLY: frozenset[str] = frozenset({".m4a", ".aac", ".mp4", ".wma", ".webm"})
@@ -43,8 +62,22 @@ REASON_CHANNELS_CANCEL = "channels cancel"
 REASON_NON_FINITE = "NaN/inf samples"
 
 # Magic numbers of the containers we know, used to tell "corrupt audio" from "not audio at all".
-_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd", b"caff", b"\xff\xfb",
-          b"\xff\xf3", b"\xff\xf2", b"\xff\xf1", b"\xff\xf9")
+_MAGIC = (
+    b"RIFF",
+    b"RIFX",
+    b"RF64",
+    b"FORM",
+    b"fLaC",
+    b"OggS",
+    b"ID3",
+    b".snd",
+    b"caff",
+    b"\xff\xfb",
+    b"\xff\xf3",
+    b"\xff\xf2",
+    b"\xff\xf1",
+    b"\xff\xf9",
+)
 
 
 class AudioError(ValueError):
@@ -64,7 +97,7 @@ def centre_crop(wave: np.ndarray, max_samples: int) -> np.ndarray:
     if wave.shape[0] <= max_samples:
         return wave
     start = (wave.shape[0] - max_samples) // 2
-    return wave[start:start + max_samples]
+    return wave[start : start + max_samples]
 
 
 def _wav_truncation(path: Path, size: int) -> str | None:
@@ -175,8 +208,11 @@ def _mono(path: Path, data: np.ndarray) -> np.ndarray:
         return data[:, 0]
     wave = data.mean(axis=1, dtype=np.float32)
     if float(np.max(np.abs(wave))) <= SILENCE_PEAK < float(np.max(np.abs(data))):
-        raise AudioError(path, REASON_CHANNELS_CANCEL,
-                         f"{data.shape[1]} channels in opposite phase (e.g. right = -left): the mono mix is silent")
+        raise AudioError(
+            path,
+            REASON_CHANNELS_CANCEL,
+            f"{data.shape[1]} channels in opposite phase (e.g. right = -left): the mono mix is silent",
+        )
     return wave
 
 

@@ -1,4 +1,5 @@
 """Parallel decoding of utterances into dataset rows (a process pool with an ordered imap + tqdm)."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -30,12 +31,21 @@ def decode_one(task: tuple[str, int, float | None, float]) -> dict[str, Any]:
     except AudioError as exc:
         return {"audio": np.zeros(0, np.float32), "sha1": "", "error": exc.reason, "detail": exc.detail}
     except Exception as exc:  # never let one odd file stop the run; it is reported like any bad input
-        return {"audio": np.zeros(0, np.float32), "sha1": "", "error": REASON_UNREADABLE,
-                "detail": f"{type(exc).__name__}: {exc}"[:200]}
+        return {
+            "audio": np.zeros(0, np.float32),
+            "sha1": "",
+            "error": REASON_UNREADABLE,
+            "detail": f"{type(exc).__name__}: {exc}"[:200],
+        }
 
 
-def decoded_rows(utterances: Sequence[dict[str, str]], sampling_rate: int, max_duration: float | None,
-                 min_duration: float, workers: int) -> Iterator[dict[str, Any]]:
+def decoded_rows(
+    utterances: Sequence[dict[str, str]],
+    sampling_rate: int,
+    max_duration: float | None,
+    min_duration: float,
+    workers: int,
+) -> Iterator[dict[str, Any]]:
     """Yield one row per utterance, in input order, decoding with `workers` processes (spawned, so the
     pool is safe inside threaded parents such as a datasets writer). Failed rows have empty audio and
     a non-empty `error`."""
@@ -54,9 +64,12 @@ def decoded_rows(utterances: Sequence[dict[str, str]], sampling_rate: int, max_d
                 **result,
                 "label": EMOTIONS.index(utt["label"]),
                 # names that are not UTF-8 are stored with \xNN escapes (Arrow strings must be valid UTF-8)
-                "speaker": display_path(utt["speaker"]), "corpus": utt["corpus"], "language": utt["language"],
+                "speaker": display_path(utt["speaker"]),
+                "corpus": utt["corpus"],
+                "language": utt["language"],
                 "path": display_path(utt["path"]),
-                "duration": float(len(wave) / sampling_rate), "length": int(len(wave)),
+                "duration": float(len(wave) / sampling_rate),
+                "length": int(len(wave)),
             }
     finally:
         if pool is not None:
@@ -66,5 +79,7 @@ def decoded_rows(utterances: Sequence[dict[str, str]], sampling_rate: int, max_d
 
 def utterance_dicts(utterances: Sequence[Utterance]) -> list[dict[str, str]]:
     """Plain dicts (picklable, hashable by datasets) of the fields the rows need."""
-    return [{"path": u.path, "label": u.label, "speaker": u.speaker, "corpus": u.corpus,
-             "language": u.language} for u in utterances]
+    return [
+        {"path": u.path, "label": u.label, "speaker": u.speaker, "corpus": u.corpus, "language": u.language}
+        for u in utterances
+    ]

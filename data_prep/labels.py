@@ -1,16 +1,29 @@
 """The six target emotions and the mapping of corpus label spellings onto them."""
+
 from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("anger", "fear", "happy", "neutral", "sad", "surprise")
 
 # Spellings seen in corpus folder names, file names and manifests, mapped to a target class.
 _SYNONYMS: dict[str, str] = {
-    "anger": "anger", "angry": "anger", "ang": "anger",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "fea": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy", "hap": "happy",
-    "neutral": "neutral", "neu": "neutral",
-    "sad": "sad", "sadness": "sad",
-    "surprise": "surprise", "surprised": "surprise", "sur": "surprise",
+    "anger": "anger",
+    "angry": "anger",
+    "ang": "anger",
+    "fear": "fear",
+    "fearful": "fear",
+    "afraid": "fear",
+    "fea": "fear",
+    "happy": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "hap": "happy",
+    "neutral": "neutral",
+    "neu": "neutral",
+    "sad": "sad",
+    "sadness": "sad",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "sur": "surprise",
 }
 
 

@@ -1,4 +1,5 @@
 """The prepare stage: corpora → utterances → decode → dedupe → splits → balanced train → DatasetDict."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,8 @@ from data_prep.splits import (
 )
 
 REASON_DUPLICATE_CONTENT = "duplicate content"
-UNBALANCED_SPLIT = "train_unbalanced"   # with keep_unbalanced: the train split as split, before balancing
-FOLDS_FILE = "folds.json"               # with folds >= 2: speaker -> fold for k-fold cross-validation
+UNBALANCED_SPLIT = "train_unbalanced"  # with keep_unbalanced: the train split as split, before balancing
+FOLDS_FILE = "folds.json"  # with folds >= 2: speaker -> fold for k-fold cross-validation
 
 
 class NoCorpusError(RuntimeError):
@@ -44,8 +45,10 @@ def missing_corpora_message(specs: list[CorpusSpec]) -> str:
         lines.append(f"  - {spec.name}: put it at {spec.path}\n      source: {get_adapter(spec.adapter).SOURCE}")
     if not specs:
         lines.append("  (no corpus configured: pass --corpus NAME=PATH, e.g. --corpus folder=outputs/demo/corpus)")
-    lines.append("Or try the synthetic demo: python -m demo.corpus --output outputs/demo/corpus && "
-                 "python -m data_prep --config configs/demo_data.yaml --corpus folder=outputs/demo/corpus")
+    lines.append(
+        "Or try the synthetic demo: python -m demo.corpus --output outputs/demo/corpus && "
+        "python -m data_prep --config configs/demo_data.yaml --corpus folder=outputs/demo/corpus"
+    )
     return "\n".join(lines)
 
 
@@ -68,8 +71,10 @@ def nothing_usable_message(scans: dict[str, ScanResult], skipped: list[Skipped])
         reasons = Counter(s.reason for s in skipped if s.corpus == name)
         detail = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()) or "no files"
         lines.append(f"  - {name}: found {scan.found}, skipped: {detail}")
-    lines.append("Check that each path points at the corpus folder itself (e.g. the one holding <emotion>/ or "
-                 "Actor_XX/ folders) and that the adapter matches the layout (skip reasons above).")
+    lines.append(
+        "Check that each path points at the corpus folder itself (e.g. the one holding <emotion>/ or "
+        "Actor_XX/ folders) and that the adapter matches the layout (skip reasons above)."
+    )
     return "\n".join(lines)
 
 
@@ -85,8 +90,9 @@ def prepare(cfg: PrepareConfig, *, verbose: bool = True, overwrite: bool = False
         if not scans:
             raise NoCorpusError(missing_corpora_message(cfg.corpora))
         for spec in missing:
-            print(f"warning: corpus {spec.name} not found at {display_path(spec.path)}; continuing without it",
-                  flush=True)
+            print(
+                f"warning: corpus {spec.name} not found at {display_path(spec.path)}; continuing without it", flush=True
+            )
         for name, scan in scans.items():
             for note in scan.notes:
                 print(f"note: {name}: {display_path(note)}", flush=True)
@@ -102,14 +108,20 @@ def prepare(cfg: PrepareConfig, *, verbose: bool = True, overwrite: bool = False
     return report
 
 
-def _build(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec], staging: Path,
-           work: Path) -> tuple[dict[str, Any], str]:
+def _build(
+    cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec], staging: Path, work: Path
+) -> tuple[dict[str, Any], str]:
     """Decode, deduplicate, split and balance; save the DatasetDict and report into `staging`."""
     candidates: list[Utterance] = [u for scan in scans.values() for u in scan.utterances]
     skipped: list[Skipped] = [s for scan in scans.values() for s in scan.skipped]
-    decoded = decode_to_dataset(utterance_dicts(candidates), work, sampling_rate=cfg.sampling_rate,
-                                max_duration=cfg.max_duration, min_duration=cfg.min_duration,
-                                workers=cfg.num_workers)
+    decoded = decode_to_dataset(
+        utterance_dicts(candidates),
+        work,
+        sampling_rate=cfg.sampling_rate,
+        max_duration=cfg.max_duration,
+        min_duration=cfg.min_duration,
+        workers=cfg.num_workers,
+    )
     meta = decoded.select_columns(["sha1", "error", "detail"]).to_dict()
     kept: list[int] = []
     first_of: dict[str, str] = {}
@@ -117,8 +129,9 @@ def _build(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[Corpu
         if meta["error"][i]:
             skipped.append(Skipped(utt.path, utt.corpus, meta["error"][i], meta["detail"][i]))
         elif meta["sha1"][i] in first_of:
-            skipped.append(Skipped(utt.path, utt.corpus, REASON_DUPLICATE_CONTENT,
-                                   f"same bytes as {first_of[meta['sha1'][i]]}"))
+            skipped.append(
+                Skipped(utt.path, utt.corpus, REASON_DUPLICATE_CONTENT, f"same bytes as {first_of[meta['sha1'][i]]}")
+            )
         else:
             first_of[meta["sha1"][i]] = utt.path
             kept.append(i)
@@ -145,8 +158,11 @@ def _build(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[Corpu
     dataset.save_to_disk(str(staging), num_shards={name: 1 for name, ds in dataset.items() if len(ds) == 0})
     folds = fold_assignment(cfg, labels, speakers) if cfg.folds else None
     if cfg.folds and folds is None:
-        print(f"warning: folds: {cfg.folds} folds need at least {cfg.folds} speakers, the data has "
-              f"{len(set(speakers))}; no {FOLDS_FILE} written", flush=True)
+        print(
+            f"warning: folds: {cfg.folds} folds need at least {cfg.folds} speakers, the data has "
+            f"{len(set(speakers))}; no {FOLDS_FILE} written",
+            flush=True,
+        )
     if folds is not None:
         (staging / FOLDS_FILE).write_text(json.dumps(folds, indent=2, ensure_ascii=False) + "\n")
     report = build_report(cfg, scans, missing, candidates, kept, skipped, local, before_balancing)
@@ -160,14 +176,22 @@ def fold_assignment(cfg: PrepareConfig, labels: list[str], speakers: list[str]) 
     if len(set(speakers)) < cfg.folds:
         return None
     fold_of = speaker_folds(labels, speakers, cfg.folds, cfg.seed)
-    per_fold = [class_counts([i for i, s in enumerate(speakers) if fold_of[s] == f], labels, EMOTIONS)
-                for f in range(cfg.folds)]
+    per_fold = [
+        class_counts([i for i, s in enumerate(speakers) if fold_of[s] == f], labels, EMOTIONS) for f in range(cfg.folds)
+    ]
     return {"k": cfg.folds, "by": "speaker", "seed": cfg.seed, "speakers": fold_of, "per_fold": per_fold}
 
 
-def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list[CorpusSpec],
-                 candidates: list[Utterance], kept: list[int], skipped: list[Skipped],
-                 local: dict[str, list[int]], before_balancing: dict[str, int]) -> dict[str, Any]:
+def build_report(
+    cfg: PrepareConfig,
+    scans: dict[str, ScanResult],
+    missing: list[CorpusSpec],
+    candidates: list[Utterance],
+    kept: list[int],
+    skipped: list[Skipped],
+    local: dict[str, list[int]],
+    before_balancing: dict[str, int],
+) -> dict[str, Any]:
     """The prepare_report.json content (docs/data.md); per corpus found == kept + sum(skipped)."""
     labels = [candidates[i].label for i in kept]
     speakers = [candidates[i].speaker for i in kept]
@@ -191,8 +215,9 @@ def build_report(cfg: PrepareConfig, scans: dict[str, ScanResult], missing: list
         "corpora": corpora,
         "splits": {name: class_counts(rows, labels, EMOTIONS) for name, rows in local.items()},
         "train_before_balancing": before_balancing,
-        "skipped_files": [{"path": s.path, "corpus": s.corpus, "reason": s.reason, "detail": s.detail}
-                          for s in skipped],
+        "skipped_files": [
+            {"path": s.path, "corpus": s.corpus, "reason": s.reason, "detail": s.detail} for s in skipped
+        ],
         "non_utf8_names": non_utf8_names([*(candidates[i].path for i in kept), *(s.path for s in skipped)]),
         "speaker_overlap": speaker_overlap(local, speakers),
         "settings": cfg.settings(),

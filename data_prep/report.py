@@ -1,4 +1,5 @@
 """prepare_report.json and the printed summary tables."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ from data_prep.labels import EMOTIONS
 
 def format_table(title: str, rows: dict[str, dict[str, int]], columns: Sequence[str] = EMOTIONS) -> str:
     """A plain-text table: one row per key, one column per class, plus a total column and (for several rows) row."""
-    body = [[name, *(counts.get(c, 0) for c in columns), sum(counts.get(c, 0) for c in columns)]
-            for name, counts in rows.items()]
+    body = [
+        [name, *(counts.get(c, 0) for c in columns), sum(counts.get(c, 0) for c in columns)]
+        for name, counts in rows.items()
+    ]
     if len(body) > 1:
         body.append(["total", *(sum(col) for col in list(zip(*body))[1:])])
     return text_table([title, *columns, "total"], body, right=range(1, len(columns) + 2))
@@ -35,8 +38,10 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"{name}{status}: found {c['found']}, kept {c['kept']}, skipped: {reasons}")
     collisions = [s for s in report.get("skipped_files", []) if s["reason"] == REASON_NAME_COLLISION]
     if collisions:
-        lines.append(f"LOOK AT: {len(collisions)} file(s) share a name with another file but not its bytes "
-                     "(reason 'name collision' in prepare_report.json's skipped_files); the first copy was kept")
+        lines.append(
+            f"LOOK AT: {len(collisions)} file(s) share a name with another file but not its bytes "
+            "(reason 'name collision' in prepare_report.json's skipped_files); the first copy was kept"
+        )
     overlap = ", ".join(f"{pair} {n}" for pair, n in report["speaker_overlap"].items())
     lines.append(f"speakers shared between splits: {overlap}")
     return "\n\n".join(parts + ["\n".join(lines)])

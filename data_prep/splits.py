@@ -5,6 +5,7 @@ All functions work on row indices and are deterministic for a seed. sklearn's sp
 because they do not give "every small (corpus, class) group still reaches val and test" nor a
 multi-class-stratified speaker assignment; the logic below is short and tested.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-MIN_GROUP = 3   # a (corpus, class) group or corpus needs at least this many clips/speakers to reach val and test
+MIN_GROUP = 3  # a (corpus, class) group or corpus needs at least this many clips/speakers to reach val and test
 
 
 def _holdout_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -33,8 +34,9 @@ def _holdout_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[i
     return n_val, n_test
 
 
-def split_by_utterance(labels: Sequence[str], corpora: Sequence[str], val_fraction: float,
-                       test_fraction: float, seed: int) -> dict[str, list[int]]:
+def split_by_utterance(
+    labels: Sequence[str], corpora: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[int]]:
     """Stratified split of rows: each (corpus, class) group is shuffled and cut by the fractions."""
     rng = np.random.default_rng(seed)
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -45,13 +47,19 @@ def split_by_utterance(labels: Sequence[str], corpora: Sequence[str], val_fracti
         rows = [groups[key][j] for j in rng.permutation(len(groups[key]))]
         n_val, n_test = _holdout_sizes(len(rows), val_fraction, test_fraction)
         out["validation"] += rows[:n_val]
-        out["test"] += rows[n_val:n_val + n_test]
-        out["train"] += rows[n_val + n_test:]
+        out["test"] += rows[n_val : n_val + n_test]
+        out["train"] += rows[n_val + n_test :]
     return {name: sorted(rows) for name, rows in out.items()}
 
 
-def split_by_speaker(labels: Sequence[str], corpora: Sequence[str], speakers: Sequence[str],
-                     val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[int]]:
+def split_by_speaker(
+    labels: Sequence[str],
+    corpora: Sequence[str],
+    speakers: Sequence[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, list[int]]:
     """Speaker-disjoint split: within each corpus, whole speakers are assigned greedily (largest first)
     to the split whose per-class target (fraction x corpus class counts) they fill best, so every class
     reaches each split where the speakers allow. A corpus with < MIN_GROUP speakers stays in train;
@@ -73,7 +81,7 @@ def split_by_speaker(labels: Sequence[str], corpora: Sequence[str], speakers: Se
                 out["train"] += rows_of[s]
             continue
         total = sum(vec.values())
-        weight = 1.0 / np.maximum(total, 1)            # so small classes count as much as big ones
+        weight = 1.0 / np.maximum(total, 1)  # so small classes count as much as big ones
         target = {k: f * total for k, f in fractions.items()}
         current = {k: np.zeros(len(classes)) for k in SPLITS}
         assigned: dict[str, list[str]] = {k: [] for k in SPLITS}
@@ -88,7 +96,7 @@ def split_by_speaker(labels: Sequence[str], corpora: Sequence[str], speakers: Se
             best = min((k for k in SPLITS if fractions[k] > 0), key=lambda k: cost_change(k, s))
             assigned[best].append(s)
             current[best] += vec[s]
-        for split in ("validation", "test"):      # guarantee a speaker where the fraction asks for one
+        for split in ("validation", "test"):  # guarantee a speaker where the fraction asks for one
             if fractions[split] > 0 and not assigned[split]:
                 donor = max(SPLITS, key=lambda k: len(assigned[k]))
                 if len(assigned[donor]) < 2:
@@ -128,8 +136,10 @@ def speaker_folds(labels: Sequence[str], speakers: Sequence[str], k: int, seed: 
         if i < k:  # every fold gets a speaker first
             best = i
         else:
-            gain = [float((weight * ((current[f] + vec[s] - target) ** 2 - (current[f] - target) ** 2)).sum())
-                    for f in range(k)]
+            gain = [
+                float((weight * ((current[f] + vec[s] - target) ** 2 - (current[f] - target) ** 2)).sum())
+                for f in range(k)
+            ]
             best = int(np.argmin(gain))
         out[s] = best
         current[best] += vec[s]

@@ -15,6 +15,7 @@ the largest classes); ``--mix uniform`` gives every class the same count.
 
     python -m demo.corpus --output DIR [--seed 0] [--speakers 24] [--clips_per_speaker_per_emotion 5] [--mix real]
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,25 +33,27 @@ SAMPLE_RATES: tuple[int, ...] = (16000, 22050, 44100, 48000)
 SPEAKER_REGEX = r"^(?P<speaker>[^_]+)_"
 
 # Vowel formants (F1, F2, F3 in Hz) of an average adult voice; speakers scale them.
-_VOWELS = np.array([[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010],
-                    [570, 840, 2410], [300, 870, 2240], [660, 1720, 2410]], dtype=float)
+_VOWELS = np.array(
+    [[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410], [300, 870, 2240], [660, 1720, 2410]],
+    dtype=float,
+)
 
 
 @dataclass(frozen=True)
 class Prosody:
     """Emotion-specific prosody and voice quality (pitch factors relative to the speaker's base)."""
 
-    pitch: float        # mean pitch factor
-    slope: float        # pitch change over the clip (factor at end minus start)
-    swing: float        # per-syllable rise-fall depth (fraction of pitch)
-    jitter: float       # random cycle-to-cycle pitch perturbation (fraction)
-    tremolo: float      # 7 Hz amplitude modulation depth
-    rate: float         # syllables per second
-    gain: float         # peak loudness
-    tilt: float         # one-pole low-pass coefficient on the source (higher = darker, softer voice)
-    noise: float        # aspiration / harshness noise level relative to the voice
-    duty: float         # voiced fraction of each syllable
-    formants: float     # articulation: formant shift (smiling raises, a lowered larynx and rounded lips lower)
+    pitch: float  # mean pitch factor
+    slope: float  # pitch change over the clip (factor at end minus start)
+    swing: float  # per-syllable rise-fall depth (fraction of pitch)
+    jitter: float  # random cycle-to-cycle pitch perturbation (fraction)
+    tremolo: float  # 7 Hz amplitude modulation depth
+    rate: float  # syllables per second
+    gain: float  # peak loudness
+    tilt: float  # one-pole low-pass coefficient on the source (higher = darker, softer voice)
+    noise: float  # aspiration / harshness noise level relative to the voice
+    duty: float  # voiced fraction of each syllable
+    formants: float  # articulation: formant shift (smiling raises, a lowered larynx and rounded lips lower)
 
 
 # fmt: off
@@ -123,29 +126,29 @@ def synthesize(emotion: str, speaker: Speaker, sr: int, rng: np.random.Generator
     duration = float(np.clip(n_syll / rate + rng.uniform(0.05, 0.25), 1.0, 4.0))
     n = int(duration * sr)
     t = np.arange(n) / sr
-    pos = t / duration                                     # 0..1 across the clip
-    syl_phase = (t * rate) % 1.0                           # 0..1 within each syllable
+    pos = t / duration  # 0..1 across the clip
+    syl_phase = (t * rate) % 1.0  # 0..1 within each syllable
     syl_index = np.minimum((t * rate).astype(int), 63)
 
     # Pitch contour: level + global slope (surprise: sharp late rise) + per-syllable swing + jitter.
     f0 = speaker.base_f0 * p.pitch * jit(0.04)
     if emotion == "surprise":
-        contour = 1 + p.slope * pos ** 1.5
+        contour = 1 + p.slope * pos**1.5
     else:
         contour = 1 + p.slope * (pos - 0.3)
     contour = contour + p.swing * np.sin(np.pi * syl_phase)
-    cycle_noise = rng.normal(0, p.jitter, int(duration * 400) + 2)      # ~400 Hz perturbation rate
+    cycle_noise = rng.normal(0, p.jitter, int(duration * 400) + 2)  # ~400 Hz perturbation rate
     contour *= 1 + np.interp(t, np.arange(cycle_noise.size) / 400, cycle_noise)
     f0_t = np.clip(f0 * contour, 50, 900)
     phase = np.cumsum(f0_t / sr) % 1.0
-    source = (2 * phase - 1).astype(np.float64)          # sawtooth: all harmonics, 1/k roll-off
+    source = (2 * phase - 1).astype(np.float64)  # sawtooth: all harmonics, 1/k roll-off
 
     # Voice quality: spectral tilt (one-pole low-pass) and aspiration/harsh noise.
     tilt = float(np.clip(p.tilt + rng.normal(0, 0.03), 0.0, 0.95))
     voiced = lfilter([1 - tilt], [1, -tilt], source)
     noise = rng.normal(0, 1, n)
-    if emotion == "anger":                                  # harsh: noise gated by the glottal cycle
-        noise *= (phase < 0.3)
+    if emotion == "anger":  # harsh: noise gated by the glottal cycle
+        noise *= phase < 0.3
     excitation = voiced / (np.std(voiced) + 1e-9) + p.noise * noise
 
     # Formants: one vowel per syllable, speaker-scaled; filter syllable by syllable.
@@ -166,17 +169,23 @@ def synthesize(emotion: str, speaker: Speaker, sr: int, rng: np.random.Generator
     env = np.where(syl_phase < duty, np.sin(np.pi * np.minimum(syl_phase / duty, 1.0)) ** 0.6, 0.0)
     if p.tremolo:
         env *= 1 - p.tremolo * 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(6, 8) * t))
-    if emotion == "sad":                                    # fading energy towards the end
+    if emotion == "sad":  # fading energy towards the end
         env *= 1 - 0.5 * pos
     fade = np.minimum(1.0, np.minimum(t, duration - t) / 0.02)
     wave = out * env * fade
-    wave += rng.normal(0, 0.003, n)                         # room noise floor
+    wave += rng.normal(0, 0.003, n)  # room noise floor
     wave *= p.gain * jit(0.1) / (np.max(np.abs(wave)) + 1e-9)
     return np.clip(wave, -0.95, 0.95).astype(np.float32)
 
 
-def generate(output: str | Path, seed: int = 0, speakers: int = 24, clips_per_speaker_per_emotion: int = 5,
-             quiet: bool = False, mix: str = "real") -> list[Path]:
+def generate(
+    output: str | Path,
+    seed: int = 0,
+    speakers: int = 24,
+    clips_per_speaker_per_emotion: int = 5,
+    quiet: bool = False,
+    mix: str = "real",
+) -> list[Path]:
     """Write the corpus under `output` and return the written paths (sorted)."""
     if speakers < 1 or clips_per_speaker_per_emotion < 1:
         raise ValueError("speakers and clips-per-speaker-per-emotion must be >= 1")
@@ -202,8 +211,11 @@ def generate(output: str | Path, seed: int = 0, speakers: int = 24, clips_per_sp
                 written.append(path)
                 count += 1
     if not quiet:
-        print(f"wrote {len(written)} clips ({speakers} speakers; per emotion: "
-              + ", ".join(f"{e} {n}" for e, n in counts.items()) + f") to {output}")
+        print(
+            f"wrote {len(written)} clips ({speakers} speakers; per emotion: "
+            + ", ".join(f"{e} {n}" for e, n in counts.items())
+            + f") to {output}"
+        )
     return sorted(written)
 
 
@@ -213,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", required=True, help="folder to write <emotion>/<speaker>_<emotion>_<idx>.wav into")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic voices and clips")
     ap.add_argument("--speakers", type=int, default=24, help="synthetic speakers")
-    ap.add_argument("--clips_per_speaker_per_emotion", type=int, default=5,
-                    help="clips of each of the largest classes per speaker (the others follow --mix)")
+    ap.add_argument(
+        "--clips_per_speaker_per_emotion",
+        type=int,
+        default=5,
+        help="clips of each of the largest classes per speaker (the others follow --mix)",
+    )
     ap.add_argument("--mix", choices=MIXES, default="real", help="class proportions: the real corpora's, or uniform")
     args = ap.parse_args(argv)
     generate(args.output, args.seed, args.speakers, args.clips_per_speaker_per_emotion, mix=args.mix)

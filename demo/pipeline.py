@@ -6,6 +6,7 @@ The clip is the first one of the held-out test split (read from the run's prepar
 `data_dir`) when that is available, otherwise the first audio file under RAWDIR. It is decoded with
 `data_prep.audio.load_audio` (16 kHz float32) because the pipeline itself would need ffmpeg and torchaudio.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     with autocast(torch.device("cpu"), precision.name):
         predictions = classifier({"raw": wave, "sampling_rate": 16000}, top_k=args.top_k)
     true_label = clip.parent.name  # the demo corpus layout: <emotion>/<speaker>_<emotion>_<idx>.wav
-    print(f"\nclip: {clip} ({origin}, {len(wave) / 16000:.2f} s, folder label: {true_label}; "
-          f"{precision.name}: {precision.reason})")
+    print(
+        f"\nclip: {clip} ({origin}, {len(wave) / 16000:.2f} s, folder label: {true_label}; "
+        f"{precision.name}: {precision.reason})"
+    )
     for p in predictions:
         print(f"  {p['label']:<9} {p['score']:.3f}")
 
@@ -75,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         split = results.get("split", "test")
         metrics = results.get("splits", {}).get(split, {})
         if metrics:
-            print(f"  {split} accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, "
-                  f"macro-F1 {metrics['macro_f1']:.3f} (n={metrics['n']}; chance 1/6 = 0.167)")
+            print(
+                f"  {split} accuracy {metrics['accuracy']:.3f}, UAR {metrics['uar']:.3f}, "
+                f"macro-F1 {metrics['macro_f1']:.3f} (n={metrics['n']}; chance 1/6 = 0.167)"
+            )
     for name, what in (
         ("model.safetensors", "model (config.json, code, preprocessor_config.json beside it)"),
         ("eval_results.json", "evaluation results"),

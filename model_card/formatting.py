@@ -4,6 +4,7 @@ Conventions: rates are percentages with two decimals ("73.37 %"); differences of
 points ("+12.34 pp"); losses have four decimals; counts are plain integers, parameter counts and byte sizes
 use thousands separators ("94,371,334"); the YAML model-index holds fractions rounded to four decimals.
 """
+
 from __future__ import annotations
 
 from typing import Any

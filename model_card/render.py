@@ -7,6 +7,7 @@ The metadata is a ``huggingface_hub.ModelCardData`` (model-index from ``EvalResu
 Jinja2 template ``model_card/template.md`` rendered by ``ModelCard.from_template``.
 This package reads files only and imports nothing from ``recipe`` (import direction data_prep → recipe → card).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,11 +36,22 @@ CORPUS_LICENCES: dict[str, str] = {
 BEFORE_BALANCING = "train before balancing"
 UNKNOWN_LICENCE = "not recorded by this recipe: check the corpus' own terms before use"
 # Encoder (config.json → encoder_config) and training-config keys shown under "Regularisation".
-ENCODER_REGULARISERS = ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
-                        "layerdrop", "mask_time_prob", "mask_time_length",
-                        "mask_feature_prob", "mask_feature_length", "apply_spec_augment")
-REGULARISER_PATTERN = re.compile(r"dropout|weight_decay|label_smoothing|mask_|augment|freeze|early_stopping"
-                                 r"|patience|max_grad_norm|layerdrop|class_weight|mixup")
+ENCODER_REGULARISERS = (
+    "hidden_dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "feat_proj_dropout",
+    "layerdrop",
+    "mask_time_prob",
+    "mask_time_length",
+    "mask_feature_prob",
+    "mask_feature_length",
+    "apply_spec_augment",
+)
+REGULARISER_PATTERN = re.compile(
+    r"dropout|weight_decay|label_smoothing|mask_|augment|freeze|early_stopping"
+    r"|patience|max_grad_norm|layerdrop|class_weight|mixup"
+)
 
 
 class CardInputError(ValueError):
@@ -89,25 +101,29 @@ def load_ablation(path: str | Path) -> dict[str, Any]:
     if not isinstance(data["variants"], list) or not data["variants"]:
         raise CardInputError(path, "'variants' must be a non-empty list")
     for v in data["variants"]:
-        if not isinstance(v, dict) or not {"name", "overrides", "runs", "test", "delta_vs_baseline"} <= set(v) \
-                or not all(m in v["test"] for m in ("accuracy", "uar", "macro_f1")):
+        if (
+            not isinstance(v, dict)
+            or not {"name", "overrides", "runs", "test", "delta_vs_baseline"} <= set(v)
+            or not all(m in v["test"] for m in ("accuracy", "uar", "macro_f1"))
+        ):
             raise CardInputError(path, f"variant entry {str(v)[:80]} lacks name/overrides/runs/test/delta_vs_baseline")
     return data
 
 
-def load_run(model_dir: str | Path, data_dir: str | Path | None = None,
-             ablation_path: str | Path | None = None) -> RunFiles:
+def load_run(
+    model_dir: str | Path, data_dir: str | Path | None = None, ablation_path: str | Path | None = None
+) -> RunFiles:
     """Read and check the run's files; ``data_dir`` defaults to run_info.json's ``data_dir``."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise CardInputError(model_dir, "model folder not found")
-    run_info = _read_json(model_dir / "run_info.json",
-                          ("data_dir", "encoder", "parameters", "hardware", "train_runtime_s", "demo"))
+    run_info = _read_json(
+        model_dir / "run_info.json", ("data_dir", "encoder", "parameters", "hardware", "train_runtime_s", "demo")
+    )
     data_dir = Path(data_dir) if data_dir is not None else Path(run_info["data_dir"])
     eval_results = _read_json(model_dir / "eval_results.json", ("split", "labels", "splits"))
     if eval_results["split"] not in eval_results["splits"]:
-        raise CardInputError(model_dir / "eval_results.json",
-                             f"primary split {eval_results['split']!r} has no results")
+        raise CardInputError(model_dir / "eval_results.json", f"primary split {eval_results['split']!r} has no results")
     trainer_state = _read_json(model_dir / "trainer_state.json", ("log_history",))
     config_path = model_dir / "train_config.yaml"
     if not config_path.is_file():
@@ -120,8 +136,12 @@ def load_run(model_dir: str | Path, data_dir: str | Path | None = None,
         raise CardInputError(config_path, "expected a mapping at the top level")
     pre_path = model_dir / "preprocessor_config.json"
     run = RunFiles(
-        model_dir=model_dir, data_dir=data_dir, eval_results=eval_results, trainer_state=trainer_state,
-        run_info=run_info, train_config=train_config,
+        model_dir=model_dir,
+        data_dir=data_dir,
+        eval_results=eval_results,
+        trainer_state=trainer_state,
+        run_info=run_info,
+        train_config=train_config,
         model_config=_read_json(model_dir / "config.json", ("id2label",)),
         preprocessor=_read_json(pre_path) if pre_path.is_file() else {},
         prepare_report=_read_json(data_dir / "prepare_report.json", ("corpora", "splits", "settings")),
@@ -142,7 +162,8 @@ def check_consistent(run: RunFiles) -> None:
                 run.data_dir / "prepare_report.json",
                 f"split {split!r} has {expected} clips here but eval_results.json evaluated {res.get('n')} "
                 f"(from {run.eval_results.get('data_dir')}): pass the dataset the model was evaluated on, or "
-                "rerun recipe.evaluate")
+                "rerun recipe.evaluate",
+            )
 
 
 # --------------------------------------------------------------------------------------------- facts
@@ -217,8 +238,7 @@ def architecture(run: RunFiles) -> dict[str, Any]:
     hidden = enc.get("hidden_size")
     dropout = cfg.get("head_dropout")
     widths = [hidden, *cfg.get("head_sizes", [])]
-    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]"
-                  for a, b in zip(widths[:-1], widths[1:])]
+    head_lines = [f"[Linear({a}→{b}) + LayerNorm + ReLU + Dropout({dropout})]" for a, b in zip(widths[:-1], widths[1:])]
     head_lines.append(f"Linear({widths[-1]}→{n_labels})  (classifier)")
     return {
         "encoder_type": enc.get("model_type", "unknown"),
@@ -237,7 +257,8 @@ def architecture(run: RunFiles) -> dict[str, Any]:
         "params_trainable": fmt.count(run.run_info["parameters"].get("trainable")),
         # Written by recipe.train since the count while frozen was recorded; older run folders lack it.
         "params_trainable_frozen": fmt.count(run.run_info["parameters"].get("trainable_encoder_frozen"))
-        if "trainable_encoder_frozen" in run.run_info["parameters"] else None,
+        if "trainable_encoder_frozen" in run.run_info["parameters"]
+        else None,
     }
 
 
@@ -262,8 +283,7 @@ def files_table(model_dir: Path) -> list[list[str]]:
 
 def dataset_title(run: RunFiles) -> str:
     """Pretty name of the evaluation data: the corpora that contributed clips and the number of classes."""
-    names = ["synthetic demo corpus"] if run.run_info["demo"] else \
-        list(contributing_corpora(run.prepare_report))
+    names = ["synthetic demo corpus"] if run.run_info["demo"] else list(contributing_corpora(run.prepare_report))
     return f"{' + '.join(names)} ({len(run.eval_results['labels'])} emotions)"
 
 
@@ -271,14 +291,24 @@ def eval_results(run: RunFiles) -> list[EvalResult]:
     """model-index entries: accuracy, UAR and macro-F1 of every evaluated split (fractions, 4 decimals)."""
     out = []
     for split, res in run.eval_results["splits"].items():
-        for metric_type, key, name, args in (("accuracy", "accuracy", "Accuracy (WA)", None),
-                                             ("recall", "uar", "UAR (macro recall)", {"average": "macro"}),
-                                             ("f1", "macro_f1", "Macro-F1", {"average": "macro"})):
-            out.append(EvalResult(
-                task_type=TASK, task_name="Speech emotion recognition",
-                dataset_type="ser-recipe-prepared", dataset_name=dataset_title(run), dataset_split=split,
-                metric_type=metric_type, metric_name=f"{split} {name}", metric_args=args,
-                metric_value=fmt.frac4(res[key])))
+        for metric_type, key, name, args in (
+            ("accuracy", "accuracy", "Accuracy (WA)", None),
+            ("recall", "uar", "UAR (macro recall)", {"average": "macro"}),
+            ("f1", "macro_f1", "Macro-F1", {"average": "macro"}),
+        ):
+            out.append(
+                EvalResult(
+                    task_type=TASK,
+                    task_name="Speech emotion recognition",
+                    dataset_type="ser-recipe-prepared",
+                    dataset_name=dataset_title(run),
+                    dataset_split=split,
+                    metric_type=metric_type,
+                    metric_name=f"{split} {name}",
+                    metric_args=args,
+                    metric_value=fmt.frac4(res[key]),
+                )
+            )
     return out
 
 
@@ -306,8 +336,9 @@ def card_data(run: RunFiles) -> ModelCardData:
         library_name="transformers",
         pipeline_tag=TASK,
         tags=tags,
-        datasets=["ser-recipe-synthetic-demo"] if demo else
-        [n.lower() for n in contributing_corpora(run.prepare_report)],
+        datasets=["ser-recipe-synthetic-demo"]
+        if demo
+        else [n.lower() for n in contributing_corpora(run.prepare_report)],
         base_model=hub_base_model(run.run_info["encoder"]),
         metrics=["accuracy", "recall", "f1"],
     )
@@ -318,13 +349,16 @@ def card_data(run: RunFiles) -> ModelCardData:
 
 def _split_block(res: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     return {
-        "n": res["n"], "accuracy": fmt.pct(res["accuracy"]), "uar": fmt.pct(res["uar"]),
+        "n": res["n"],
+        "accuracy": fmt.pct(res["accuracy"]),
+        "uar": fmt.pct(res["uar"]),
         "macro_f1": fmt.pct(res["macro_f1"]),
         "per_class": {c: fmt.pct(res["per_class"][c]["accuracy"]) for c in labels},
         "support": {c: res["per_class"][c]["support"] for c in labels},
         "per_corpus": [[g, fmt.pct(v["accuracy"]), v["correct"], v["n"]] for g, v in res.get("per_corpus", {}).items()],
-        "per_language": [[g, fmt.pct(v["accuracy"]), v["correct"], v["n"]]
-                         for g, v in res.get("per_language", {}).items()],
+        "per_language": [
+            [g, fmt.pct(v["accuracy"]), v["correct"], v["n"]] for g, v in res.get("per_language", {}).items()
+        ],
         "confusions": [[p["true"], p["pred"], fmt.pct(p["rate"]), p["count"]] for p in res["top_confusions"]],
         "absent": res.get("classes_absent", []),
     }
@@ -345,16 +379,32 @@ def results_summary(run: RunFiles, primary: dict[str, Any]) -> tuple[list[str], 
     base = primary["baselines"]
     classical = base.get("classical")
     scratch = _variant(run, "from_scratch")
-    header = ["metric", "model", *(["model interval"] if primary.get("ci95") else []), "majority class",
-              "random guess", *(["classical (eGeMAPS + LR)"] if classical else []),
-              *(["from scratch (ablation mean)"] if scratch else []), "model − majority", "model − random"]
+    header = [
+        "metric",
+        "model",
+        *(["model interval"] if primary.get("ci95") else []),
+        "majority class",
+        "random guess",
+        *(["classical (eGeMAPS + LR)"] if classical else []),
+        *(["from scratch (ablation mean)"] if scratch else []),
+        "model − majority",
+        "model − random",
+    ]
     rows = []
     for name, key in (("Accuracy (WA)", "accuracy"), ("UAR (macro recall)", "uar"), ("Macro-F1", "macro_f1")):
-        rows.append([name, fmt.pct(primary[key]), *([_interval(primary["ci95"], key)] if primary.get("ci95") else []),
-                     fmt.pct(base["majority"][key]), fmt.pct(base["random"][key]),
-                     *([fmt.pct(classical[key])] if classical else []),
-                     *([fmt.pct(scratch["test"][key]["mean"])] if scratch else []),
-                     fmt.pp(primary[key] - base["majority"][key]), fmt.pp(primary[key] - base["random"][key])])
+        rows.append(
+            [
+                name,
+                fmt.pct(primary[key]),
+                *([_interval(primary["ci95"], key)] if primary.get("ci95") else []),
+                fmt.pct(base["majority"][key]),
+                fmt.pct(base["random"][key]),
+                *([fmt.pct(classical[key])] if classical else []),
+                *([fmt.pct(scratch["test"][key]["mean"])] if scratch else []),
+                fmt.pp(primary[key] - base["majority"][key]),
+                fmt.pp(primary[key] - base["random"][key]),
+            ]
+        )
     return header, rows
 
 
@@ -367,13 +417,20 @@ def classical_verdict(primary: dict[str, Any]) -> str | None:
     ci = primary.get("ci95") or {}
     inside = "uar" in ci and ci["uar"][0] <= other <= ci["uar"][1]
     if model < other:
-        verdict = (f"**The model loses to the classical baseline**: UAR {fmt.pct(model)} against {fmt.pct(other)} "
-                   "for openSMILE eGeMAPS features with a logistic regression on the same clips")
+        verdict = (
+            f"**The model loses to the classical baseline**: UAR {fmt.pct(model)} against {fmt.pct(other)} "
+            "for openSMILE eGeMAPS features with a logistic regression on the same clips"
+        )
     else:
-        verdict = (f"The model beats the classical baseline: UAR {fmt.pct(model)} against {fmt.pct(other)} "
-                   "for openSMILE eGeMAPS features with a logistic regression on the same clips")
-    return verdict + (" (the baseline's UAR lies inside the model's bootstrap interval: the difference is not "
-                      "established)." if inside else ".")
+        verdict = (
+            f"The model beats the classical baseline: UAR {fmt.pct(model)} against {fmt.pct(other)} "
+            "for openSMILE eGeMAPS features with a logistic regression on the same clips"
+        )
+    return verdict + (
+        " (the baseline's UAR lies inside the model's bootstrap interval: the difference is not established)."
+        if inside
+        else "."
+    )
 
 
 def techniques_rows(run: RunFiles) -> list[list[str]]:
@@ -392,11 +449,26 @@ def techniques_rows(run: RunFiles) -> list[list[str]]:
             ci = d.get("ci95")
             return fmt.pp(d["mean"]) + ("" if not ci else f" [{fmt.pp(ci[0])}, {fmt.pp(ci[1])}]")
 
-        what = ", ".join(f"{k}={fmt.value(val) if not isinstance(val, dict) else '{…}'}"
-                         for k, val in v["overrides"].items()) or "the config as trained"
+        what = (
+            ", ".join(
+                f"{k}={fmt.value(val) if not isinstance(val, dict) else '{…}'}" for k, val in v["overrides"].items()
+            )
+            or "the config as trained"
+        )
         seeds = sorted({r["seed"] for r in v["runs"]})
-        rows.append([v["name"], what, len(v["runs"]), ", ".join(str(x) for x in seeds), spread(test["accuracy"]),
-                     spread(test["uar"]), spread(test["macro_f1"]), change("accuracy"), change("uar")])
+        rows.append(
+            [
+                v["name"],
+                what,
+                len(v["runs"]),
+                ", ".join(str(x) for x in seeds),
+                spread(test["accuracy"]),
+                spread(test["uar"]),
+                spread(test["macro_f1"]),
+                change("accuracy"),
+                change("uar"),
+            ]
+        )
     return rows
 
 
@@ -408,33 +480,46 @@ def template_context(run: RunFiles) -> dict[str, Any]:
     primary = ev["splits"][split]
     base = primary["baselines"]
     results_header, results_rows = results_summary(run, primary)
-    splits_rows = [[s, r["n"], fmt.pct(r["accuracy"]), fmt.pct(r["uar"]), fmt.pct(r["macro_f1"])]
-                   for s, r in ev["splits"].items()]
+    splits_rows = [
+        [s, r["n"], fmt.pct(r["accuracy"]), fmt.pct(r["uar"]), fmt.pct(r["macro_f1"])] for s, r in ev["splits"].items()
+    ]
     per_split = {s: _split_block(r, labels) for s, r in ev["splits"].items()}
-    class_split_order = [s for s in ("validation", split) if s in per_split] + \
-                        [s for s in per_split if s not in ("validation", split)]
-    per_class_rows = [[c, *[per_split[s]["per_class"][c] for s in class_split_order], per_split[split]["support"][c]]
-                      for c in labels]
+    class_split_order = [s for s in ("validation", split) if s in per_split] + [
+        s for s in per_split if s not in ("validation", split)
+    ]
+    per_class_rows = [
+        [c, *[per_split[s]["per_class"][c] for s in class_split_order], per_split[split]["support"][c]] for c in labels
+    ]
 
     corpora_rows, skipped_notes = [], []
     for name, c in report["corpora"].items():
         skipped = c.get("skipped") or {}
-        corpora_rows.append([name, c.get("language") or "—", c.get("found", 0), c.get("kept", 0),
-                             sum(skipped.values()), *[c.get("per_class", {}).get(e, 0) for e in labels],
-                             CORPUS_LICENCES.get(name.lower(), UNKNOWN_LICENCE) if not info["demo"]
-                             else "synthetic (generated by demo.corpus)"])
+        corpora_rows.append(
+            [
+                name,
+                c.get("language") or "—",
+                c.get("found", 0),
+                c.get("kept", 0),
+                sum(skipped.values()),
+                *[c.get("per_class", {}).get(e, 0) for e in labels],
+                CORPUS_LICENCES.get(name.lower(), UNKNOWN_LICENCE)
+                if not info["demo"]
+                else "synthetic (generated by demo.corpus)",
+            ]
+        )
         skipped_notes += [f"{name}: {n} × {reason}" for reason, n in skipped.items() if n]
-    split_names = [s for s in ("train", "validation", "test") if s in report["splits"]] + \
-                  [s for s in report["splits"] if s not in ("train", "validation", "test")]
-    split_rows = [[s, *[report["splits"][s].get(e, 0) for e in labels], sum(report["splits"][s].values())]
-                  for s in split_names]
+    split_names = [s for s in ("train", "validation", "test") if s in report["splits"]] + [
+        s for s in report["splits"] if s not in ("train", "validation", "test")
+    ]
+    split_rows = [
+        [s, *[report["splits"][s].get(e, 0) for e in labels], sum(report["splits"][s].values())] for s in split_names
+    ]
     before = report.get("train_before_balancing")
     if before and before != report["splits"].get("train"):
         split_rows.insert(0, [BEFORE_BALANCING, *[before.get(e, 0) for e in labels], sum(before.values())])
     class_totals = {e: sum(report["splits"][s].get(e, 0) for s in split_names) for e in labels}
     grand_total = sum(class_totals.values())
-    class_rows = [[e, class_totals[e], fmt.pct(class_totals[e] / grand_total if grand_total else None)]
-                  for e in labels]
+    class_rows = [[e, class_totals[e], fmt.pct(class_totals[e] / grand_total if grand_total else None)] for e in labels]
 
     rows = epoch_rows(run)
     best = best_epoch(run, rows)
@@ -446,16 +531,27 @@ def template_context(run: RunFiles) -> dict[str, Any]:
             notes.append("encoder unfrozen after this epoch")
         if best is not None and r["epoch"] == best:
             notes.append("best (kept)")
-        progress_rows.append([fmt.epoch(r["epoch"]), fmt.loss(r.get("train_loss")), fmt.pct(r.get("train_accuracy")),
-                              fmt.loss(r.get("eval_loss")), fmt.pct(r.get("eval_accuracy")),
-                              fmt.pct(r.get("eval_uar")), fmt.pct(r.get("eval_macro_f1")), "; ".join(notes)])
+        progress_rows.append(
+            [
+                fmt.epoch(r["epoch"]),
+                fmt.loss(r.get("train_loss")),
+                fmt.pct(r.get("train_accuracy")),
+                fmt.loss(r.get("eval_loss")),
+                fmt.pct(r.get("eval_accuracy")),
+                fmt.pct(r.get("eval_uar")),
+                fmt.pct(r.get("eval_macro_f1")),
+                "; ".join(notes),
+            ]
+        )
 
     flat_cfg = flatten(run.train_config)
     hyper_rows = [[k, fmt.value(v)] for k, v in flat_cfg.items()]
     enc_cfg = encoder_settings(run)
-    reg_rows = [["model: head_dropout", fmt.value(run.model_config.get("head_dropout"))]] + \
-               [[f"encoder: {k}", fmt.value(enc_cfg[k])] for k in ENCODER_REGULARISERS if k in enc_cfg] + \
-               [[f"train_config: {k}", fmt.value(v)] for k, v in flat_cfg.items() if REGULARISER_PATTERN.search(k)]
+    reg_rows = (
+        [["model: head_dropout", fmt.value(run.model_config.get("head_dropout"))]]
+        + [[f"encoder: {k}", fmt.value(enc_cfg[k])] for k in ENCODER_REGULARISERS if k in enc_cfg]
+        + [[f"train_config: {k}", fmt.value(v)] for k, v in flat_cfg.items() if REGULARISER_PATTERN.search(k)]
+    )
 
     overlap = report.get("speaker_overlap") or {}
     hardware = info.get("hardware") or {}
@@ -468,12 +564,16 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "labels_text": ", ".join(labels),
         "split": split,
         "n_primary": primary["n"],
-        "acc": fmt.pct(primary["accuracy"]), "uar": fmt.pct(primary["uar"]), "f1": fmt.pct(primary["macro_f1"]),
+        "acc": fmt.pct(primary["accuracy"]),
+        "uar": fmt.pct(primary["uar"]),
+        "f1": fmt.pct(primary["macro_f1"]),
         "majority_class": base["majority"]["class"],
-        "majority_acc": fmt.pct(base["majority"]["accuracy"]), "random_acc": fmt.pct(base["random"]["accuracy"]),
+        "majority_acc": fmt.pct(base["majority"]["accuracy"]),
+        "random_acc": fmt.pct(base["random"]["accuracy"]),
         "above_majority": fmt.pp(primary["accuracy"] - base["majority"]["accuracy"]),
         "above_random": fmt.pp(primary["accuracy"] - base["random"]["accuracy"]),
-        "results_header": results_header, "results_rows": results_rows,
+        "results_header": results_header,
+        "results_rows": results_rows,
         "ci": primary.get("ci95"),
         "ci_uar": _interval(primary.get("ci95"), "uar"),
         "classical": base.get("classical"),
@@ -483,27 +583,44 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "ablation_file": str(run.ablation_path) if run.ablation_path else None,
         "ablation_has_scratch": _variant(run, "from_scratch") is not None,
         "splits_rows": splits_rows,
-        "majority_method": base["majority"]["method"], "random_method": base["random"]["method"],
+        "majority_method": base["majority"]["method"],
+        "random_method": base["random"]["method"],
         "encoder": info["encoder"] if isinstance(info["encoder"], str) else json.dumps(info["encoder"]),
         "base_model_id": hub_base_model(info["encoder"]),
         "from_scratch": info["encoder"] == "from scratch",
         "arch": architecture(run),
         "corpora_header": ["corpus", "language", "found", "kept", "skipped", *labels, "licence"],
-        "corpora_rows": corpora_rows, "skipped_notes": skipped_notes,
-        "split_header": ["split", *labels, "total"], "split_rows": split_rows,
-        "class_rows": class_rows, "grand_total": grand_total,
+        "corpora_rows": corpora_rows,
+        "skipped_notes": skipped_notes,
+        "split_header": ["split", *labels, "total"],
+        "split_rows": split_rows,
+        "class_rows": class_rows,
+        "grand_total": grand_total,
         "settings": [[k, fmt.value(v)] for k, v in report["settings"].items()],
-        "preprocessor": [[k, fmt.value(run.preprocessor[k])] for k in
-                         ("sampling_rate", "max_duration", "do_normalize", "return_attention_mask",
-                          "padding_value", "feature_size") if k in run.preprocessor],
-        "hyper_rows": hyper_rows, "reg_rows": reg_rows,
+        "preprocessor": [
+            [k, fmt.value(run.preprocessor[k])]
+            for k in (
+                "sampling_rate",
+                "max_duration",
+                "do_normalize",
+                "return_attention_mask",
+                "padding_value",
+                "feature_size",
+            )
+            if k in run.preprocessor
+        ],
+        "hyper_rows": hyper_rows,
+        "reg_rows": reg_rows,
         "progress_rows": progress_rows,
         "epochs_run": fmt.epoch(info["epochs_run"]) if info.get("epochs_run") is not None else fmt.MISSING,
         "unfreeze_epoch": fmt.epoch(unfreeze) if unfreeze else None,
         "freeze_encoder_epochs": info.get("freeze_encoder_epochs"),
         "metric_for_best_model": info.get("metric_for_best_model"),
-        "best_metric": fmt.MISSING if not isinstance(metric_best, (int, float))
-        else fmt.loss(metric_best) if "loss" in metric_name else fmt.pct(metric_best),
+        "best_metric": fmt.MISSING
+        if not isinstance(metric_best, (int, float))
+        else fmt.loss(metric_best)
+        if "loss" in metric_name
+        else fmt.pct(metric_best),
         "best_epoch": fmt.epoch(best) if best is not None else fmt.MISSING,
         "per_class_header": ["class", *[f"{s} accuracy" for s in class_split_order], f"{split} clips"],
         "per_class_rows": per_class_rows,
@@ -513,8 +630,10 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "files_rows": files_table(run.model_dir),
         "hardware": hardware,
         "train_runtime": fmt.duration(info["train_runtime_s"])
-        if info.get("train_runtime_s") is not None else fmt.MISSING,
-        "started_at": info.get("started_at"), "finished_at": info.get("finished_at"),
+        if info.get("train_runtime_s") is not None
+        else fmt.MISSING,
+        "started_at": info.get("started_at"),
+        "finished_at": info.get("finished_at"),
         "eval_device": (ev.get("inference") or {}).get("device", fmt.MISSING),
         "train_precision": info.get("precision", fmt.MISSING),
         "precision_requested": info.get("precision_requested"),
@@ -533,19 +652,28 @@ def card_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n" + markdown_table(header, rows) + "\n"
 
 
-def render_card(model_dir: str | Path, data_dir: str | Path | None = None,
-                template_path: str | Path | None = None, ablation: str | Path | None = None) -> ModelCard:
+def render_card(
+    model_dir: str | Path,
+    data_dir: str | Path | None = None,
+    template_path: str | Path | None = None,
+    ablation: str | Path | None = None,
+) -> ModelCard:
     """Build the ModelCard of the run in ``model_dir`` (does not write it); ``ablation``: an
     ablation_results.json to render as "Techniques & impact"."""
     run = load_run(model_dir, data_dir, ablation)
-    card = ModelCard.from_template(card_data(run), template_path=str(template_path or TEMPLATE_PATH),
-                                   table=card_table, **template_context(run))
+    card = ModelCard.from_template(
+        card_data(run), template_path=str(template_path or TEMPLATE_PATH), table=card_table, **template_context(run)
+    )
     card.text = card.text.rstrip("\n") + "\n"  # Jinja drops the template's final newline
     return card
 
 
-def write_card(model_dir: str | Path, data_dir: str | Path | None = None,
-               template_path: str | Path | None = None, ablation: str | Path | None = None) -> Path:
+def write_card(
+    model_dir: str | Path,
+    data_dir: str | Path | None = None,
+    template_path: str | Path | None = None,
+    ablation: str | Path | None = None,
+) -> Path:
     """Render the card and save it as ``model_dir/README.md``; returns the path."""
     card = render_card(model_dir, data_dir, template_path, ablation)
     path = Path(model_dir) / CARD_FILE

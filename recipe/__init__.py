@@ -5,6 +5,7 @@ Importing this package registers the SER classes with the transformers Auto clas
 in-process, and marks them for `auto_map` so `save_pretrained` also writes the modelling code (remote code).
 It also lets `SERForAudioClassification.from_encoder` read SpeechBrain repos (components.speechbrain_checkpoint).
 """
+
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
 from .components import speechbrain_checkpoint  # noqa: F401  (registers the SpeechBrain encoder reader)

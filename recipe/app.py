@@ -13,6 +13,7 @@ API: the endpoint `classify` takes an audio file and returns the label confidenc
     from gradio_client import Client, handle_file
     Client("http://127.0.0.1:7860/").predict(handle_file("clip.wav"), api_name="/classify")
 """
+
 from __future__ import annotations
 
 import sys
@@ -74,14 +75,18 @@ def build_demo(model: Any, extractor: Any, title: str = "Speech emotion recognit
         return prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty)
 
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"# {title}\nClasses: {', '.join(labels)}."
-                    + (f" Clips longer than {max_duration:g} s are classified window by window." if max_duration
-                       else ""))
+        gr.Markdown(
+            f"# {title}\nClasses: {', '.join(labels)}."
+            + (f" Clips longer than {max_duration:g} s are classified window by window." if max_duration else "")
+        )
         audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech")
         button = gr.Button("Classify", variant="primary")
         label = gr.Label(num_top_classes=len(labels), label="Emotion", elem_id="emotion")
-        timeline = gr.Dataframe(label=f"Per-window timeline ({max_duration:g} s windows)" if max_duration
-                                else "Per-window timeline", visible=False, elem_id="timeline")
+        timeline = gr.Dataframe(
+            label=f"Per-window timeline ({max_duration:g} s windows)" if max_duration else "Per-window timeline",
+            visible=False,
+            elem_id="timeline",
+        )
         button.click(page, inputs=audio, outputs=[label, timeline], api_visibility="private")
         # The API endpoint: the same function, label confidences only (bound to a hidden button).
         api_button = gr.Button(visible=False)
@@ -95,8 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
     ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
-    ap.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                    help="torch, or onnxruntime on the graph written by python -m recipe.export")
+    ap.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch, or onnxruntime on the graph written by python -m recipe.export",
+    )
     ap.add_argument("--quantize", action="store_true", help="int8 (as in python -m recipe.predict --quantize)")
     args = ap.parse_args(argv)
     hf_logging.disable_progress_bar()

@@ -9,6 +9,7 @@ eGeMAPSv02 (88 functionals of pitch, loudness, spectral balance, formants, jitte
 folded into OUT/eval_results.json as ``splits[SPLIT]["baselines"]["classical"]``; ``--output FILE`` writes
 them to a JSON file of their own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,10 @@ from recipe.components.metrics import classification_metrics
 from recipe.components.uncertainty import bootstrap_ci
 
 FEATURE_SET = "eGeMAPSv02"
-METHOD = ("openSMILE eGeMAPSv02 functionals (88 per clip) + StandardScaler + LogisticRegression (sklearn), "
-          "fitted on the train split")
+METHOD = (
+    "openSMILE eGeMAPSv02 functionals (88 per clip) + StandardScaler + LogisticRegression (sklearn), "
+    "fitted on the train split"
+)
 
 
 class BaselineError(ValueError):
@@ -37,10 +40,12 @@ def egemaps_extractor():
     try:
         import opensmile
     except ImportError as err:
-        raise BaselineError(f"the classical baseline needs the `opensmile` package ({err}); "
-                            "pip install -r requirements.txt") from None
-    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                           feature_level=opensmile.FeatureLevel.Functionals)
+        raise BaselineError(
+            f"the classical baseline needs the `opensmile` package ({err}); pip install -r requirements.txt"
+        ) from None
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
 
 
 def extract_features(dataset, sampling_rate: int, smile, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -75,8 +80,13 @@ def score_split(clf, features: np.ndarray, dataset, n_classes: int) -> dict[str,
     y_true = np.asarray(dataset["label"], dtype=np.int64)
     y_pred = np.asarray(clf.predict(features), dtype=np.int64)
     speakers = dataset["speaker"] if "speaker" in dataset.column_names else None
-    return {"method": METHOD, "feature_set": FEATURE_SET, "n_features": int(features.shape[1]),
-            **classification_metrics(y_true, y_pred), "ci95": bootstrap_ci(y_true, y_pred, n_classes, speakers)}
+    return {
+        "method": METHOD,
+        "feature_set": FEATURE_SET,
+        "n_features": int(features.shape[1]),
+        **classification_metrics(y_true, y_pred),
+        "ci95": bootstrap_ci(y_true, y_pred, n_classes, speakers),
+    }
 
 
 def classical_baseline(data_dir: str | Path, splits: Sequence[str], seed: int = 0) -> dict[str, dict[str, Any]]:
@@ -95,8 +105,9 @@ def classical_baseline(data_dir: str | Path, splits: Sequence[str], seed: int = 
     train_x = extract_features(dsd["train"], sampling_rate, smile, cache)
     clf = fit_classifier(train_x, np.asarray(dsd["train"]["label"]), seed)
     n_classes = len(dsd["train"].features["label"].names)
-    return {s: score_split(clf, extract_features(dsd[s], sampling_rate, smile, cache), dsd[s], n_classes)
-            for s in splits}
+    return {
+        s: score_split(clf, extract_features(dsd[s], sampling_rate, smile, cache), dsd[s], n_classes) for s in splits
+    }
 
 
 def fold_into_eval_results(model_dir: str | Path, scores: dict[str, dict[str, Any]]) -> Path:
@@ -121,8 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="prepared dataset folder (data_prep --output)")
     ap.add_argument("--model", help="model folder whose eval_results.json receives the scores")
     ap.add_argument("--split", default=None, help="primary split (default: eval_results.json's, else test)")
-    ap.add_argument("--also", nargs="*", default=None, help="further splits (default: those in eval_results.json, "
-                                                             "else validation)")
+    ap.add_argument(
+        "--also", nargs="*", default=None, help="further splits (default: those in eval_results.json, else validation)"
+    )
     ap.add_argument("--output", help="also write the scores to this JSON file")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -146,9 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.output}")
     for split, s in scores.items():
         lo, hi = s["ci95"]["uar"]
-        print(f"classical baseline ({FEATURE_SET} + logistic regression), {split}: "
-              f"accuracy {100 * s['accuracy']:.2f} %, UAR {100 * s['uar']:.2f} % [95 % CI {100 * lo:.2f}, "
-              f"{100 * hi:.2f}], macro-F1 {100 * s['macro_f1']:.2f} %")
+        print(
+            f"classical baseline ({FEATURE_SET} + logistic regression), {split}: "
+            f"accuracy {100 * s['accuracy']:.2f} %, UAR {100 * s['uar']:.2f} % [95 % CI {100 * lo:.2f}, "
+            f"{100 * hi:.2f}], macro-F1 {100 * s['macro_f1']:.2f} %"
+        )
     return 0
 
 

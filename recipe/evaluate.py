@@ -26,6 +26,7 @@ All rates are fractions in [0, 1]; "accuracy" is the weighted accuracy (WA), "ua
 ``ci95`` is a percentile-bootstrap 95 % interval that resamples whole speakers (clips when the split has fewer
 than two speaker ids), see recipe.components.uncertainty.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,9 +84,14 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
 
 
 @torch.inference_mode()
-def predict_probabilities(model: torch.nn.Module | OnnxModel, feature_extractor: Any, dataset: Dataset,
-                          batch_size: int = 8, device: str | torch.device = "cpu", dtype: str = "fp32"
-                          ) -> np.ndarray:
+def predict_probabilities(
+    model: torch.nn.Module | OnnxModel,
+    feature_extractor: Any,
+    dataset: Dataset,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    dtype: str = "fp32",
+) -> np.ndarray:
     """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order), under
     autocast for ``dtype`` "bf16"/"fp16" (torch models).
 
@@ -103,17 +109,19 @@ def predict_probabilities(model: torch.nn.Module | OnnxModel, feature_extractor:
     return probs
 
 
-def evaluate_split(probs: np.ndarray, dataset: Dataset, train_labels: Sequence[int], labels: Sequence[str]
-                   ) -> dict[str, Any]:
+def evaluate_split(
+    probs: np.ndarray, dataset: Dataset, train_labels: Sequence[int], labels: Sequence[str]
+) -> dict[str, Any]:
     """All numbers of one split from its probabilities and metadata columns, plus the two baselines."""
     y_true = np.asarray(dataset["label"], dtype=np.int64)
     y_pred = probs.argmax(axis=-1)
-    report = classification_report(y_true, y_pred, labels,
-                                   groups={col: dataset[col] for col in GROUP_COLUMNS})
+    report = classification_report(y_true, y_pred, labels, groups={col: dataset[col] for col in GROUP_COLUMNS})
     speakers = dataset["speaker"] if "speaker" in dataset.column_names else None
     report["ci95"] = bootstrap_ci(y_true, y_pred, len(labels), speakers)
-    report["baselines"] = {"majority": majority_baseline(train_labels, y_true, labels),
-                           "random": random_baseline(y_true, labels)}
+    report["baselines"] = {
+        "majority": majority_baseline(train_labels, y_true, labels),
+        "random": random_baseline(y_true, labels),
+    }
     return report
 
 
@@ -135,9 +143,16 @@ def draw_training_curves(model_dir: Path) -> str | None:
     return CURVES_PNG
 
 
-def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "test",
-                   also: Sequence[str] = ("validation",), batch_size: int = 8,
-                   device: str | None = None, write: bool = True, precision: str = "auto") -> dict[str, Any]:
+def evaluate_model(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    split: str = "test",
+    also: Sequence[str] = ("validation",),
+    batch_size: int = 8,
+    device: str | None = None,
+    write: bool = True,
+    precision: str = "auto",
+) -> dict[str, Any]:
     """Evaluate the model saved in ``model_dir`` on ``split`` (and each ``also`` split) of ``data_dir``, in
     ``precision`` (auto|fp32|fp16|bf16, see `components.precision`).
 
@@ -155,26 +170,43 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, split: str = "te
     train_labels = dsd["train"]["label"]
 
     results: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "split": split, "labels": labels,
-        "model_dir": str(model_dir), "data_dir": str(data_dir),
+        "schema_version": SCHEMA_VERSION,
+        "split": split,
+        "labels": labels,
+        "model_dir": str(model_dir),
+        "data_dir": str(data_dir),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inference": {"device": str(device), "precision": chosen.name, "precision_reason": chosen.reason,
-                      "batch_size": batch_size,
-                      "sampling_rate": int(feature_extractor.sampling_rate),
-                      "batching": "padded batches, padding masked" if padding_is_masked(feature_extractor)
-                      else "equal-length batches, no padding (no attention mask for this encoder)"},
+        "inference": {
+            "device": str(device),
+            "precision": chosen.name,
+            "precision_reason": chosen.reason,
+            "batch_size": batch_size,
+            "sampling_rate": int(feature_extractor.sampling_rate),
+            "batching": "padded batches, padding masked"
+            if padding_is_masked(feature_extractor)
+            else "equal-length batches, no padding (no attention mask for this encoder)",
+        },
         "splits": {},
     }
     for name in splits:
         probs = predict_probabilities(model, feature_extractor, dsd[name], batch_size, device, chosen.name)
         results["splits"][name] = evaluate_split(probs, dsd[name], train_labels, labels)
-        logger.info("%s: accuracy %.4f, UAR %.4f, macro-F1 %.4f (n=%d)", name,
-                    results["splits"][name]["accuracy"], results["splits"][name]["uar"],
-                    results["splits"][name]["macro_f1"], results["splits"][name]["n"])
+        logger.info(
+            "%s: accuracy %.4f, UAR %.4f, macro-F1 %.4f (n=%d)",
+            name,
+            results["splits"][name]["accuracy"],
+            results["splits"][name]["uar"],
+            results["splits"][name]["macro_f1"],
+            results["splits"][name]["n"],
+        )
     if write:
         primary = results["splits"][split]
-        plot_confusion_matrix(primary["confusion_matrix"]["counts"], labels, model_dir / CONFUSION_PNG,
-                              title=f"Confusion matrix ({split}, n={primary['n']})")
+        plot_confusion_matrix(
+            primary["confusion_matrix"]["counts"],
+            labels,
+            model_dir / CONFUSION_PNG,
+            title=f"Confusion matrix ({split}, n={primary['n']})",
+        )
         results["figures"] = {"confusion_matrix": CONFUSION_PNG, "training_curves": draw_training_curves(model_dir)}
         (model_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return results
@@ -186,25 +218,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="trained model folder (recipe.train --output_dir)")
     parser.add_argument("--data", required=True, help="prepared dataset folder (data_prep --output)")
     parser.add_argument("--split", default="test", help="primary split: figures and headline numbers")
-    parser.add_argument("--also", nargs="*", default=["validation"],
-                        help="further splits to evaluate the same way (none: --also alone)")
+    parser.add_argument(
+        "--also", nargs="*", default=["validation"], help="further splits to evaluate the same way (none: --also alone)"
+    )
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="autocast precision; auto: bf16 on GPUs/CPUs with native bf16, fp16 on older GPUs")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="autocast precision; auto: bf16 on GPUs/CPUs with native bf16, fp16 on older GPUs",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        results = evaluate_model(args.model, args.data, args.split, args.also, args.batch_size, args.device,
-                                 precision=args.precision)
+        results = evaluate_model(
+            args.model, args.data, args.split, args.also, args.batch_size, args.device, precision=args.precision
+        )
     except (UserError, ConfigError) as err:
         print(f"recipe.evaluate: error: {err}", file=sys.stderr)
         return 2
     primary = results["splits"][args.split]
-    print(f"{args.split}: accuracy {100 * primary['accuracy']:.2f} %, UAR {100 * primary['uar']:.2f} %, "
-          f"macro-F1 {100 * primary['macro_f1']:.2f} % (n={primary['n']}, {results['inference']['precision']}); "
-          f"majority baseline {100 * primary['baselines']['majority']['accuracy']:.2f} %, "
-          f"random {100 * primary['baselines']['random']['accuracy']:.2f} %")
+    print(
+        f"{args.split}: accuracy {100 * primary['accuracy']:.2f} %, UAR {100 * primary['uar']:.2f} %, "
+        f"macro-F1 {100 * primary['macro_f1']:.2f} % (n={primary['n']}, {results['inference']['precision']}); "
+        f"majority baseline {100 * primary['baselines']['majority']['accuracy']:.2f} %, "
+        f"random {100 * primary['baselines']['random']['accuracy']:.2f} %"
+    )
     for pair in primary["top_confusions"][:3]:
         print(f"  {pair['text']} ({pair['count']} clips)")
     print(f"wrote {Path(args.model) / RESULTS_FILE}")

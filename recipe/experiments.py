@@ -17,6 +17,7 @@ for the same overrides and data is not redone, so an interrupted experiment cont
 OUT receives ablation_results.json (schema: recipe.components.ablation), ablation_results.md and
 ablation_results.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,17 +126,27 @@ def loco_variants(data_dir: str, out: Path) -> list[Variant]:
     pool = _pool(dsd)
     variants = []
     for corpus in corpora:
+
         def build(corpus: str = corpus) -> DatasetDict:
-            return DatasetDict({
-                "train": dsd["train"].filter(lambda c: c != corpus, input_columns="corpus"),
-                "validation": dsd["validation"].filter(lambda c: c != corpus, input_columns="corpus"),
-                "test": pool.filter(lambda c: c == corpus, input_columns="corpus"),
-            })
+            return DatasetDict(
+                {
+                    "train": dsd["train"].filter(lambda c: c != corpus, input_columns="corpus"),
+                    "validation": dsd["validation"].filter(lambda c: c != corpus, input_columns="corpus"),
+                    "test": pool.filter(lambda c: c == corpus, input_columns="corpus"),
+                }
+            )
 
         spec = {"protocol": "loco", "held_out": corpus, "source": str(Path(data_dir).resolve())}
         folder = _save_derived(out / "data" / f"loco-{corpus}", spec, build)
-        variants.append(Variant(f"loco-{corpus}", {}, [(None, folder)], paired=False,
-                                note=f"trained without {corpus}, tested on all {corpus} clips"))
+        variants.append(
+            Variant(
+                f"loco-{corpus}",
+                {},
+                [(None, folder)],
+                paired=False,
+                note=f"trained without {corpus}, tested on all {corpus} clips",
+            )
+        )
     return variants
 
 
@@ -152,8 +163,9 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
     folds = json.loads(folds_path.read_text())
     k, fold_of = int(folds["k"]), folds["speakers"]
     if k < 3:
-        raise VariantError(f"{folds_path}: kfold needs k >= 3 (one fold tests, the next validates, the rest train), "
-                           f"got {k}")
+        raise VariantError(
+            f"{folds_path}: kfold needs k >= 3 (one fold tests, the next validates, the rest train), got {k}"
+        )
     report_path = Path(data_dir) / "prepare_report.json"
     per_class = int(json.loads(report_path.read_text())["settings"]["per_class"]) if report_path.is_file() else 0
     dsd = _load_dsd(data_dir)
@@ -165,17 +177,26 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
     labels = pool["label"]
     datasets = []
     for fold in range(k):
+
         def build(fold: int = fold) -> DatasetDict:
             val_fold = (fold + 1) % k
             train_rows = [i for i, f in enumerate(row_fold) if f not in (fold, val_fold)]
-            return DatasetDict({
-                "train": pool.select(balance(train_rows, labels, per_class, folds.get("seed", 0))),
-                "validation": pool.select([i for i, f in enumerate(row_fold) if f == val_fold]),
-                "test": pool.select([i for i, f in enumerate(row_fold) if f == fold]),
-            })
+            return DatasetDict(
+                {
+                    "train": pool.select(balance(train_rows, labels, per_class, folds.get("seed", 0))),
+                    "validation": pool.select([i for i, f in enumerate(row_fold) if f == val_fold]),
+                    "test": pool.select([i for i, f in enumerate(row_fold) if f == fold]),
+                }
+            )
 
-        spec = {"protocol": "kfold", "k": k, "fold": fold, "per_class": per_class,
-                "source": str(Path(data_dir).resolve()), "folds": fold_of}
+        spec = {
+            "protocol": "kfold",
+            "k": k,
+            "fold": fold,
+            "per_class": per_class,
+            "source": str(Path(data_dir).resolve()),
+            "folds": fold_of,
+        }
         datasets.append((fold, _save_derived(out / "data" / f"fold-{fold}", spec, build)))
     return Variant("kfold", {}, datasets, paired=False, note=f"{k}-fold speaker-independent cross-validation")
 
@@ -190,13 +211,21 @@ def from_scratch_overrides(cfg) -> dict[str, Any]:
     try:
         arch = AutoConfig.from_pretrained(cfg.model.encoder, **cfg.model.encoder_config)
     except OSError as err:
-        raise VariantError(f"from_scratch: cannot read the architecture of model.encoder {cfg.model.encoder!r} "
-                           f"({err})") from None
+        raise VariantError(
+            f"from_scratch: cannot read the architecture of model.encoder {cfg.model.encoder!r} ({err})"
+        ) from None
     return {"model.from_scratch": True, "model.encoder_config": clean_encoder_config(arch)}
 
 
-def resolve_variants(names: list[str], user: dict[str, dict[str, Any]], config: str, data_dir: str, out: Path,
-                     extra: list[str], explicit: bool) -> list[Variant]:
+def resolve_variants(
+    names: list[str],
+    user: dict[str, dict[str, Any]],
+    config: str,
+    data_dir: str,
+    out: Path,
+    extra: list[str],
+    explicit: bool,
+) -> list[Variant]:
     """Turn variant names into runnable variants; without an explicit list, variants that leave this config
     unchanged are left out (and said so), e.g. no_freeze when nothing is frozen."""
     try:
@@ -223,8 +252,10 @@ def resolve_variants(names: list[str], user: dict[str, dict[str, Any]], config: 
         if name == "from_scratch" and not cfg_obj.model.from_scratch:
             overrides = from_scratch_overrides(cfg_obj)
         if overrides.get("data.train_split") == UNBALANCED_SPLIT and UNBALANCED_SPLIT not in splits:
-            raise VariantError(f"{data_dir}: no split {UNBALANCED_SPLIT!r} for {name}; prepare the data with "
-                               "`keep_unbalanced: true` (data_prep --keep_unbalanced)")
+            raise VariantError(
+                f"{data_dir}: no split {UNBALANCED_SPLIT!r} for {name}; prepare the data with "
+                "`keep_unbalanced: true` (data_prep --keep_unbalanced)"
+            )
         try:
             cfg = load_config(config, extra + ablation.as_cli_overrides(overrides)).to_dict()
         except ConfigError as err:
@@ -252,8 +283,11 @@ def finished(run: Run) -> dict[str, Any] | None:
         result = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    if result.get("overrides") != run.variant.overrides or result.get("extra") != run.extra \
-            or result.get("data_dir") != run.data_dir:
+    if (
+        result.get("overrides") != run.variant.overrides
+        or result.get("extra") != run.extra
+        or result.get("data_dir") != run.data_dir
+    ):
         print(f"recipe.experiments: {path} is from a different definition of {run.label}; running it again")
         return None
     return result
@@ -261,9 +295,20 @@ def finished(run: Run) -> dict[str, Any] | None:
 
 def train_run(run: Run, config: str, launcher: str | None) -> None:
     """recipe.train for one run, in this process or under `launcher` (raises on failure)."""
-    argv = ["--config", config, "--data", run.data_dir, "--output_dir", str(run.folder),
-            "--training.seed", str(run.seed), "--recipe.overwrite_output_dir", "true",
-            *run.extra, *ablation.as_cli_overrides(run.variant.overrides)]
+    argv = [
+        "--config",
+        config,
+        "--data",
+        run.data_dir,
+        "--output_dir",
+        str(run.folder),
+        "--training.seed",
+        str(run.seed),
+        "--recipe.overwrite_output_dir",
+        "true",
+        *run.extra,
+        *ablation.as_cli_overrides(run.variant.overrides),
+    ]
     if launcher:
         # `accelerate launch`, `torchrun ...` and `python` all take `-m MODULE ARGS`
         cmd = [*shlex.split(launcher), "-m", "recipe.train", *argv]
@@ -289,10 +334,16 @@ def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool)
             shutil.rmtree(ckpt)
     info = json.loads((run.folder / "run_info.json").read_text())
     result = {
-        "variant": run.variant.name, "seed": run.seed, "fold": run.fold, "overrides": run.variant.overrides,
-        "extra": run.extra, "data_dir": run.data_dir,
-        "test": _headline(results["splits"]["test"]), "validation": _headline(results["splits"]["validation"]),
-        "test_ci95": results["splits"]["test"]["ci95"], "train_seconds": float(info["train_runtime_s"]),
+        "variant": run.variant.name,
+        "seed": run.seed,
+        "fold": run.fold,
+        "overrides": run.variant.overrides,
+        "extra": run.extra,
+        "data_dir": run.data_dir,
+        "test": _headline(results["splits"]["test"]),
+        "validation": _headline(results["splits"]["validation"]),
+        "test_ci95": results["splits"]["test"]["ci95"],
+        "train_seconds": float(info["train_runtime_s"]),
     }
     tmp = run.folder / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -313,28 +364,40 @@ def plan(variants: list[Variant], seeds: list[int], out: Path, extra: list[str])
 
 def summarise(variants: list[Variant], results: dict[tuple[str, int, int | None], dict[str, Any]]) -> dict:
     """ablation_results.json from the run results."""
+
     def runs_of(v: Variant) -> list[dict[str, Any]]:
         out = []
         for (name, seed, fold), r in results.items():
             if name == v.name:
-                entry = {"seed": seed, **({"fold": fold} if fold is not None else {}), "test": r["test"],
-                         "validation": r["validation"], "train_seconds": r["train_seconds"]}
+                entry = {
+                    "seed": seed,
+                    **({"fold": fold} if fold is not None else {}),
+                    "test": r["test"],
+                    "validation": r["validation"],
+                    "train_seconds": r["train_seconds"],
+                }
                 out.append(entry)
         return out
 
     base = next((v for v in variants if v.name == BASELINE), None)
     base_runs = runs_of(base) if base else None
-    return {"variants": [ablation.summarise_variant(v.name, v.overrides, runs_of(v),
-                                                    base_runs if v.paired and base_runs else None)
-                         for v in variants if runs_of(v)]}
+    return {
+        "variants": [
+            ablation.summarise_variant(v.name, v.overrides, runs_of(v), base_runs if v.paired and base_runs else None)
+            for v in variants
+            if runs_of(v)
+        ]
+    }
 
 
 def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: int) -> None:
     """ablation_results.json, .md (with the command) and .png."""
     (out / RESULTS_JSON).write_text(json.dumps(summary, indent=2) + "\n")
-    md = (f"# Ablation results\n\nCommand: `{command}`\n\nTest metrics in percent, mean ± standard deviation over "
-          "runs; Δ = variant − baseline paired by seed, mean with the 95 % t interval of the mean "
-          "(percentage points).\n\n" + ablation.markdown_table(summary) + f"\n![bar chart]({RESULTS_PNG})\n")
+    md = (
+        f"# Ablation results\n\nCommand: `{command}`\n\nTest metrics in percent, mean ± standard deviation over "
+        "runs; Δ = variant − baseline paired by seed, mean with the 95 % t interval of the mean "
+        "(percentage points).\n\n" + ablation.markdown_table(summary) + f"\n![bar chart]({RESULTS_PNG})\n"
+    )
     (out / RESULTS_MD).write_text(md)
     ablation.plot_results(summary, out / RESULTS_PNG, chance=1.0 / n_labels if n_labels else None)
 
@@ -347,9 +410,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--seeds", type=int, default=3, help="runs per variant: seeds training.seed, +1, ... (default 3)")
     ap.add_argument("--variants", default=None, help="comma-separated variant names (default: all built-in)")
     ap.add_argument("--variant_file", default=None, help="YAML file of user variants: variants: {NAME: {k: v}}")
-    ap.add_argument("--launcher", default=None,
-                    help='run recipe.train as a subprocess under this launcher, e.g. "accelerate launch" or '
-                         '"torchrun --nproc_per_node 2" (default: in this process)')
+    ap.add_argument(
+        "--launcher",
+        default=None,
+        help='run recipe.train as a subprocess under this launcher, e.g. "accelerate launch" or '
+        '"torchrun --nproc_per_node 2" (default: in this process)',
+    )
     ap.add_argument("--keep_checkpoints", action="store_true", help="keep each run's checkpoint-* folders")
     return ap.parse_known_args(argv)
 
@@ -383,11 +449,14 @@ def main(argv: list[str] | None = None) -> int:
             results[(run.variant.name, run.seed, run.fold)] = done
         else:
             todo.append(run)
-    print(f"recipe.experiments: {len(variants)} variant(s) x {len(seeds)} seed(s): {len(runs)} runs, "
-          f"{len(runs) - len(todo)} already finished, {len(todo)} to run")
+    print(
+        f"recipe.experiments: {len(variants)} variant(s) x {len(seeds)} seed(s): {len(runs)} runs, "
+        f"{len(runs) - len(todo)} already finished, {len(todo)} to run"
+    )
     n_labels = len(_load_dsd(args.data)["test"].features["label"].names)
-    command = "python -m recipe.experiments " + " ".join(shlex.quote(a) for a in (argv if argv is not None
-                                                                                  else sys.argv[1:]))
+    command = "python -m recipe.experiments " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     t0 = time.time()
     bar = tqdm(todo, desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
     for run in bar:
@@ -399,15 +468,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recipe.experiments: {run.label}: {err}", file=sys.stderr)
             return 2
         results[(run.variant.name, run.seed, run.fold)] = result
-        tqdm.write(f"recipe.experiments: {run.label}: test " + ", ".join(
-            f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS) + f" ({result['train_seconds']:.0f} s training)")
+        tqdm.write(
+            f"recipe.experiments: {run.label}: test "
+            + ", ".join(f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS)
+            + f" ({result['train_seconds']:.0f} s training)"
+        )
         write_outputs(summarise(variants, results), out, command, n_labels)  # partial results stay readable
     bar.close()
     summary = summarise(variants, results)
     write_outputs(summary, out, command, n_labels)
     print(ablation.markdown_table(summary))
-    print(f"recipe.experiments: {len(todo)} run(s) in {time.time() - t0:.0f} s; wrote {out / RESULTS_JSON}, "
-          f"{out / RESULTS_MD}, {out / RESULTS_PNG}")
+    print(
+        f"recipe.experiments: {len(todo)} run(s) in {time.time() - t0:.0f} s; wrote {out / RESULTS_JSON}, "
+        f"{out / RESULTS_MD}, {out / RESULTS_PNG}"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ Writes into OUTPUT:
 
 Exit status: 0 written, 2 bad input (no model folder, unknown split), 1 the exported graph disagrees with PyTorch.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,13 @@ from recipe.predict import load_model
 OPSET = 18
 FP32_FILE, INT8_FILE, INFO_FILE = "model.onnx", "model_int8.onnx", "export_info.json"
 # Everything a folder needs besides the graph: labels, the extractor's settings, the extractor's remote code.
-COPIED = ("config.json", "preprocessor_config.json", "configuration_ser.py", "modeling_ser.py",
-          "feature_extraction_ser.py")
+COPIED = (
+    "config.json",
+    "preprocessor_config.json",
+    "configuration_ser.py",
+    "modeling_ser.py",
+    "feature_extraction_ser.py",
+)
 
 
 class ExportError(ValueError):
@@ -63,8 +69,9 @@ def synthetic_waves(seconds: Sequence[float], sampling_rate: int = 16000, seed: 
     waves = []
     for i, s in enumerate(seconds):
         t = np.arange(int(s * sampling_rate)) / sampling_rate
-        waves.append((0.3 * np.sin(2 * np.pi * (140 + 50 * i) * t) + 0.05 * rng.standard_normal(t.size))
-                     .astype(np.float32))
+        waves.append(
+            (0.3 * np.sin(2 * np.pi * (140 + 50 * i) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+        )
     return waves
 
 
@@ -72,16 +79,29 @@ def export_fp32(model: torch.nn.Module, extractor: Any, path: Path, opset: int =
     """Write `model` to `path` with torch's dynamo exporter (dynamic batch and samples axes); returns the input
     names. The example batch holds two lengths so that no shape is specialised."""
     names = ["input_values", "attention_mask"] if padding_is_masked(extractor) else ["input_values"]
-    example = extractor(synthetic_waves([1.0, 1.5], extractor.sampling_rate), sampling_rate=extractor.sampling_rate,
-                        padding=True, return_tensors="pt")
+    example = extractor(
+        synthetic_waves([1.0, 1.5], extractor.sampling_rate),
+        sampling_rate=extractor.sampling_rate,
+        padding=True,
+        return_tensors="pt",
+    )
     batch, samples = torch.export.Dim("batch", min=1, max=1024), torch.export.Dim("samples", min=800)
     shapes = {name: {0: batch, 1: samples} for name in names}
     args = tuple(example[name].to(torch.int64) if name == "attention_mask" else example[name] for name in names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation notes on transformers internals
-        torch.onnx.export(_Logits(model).eval(), args, str(path), input_names=names, output_names=["logits"],
-                          dynamic_shapes=shapes,
-                          opset_version=opset, dynamo=True, external_data=False, verbose=False)
+        torch.onnx.export(
+            _Logits(model).eval(),
+            args,
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_shapes=shapes,
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     return names
 
 
@@ -98,8 +118,9 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
     stripped = int8_path.with_name(int8_path.stem + "_src.onnx")
     onnx.save(graph, str(stripped))
     try:
-        quantize_dynamic(str(stripped), str(int8_path), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gemm"])
+        quantize_dynamic(
+            str(stripped), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"]
+        )
     finally:
         stripped.unlink()
 
@@ -111,8 +132,9 @@ def compare_with_torch(model: torch.nn.Module, onnx_model: OnnxModel, extractor:
     return float(np.abs(classify_waves(onnx_model, extractor, waves, batch_size=4) - reference).max())
 
 
-def int8_agreement(fp32: OnnxModel, int8: OnnxModel, extractor: Any, data_dir: str | Path, split: str,
-                   batch_size: int = 8) -> dict[str, Any]:
+def int8_agreement(
+    fp32: OnnxModel, int8: OnnxModel, extractor: Any, data_dir: str | Path, split: str, batch_size: int = 8
+) -> dict[str, Any]:
     """Top-1 agreement of the int8 graph with the fp32 graph on `split` of a prepared dataset, and both accuracies."""
     from recipe.evaluate import load_prepared, predict_probabilities
 
@@ -123,16 +145,25 @@ def int8_agreement(fp32: OnnxModel, int8: OnnxModel, extractor: Any, data_dir: s
     p32 = predict_probabilities(fp32, extractor, dataset, batch_size)
     p8 = predict_probabilities(int8, extractor, dataset, batch_size)
     labels = np.asarray(dataset["label"])
-    return {"data_dir": str(data_dir), "split": split, "n": len(dataset),
-            "top1_agreement": round(float((p32.argmax(1) == p8.argmax(1)).mean()), 4),
-            "max_abs_prob_diff": round(float(np.abs(p32 - p8).max()), 5),
-            "accuracy_fp32": round(float((p32.argmax(1) == labels).mean()), 4),
-            "accuracy_int8": round(float((p8.argmax(1) == labels).mean()), 4)}
+    return {
+        "data_dir": str(data_dir),
+        "split": split,
+        "n": len(dataset),
+        "top1_agreement": round(float((p32.argmax(1) == p8.argmax(1)).mean()), 4),
+        "max_abs_prob_diff": round(float(np.abs(p32 - p8).max()), 5),
+        "accuracy_fp32": round(float((p32.argmax(1) == labels).mean()), 4),
+        "accuracy_int8": round(float((p8.argmax(1) == labels).mean()), 4),
+    }
 
 
-def export_model(model_dir: str | Path, output: str | Path | None = None, quantize: str | None = None,
-                 data_dir: str | Path | None = None, split: str = "validation", tolerance: float = 1e-4
-                 ) -> dict[str, Any]:
+def export_model(
+    model_dir: str | Path,
+    output: str | Path | None = None,
+    quantize: str | None = None,
+    data_dir: str | Path | None = None,
+    split: str = "validation",
+    tolerance: float = 1e-4,
+) -> dict[str, Any]:
     """Export `model_dir` into `output` (default model_dir/onnx); returns export_info.json's content."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
@@ -150,13 +181,20 @@ def export_model(model_dir: str | Path, output: str | Path | None = None, quanti
             extractor.save_pretrained(str(staging))
         inputs = export_fp32(model, extractor, staging / FP32_FILE)
         fp32 = load_onnx_model(staging / FP32_FILE)
-        info: dict[str, Any] = {"model_dir": str(model_dir), "exporter": f"torch.onnx.export(dynamo=True), torch "
-                                f"{torch.__version__}", "opset": OPSET, "inputs": inputs, "outputs": ["logits"],
-                                "files": [FP32_FILE], "fp32_vs_torch_max_abs_prob_diff": compare_with_torch(
-                                    model, fp32, extractor)}
+        info: dict[str, Any] = {
+            "model_dir": str(model_dir),
+            "exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
+            "opset": OPSET,
+            "inputs": inputs,
+            "outputs": ["logits"],
+            "files": [FP32_FILE],
+            "fp32_vs_torch_max_abs_prob_diff": compare_with_torch(model, fp32, extractor),
+        }
         if info["fp32_vs_torch_max_abs_prob_diff"] > tolerance:
-            raise RuntimeError(f"{model_dir}: the ONNX graph's probabilities differ from PyTorch's by "
-                               f"{info['fp32_vs_torch_max_abs_prob_diff']:.2e} (> {tolerance})")
+            raise RuntimeError(
+                f"{model_dir}: the ONNX graph's probabilities differ from PyTorch's by "
+                f"{info['fp32_vs_torch_max_abs_prob_diff']:.2e} (> {tolerance})"
+            )
         if quantize == "int8":
             quantize_int8(staging / FP32_FILE, staging / INT8_FILE)
             info["files"].append(INT8_FILE)
@@ -179,8 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quantize", choices=("int8",), default=None, help="also write a dynamic int8 model_int8.onnx")
     ap.add_argument("--data", default=None, help="prepared dataset: report int8's top-1 agreement with fp32 on it")
     ap.add_argument("--split", default="validation", help="split of --data for the agreement (default validation)")
-    ap.add_argument("--tolerance", type=float, default=1e-4,
-                    help="largest |Δp| between the fp32 graph and PyTorch accepted (default 1e-4)")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest |Δp| between the fp32 graph and PyTorch accepted (default 1e-4)",
+    )
     args = ap.parse_args(argv)
     hf_logging.disable_progress_bar()
     try:
@@ -191,12 +233,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as err:
         print(f"recipe.export: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {', '.join(info['files'])} to {info['output']} (fp32 vs PyTorch: max |Δp| "
-          f"{info['fp32_vs_torch_max_abs_prob_diff']:.1e})")
+    print(
+        f"wrote {', '.join(info['files'])} to {info['output']} (fp32 vs PyTorch: max |Δp| "
+        f"{info['fp32_vs_torch_max_abs_prob_diff']:.1e})"
+    )
     if "int8_agreement" in info:
         agree = info["int8_agreement"]
-        print(f"int8 vs fp32 on {agree['split']} (n={agree['n']}): top-1 agreement {100 * agree['top1_agreement']:.2f} %,"
-              f" accuracy {100 * agree['accuracy_fp32']:.2f} % fp32, {100 * agree['accuracy_int8']:.2f} % int8")
+        print(
+            f"int8 vs fp32 on {agree['split']} (n={agree['n']}): top-1 agreement {100 * agree['top1_agreement']:.2f} %,"
+            f" accuracy {100 * agree['accuracy_fp32']:.2f} % fp32, {100 * agree['accuracy_int8']:.2f} % int8"
+        )
     return 0
 
 

@@ -9,6 +9,7 @@ The Hub address comes from `HF_ENDPOINT` (read by huggingface_hub when it is imp
 `--with_app` first writes a Gradio `app.py` and its `requirements.txt` into the folder (`write_space_app`), so the
 pushed repo's files also run as a Gradio Space.
 """
+
 from __future__ import annotations
 
 import sys
@@ -101,12 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hub_model_id", required=True, help="USER/NAME on the Hub")
     ap.add_argument("--private", action="store_true", help="create the repo as private")
     ap.add_argument("--message", default="Upload speech emotion recognition model", help="commit message")
-    ap.add_argument("--with_app", action="store_true",
-                    help="also write and push a Gradio app.py + requirements.txt (the repo can then run as a Space)")
+    ap.add_argument(
+        "--with_app",
+        action="store_true",
+        help="also write and push a Gradio app.py + requirements.txt (the repo can then run as a Space)",
+    )
     args = ap.parse_args(argv)
     try:
-        url = push_folder(args.model, args.hub_model_id, private=args.private or None, commit_message=args.message,
-                          with_app=args.with_app)
+        url = push_folder(
+            args.model,
+            args.hub_model_id,
+            private=args.private or None,
+            commit_message=args.message,
+            with_app=args.with_app,
+        )
     except HubError as err:
         print(f"recipe.hub: {err}", file=sys.stderr)
         return 2

@@ -67,7 +67,7 @@ class Prediction:
     scores: list[float]
     windows: int = 1
     duration_s: float = 0.0  # the whole file
-    used_s: float = 0.0      # what was classified (the centre crop, or every window with --chunk)
+    used_s: float = 0.0  # what was classified (the centre crop, or every window with --chunk)
     probabilities: dict[str, float] = field(default_factory=dict)
     window_probabilities: list[dict[str, float]] = field(default_factory=list)
     window_s: float | None = None
@@ -80,8 +80,9 @@ class Prediction:
         for i, probs in enumerate(self.window_probabilities):
             label = max(probs, key=probs.get)
             end = min((i + 1) * self.window_s, self.duration_s)
-            rows.append({"start_s": round(i * self.window_s, 3), "end_s": round(end, 3), "label": label,
-                         "score": probs[label]})
+            rows.append(
+                {"start_s": round(i * self.window_s, 3), "end_s": round(end, 3), "label": label, "score": probs[label]}
+            )
         return rows
 
     def to_dict(self) -> dict:
@@ -122,8 +123,11 @@ def find_audio_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[dict
         if path.is_dir():
             walk = walk_tree(path)
             found = [p for p in walk.files if p.suffix.lower() in AUDIO_EXTENSIONS]
-            errors.extend({"path": display_path(u.path), "error": f"{u.reason} ({u.detail})"}
-                          for u in walk.unused if u.reason in (REASON_BROKEN_LINK, REASON_LINK_LOOP))
+            errors.extend(
+                {"path": display_path(u.path), "error": f"{u.reason} ({u.detail})"}
+                for u in walk.unused
+                if u.reason in (REASON_BROKEN_LINK, REASON_LINK_LOOP)
+            )
             if not found:
                 errors.append({"path": display_path(path), "error": "folder holds no audio files"})
             files.extend(found)
@@ -158,8 +162,9 @@ def onnx_file(model_dir: str | Path, quantize: bool = False) -> Path:
         if (folder / name).is_file():
             return folder / name
     hint = " --quantize int8" if quantize else ""
-    raise FileNotFoundError(f"{model_dir}: no {name} here or in onnx/ (run python -m recipe.export --model "
-                            f"{model_dir}{hint})")
+    raise FileNotFoundError(
+        f"{model_dir}: no {name} here or in onnx/ (run python -m recipe.export --model {model_dir}{hint})"
+    )
 
 
 def load_extractor(folder: str | Path, config) -> SERFeatureExtractor:
@@ -170,7 +175,10 @@ def load_extractor(folder: str | Path, config) -> SERFeatureExtractor:
 
 
 def load_model(
-    model_dir: str | Path, device: str | torch.device | None = None, quantize: bool = False, backend: str = "torch",
+    model_dir: str | Path,
+    device: str | torch.device | None = None,
+    quantize: bool = False,
+    backend: str = "torch",
     threads: int | None = None,
 ) -> tuple[torch.nn.Module | OnnxModel, SERFeatureExtractor]:
     """Load a saved model folder (SER or any audio-classification model) and its feature extractor.
@@ -272,9 +280,7 @@ def predict_files(
 
 
 def build_parser() -> CliParser:
-    parser = CliParser(
-        prog="python -m recipe.predict", description="Classify the emotion of speech audio files."
-    )
+    parser = CliParser(prog="python -m recipe.predict", description="Classify the emotion of speech audio files.")
     parser.add_argument("model_dir", help="folder written by save_pretrained (recipe.train output)")
     parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
     parser.add_argument("--top_k", type=int, default=1, help="labels to print per file")
@@ -282,14 +288,24 @@ def build_parser() -> CliParser:
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="autocast precision; auto: bf16 on CPUs/GPUs with native bf16, fp16 on older GPUs, "
-                        "else fp32")
-    parser.add_argument("--quantize", action="store_true",
-                        help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="autocast precision; auto: bf16 on CPUs/GPUs with native bf16, fp16 on older GPUs, else fp32",
+    )
+    parser.add_argument(
+        "--quantize",
+        action="store_true",
+        help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx",
+    )
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads; none given: the backend's default")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                        help="torch, or onnxruntime on the graph written by python -m recipe.export")
+    parser.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch, or onnxruntime on the graph written by python -m recipe.export",
+    )
     return parser
 
 

@@ -11,6 +11,7 @@ OUT receives the best model (safetensors + config.json with auto_map + modelling
 trainer_state.json, train_results.json / validation_results.json / all_results.json, train_config.yaml and
 run_info.json; the Trainer's checkpoints live in OUT/checkpoint-*.
 """
+
 from __future__ import annotations
 
 import json
@@ -157,8 +158,10 @@ def resume_checkpoint(out: Path) -> str:
         print(f"recipe.train: --resume: skipping damaged {folder.name} ({problem})", flush=True)
     if checkpoint is None:
         if damaged:
-            raise ConfigError(f"--resume: no intact checkpoint in {out}: "
-                              + "; ".join(f"{folder.name}: {problem}" for folder, problem in damaged))
+            raise ConfigError(
+                f"--resume: no intact checkpoint in {out}: "
+                + "; ".join(f"{folder.name}: {problem}" for folder, problem in damaged)
+            )
         raise ConfigError(f"--resume: no checkpoint-* folder in {out} to resume from")
     if damaged:
         print(f"recipe.train: --resume: resuming from {checkpoint.name}", flush=True)
@@ -203,8 +206,10 @@ def run(
         require_token()  # fail before hours of training, not after
 
     if training_args.process_index == 0:
-        print(f"recipe.train: precision {precision_of(training_args)} on {training_args.device.type} "
-              f"(recipe.precision: {cfg.recipe.precision})")
+        print(
+            f"recipe.train: precision {precision_of(training_args)} on {training_args.device.type} "
+            f"(recipe.precision: {cfg.recipe.precision})"
+        )
     set_seed(training_args.seed)
     data = cfg.data
     dsd = load_prepared(data.dataset_dir, (data.train_split, data.eval_split))
@@ -275,8 +280,11 @@ def run(
             "world_size": training_args.world_size,
             "train_runtime_s": round(time.time() - t0, 2),
             # setup: data, model, Trainer; train: Trainer.train(); after: saving the model and these records
-            "timings_s": {"setup": round(t_train - t0, 2), "train": round(t_after - t_train, 2),
-                          "after": round(time.time() - t_after, 2)},
+            "timings_s": {
+                "setup": round(t_train - t0, 2),
+                "train": round(t_after - t_train, 2),
+                "after": round(time.time() - t_after, 2),
+            },
             "best_model_checkpoint": state.best_model_checkpoint,
             "best_metric": state.best_metric,
             "metric_for_best_model": training_args.metric_for_best_model,
@@ -292,8 +300,9 @@ def run(
             f"recipe.train: done in {run_info['train_runtime_s']:.0f}s, {state.global_step} steps, "
             f"{state.epoch:.1f} epochs; best {training_args.metric_for_best_model}={state.best_metric} "
             f"({state.best_model_checkpoint}); validation: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in val_metrics.items()
-                        if k in ("eval_accuracy", "eval_uar", "eval_macro_f1"))
+            + ", ".join(
+                f"{k}={v:.4f}" for k, v in val_metrics.items() if k in ("eval_accuracy", "eval_uar", "eval_macro_f1")
+            )
         )
         print(f"recipe.train: model and records in {out}")
         if cfg.hub.push_to_hub:

@@ -3,6 +3,7 @@
 Every adapter module has `scan(root, *, corpus=NAME, language=..., **options) -> ScanResult`,
 `SOURCE` (where to get the corpus) and `DEFAULT_LANGUAGE`.
 """
+
 from __future__ import annotations
 
 from types import ModuleType

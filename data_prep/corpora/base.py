@@ -1,4 +1,5 @@
 """Shared pieces of the corpus adapters: the Utterance record, skip records and a file walker."""
+
 from __future__ import annotations
 
 import os
@@ -34,11 +35,11 @@ class Utterance:
     """One usable clip: where it is, its target class and who said it in which language."""
 
     path: str
-    label: str            # one of data_prep.labels.EMOTIONS
-    speaker: str          # prefixed with the corpus name, e.g. "ravdess_12"
+    label: str  # one of data_prep.labels.EMOTIONS
+    speaker: str  # prefixed with the corpus name, e.g. "ravdess_12"
     language: str
     corpus: str
-    original_label: str   # the corpus's own spelling or code, e.g. "fearful" or "06"
+    original_label: str  # the corpus's own spelling or code, e.g. "fearful" or "06"
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ class CorpusScan:
             if same_bytes(first, path):
                 self.skip(path, REASON_DUPLICATE_NAME, f"same name and bytes as {first}")
             else:
-                self.skip(path, REASON_NAME_COLLISION, f"same name as {first} but different bytes: check which "
-                                                       "copy is right")
+                self.skip(
+                    path, REASON_NAME_COLLISION, f"same name as {first} but different bytes: check which copy is right"
+                )
             return True
         self._keys[key] = str(path)
         return False
@@ -133,8 +135,9 @@ class CorpusScan:
         """Record a file that is not kept."""
         self.result.skipped.append(Skipped(str(path), self.corpus, reason, detail))
 
-    def keep(self, path: Path, raw_label: str, speaker: str, original_label: str | None = None,
-             language: str | None = None) -> bool:
+    def keep(
+        self, path: Path, raw_label: str, speaker: str, original_label: str | None = None, language: str | None = None
+    ) -> bool:
         """Keep `path` if `raw_label` maps to a target class, else record it as a dropped/unknown label."""
         label = normalise_label(raw_label)
         original = original_label if original_label is not None else raw_label

@@ -48,8 +48,14 @@ def sniff_dialect(text: str) -> type[_csv.Dialect] | _csv.Dialect:
         return _csv.excel
 
 
-def scan(root: str | Path, *, corpus: str = "csv", language: str = DEFAULT_LANGUAGE,
-         speaker: str = "unknown", allow_outside: bool = False) -> ScanResult:
+def scan(
+    root: str | Path,
+    *,
+    corpus: str = "csv",
+    language: str = DEFAULT_LANGUAGE,
+    speaker: str = "unknown",
+    allow_outside: bool = False,
+) -> ScanResult:
     """`root` is the CSV file. A row naming a file an earlier row named is a "duplicate row"; different files
     are never duplicates by name (identical bytes are caught when decoding); missing files are reported when
     decoding. Per-row `speaker`/`language` columns override the defaults."""
@@ -65,11 +71,14 @@ def scan(root: str | Path, *, corpus: str = "csv", language: str = DEFAULT_LANGU
     reader = _csv.DictReader(text.splitlines(), dialect=sniff_dialect(text))
     columns = {name.strip().lower(): name for name in reader.fieldnames or [] if name}
     if not {"path", "label"} <= columns.keys():
-        raise ManifestError(f"{manifest}: needs columns path,label[,speaker,language]; header has "
-                            f"{', '.join(reader.fieldnames or []) or 'nothing'}")
+        raise ManifestError(
+            f"{manifest}: needs columns path,label[,speaker,language]; header has "
+            f"{', '.join(reader.fieldnames or []) or 'nothing'}"
+        )
     folder = manifest.parent.resolve()
     seen: dict[Path, int] = {}
     for line, row in enumerate(reader, start=2):
+
         def get(key: str) -> str:
             return (row.get(columns.get(key, ""), "") or "").strip()
 
@@ -79,8 +88,11 @@ def scan(root: str | Path, *, corpus: str = "csv", language: str = DEFAULT_LANGU
             continue
         path = Path(os.path.normpath(folder / raw_path))
         if not allow_outside and (Path(raw_path).is_absolute() or not path.is_relative_to(folder)):
-            s.skip(path, REASON_OUTSIDE, f"line {line}: {raw_path!r} leaves {folder} (corpus option "
-                                         "allow_outside: true reads it)")
+            s.skip(
+                path,
+                REASON_OUTSIDE,
+                f"line {line}: {raw_path!r} leaves {folder} (corpus option allow_outside: true reads it)",
+            )
             continue
         if path in seen:
             s.skip(path, REASON_DUPLICATE_ROW, f"line {line} repeats line {seen[path]}")

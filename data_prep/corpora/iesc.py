@@ -1,4 +1,5 @@
 """IESC: `Speaker-<N>/<Emotion>/*.wav` (Indian-accented English); label and speaker from the folders."""
+
 from __future__ import annotations
 
 import re
@@ -6,8 +7,10 @@ from pathlib import Path
 
 from data_prep.corpora.base import REASON_NO_SPEAKER, CorpusScan, ScanResult
 
-SOURCE = ("Kaggle ybsingh/indian-emotional-speech-corpora-iesc; unzip so that the Speaker-<N>/ folders "
-          "are inside (the 'Indian Emotional Speech Corpora (IESC)' level may stay)")
+SOURCE = (
+    "Kaggle ybsingh/indian-emotional-speech-corpora-iesc; unzip so that the Speaker-<N>/ folders "
+    "are inside (the 'Indian Emotional Speech Corpora (IESC)' level may stay)"
+)
 DEFAULT_LANGUAGE = "en"
 SPEAKER_DIR = re.compile(r"^speaker[\s_-]*(\d+)$", re.IGNORECASE)
 

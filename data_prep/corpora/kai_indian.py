@@ -1,4 +1,5 @@
 """KAI-Indian: a small labelled folder; label from the parent folder or a keyword in the file name."""
+
 from __future__ import annotations
 
 import re
@@ -13,11 +14,18 @@ DEFAULT_LANGUAGE = "hi"
 KEYWORD = re.compile(r"(anger|angry|fearful|fear|happy|neutral|sad|surprised|surprise|disgust|calm)", re.IGNORECASE)
 
 
-def scan(root: str | Path, *, corpus: str = "kai_indian", language: str = DEFAULT_LANGUAGE,
-         speaker: str = "1", speaker_regex: str | None = None) -> ScanResult:
+def scan(
+    root: str | Path,
+    *,
+    corpus: str = "kai_indian",
+    language: str = DEFAULT_LANGUAGE,
+    speaker: str = "1",
+    speaker_regex: str | None = None,
+) -> ScanResult:
     """`speaker_regex` (group `speaker` or the first group, matched on the file name) overrides `speaker`."""
-    return scan_labelled_folder(root, corpus=corpus, language=language, speaker_regex=speaker_regex,
-                                speaker=speaker, label_of=raw_label)
+    return scan_labelled_folder(
+        root, corpus=corpus, language=language, speaker_regex=speaker_regex, speaker=speaker, label_of=raw_label
+    )
 
 
 def raw_label(path: Path) -> str:

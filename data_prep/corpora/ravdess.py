@@ -1,17 +1,28 @@
 """RAVDESS: `Actor_XX/MM-VV-EE-II-SS-RR-AA.wav`; keep audio-only speech, drop calm, disgust and song."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from data_prep.corpora.base import REASON_NOT_SPEECH, REASON_UNPARSEABLE, CorpusScan, ScanResult
 
-SOURCE = ("Zenodo record 1188976, Audio_Speech_Actors_01-24.zip (or the Kaggle copy); "
-          "unzip so that Actor_01/ ... Actor_24/ are inside")
+SOURCE = (
+    "Zenodo record 1188976, Audio_Speech_Actors_01-24.zip (or the Kaggle copy); "
+    "unzip so that Actor_01/ ... Actor_24/ are inside"
+)
 DEFAULT_LANGUAGE = "en"
 
 # Emotion field (third) → the corpus's own name; calm and disgust are dropped by the label mapping.
-EMOTION_CODES = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-                 "06": "fearful", "07": "disgust", "08": "surprised"}
+EMOTION_CODES = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
 
 
 def scan(root: str | Path, *, corpus: str = "ravdess", language: str = DEFAULT_LANGUAGE) -> ScanResult:

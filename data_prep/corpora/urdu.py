@@ -1,4 +1,5 @@
 """URDU-Dataset (Latif et al.): `Angry|Happy|Neutral|Sad/S<G><spk>_F<n>_<E><idx>.wav`."""
+
 from __future__ import annotations
 
 import re

@@ -2,14 +2,17 @@
 
 The file name is authoritative (the CSV beside it is not read; it is counted as a non-audio file).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from data_prep.corpora.base import REASON_UNPARSEABLE, CorpusScan, ScanResult
 
-SOURCE = ("UrduSER, Data in Brief 60 (2025), Mendeley Data; put the emotion folders "
-          "(Angry Fear Boredom Disgust Happy Neutral Sad) here")
+SOURCE = (
+    "UrduSER, Data in Brief 60 (2025), Mendeley Data; put the emotion folders "
+    "(Angry Fear Boredom Disgust Happy Neutral Sad) here"
+)
 DEFAULT_LANGUAGE = "ur"
 EMOTION_CODES = {"1": "angry", "2": "fear", "3": "boredom", "4": "disgust", "5": "happy", "6": "neutral", "7": "sad"}
 

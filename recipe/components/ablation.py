@@ -14,6 +14,7 @@ interval of the mean. ``delta_vs_baseline`` pairs each seed's run with the basel
 (variant minus baseline) and is null for protocols whose test set differs from the baseline's (leave-one-corpus-out,
 k-fold) or when no seed is shared.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -93,8 +94,9 @@ def as_cli_overrides(overrides: dict[str, Any]) -> list[str]:
     return argv
 
 
-def summarise_variant(name: str, overrides: dict[str, Any], runs: list[dict[str, Any]],
-                      baseline_runs: list[dict[str, Any]] | None) -> dict[str, Any]:
+def summarise_variant(
+    name: str, overrides: dict[str, Any], runs: list[dict[str, Any]], baseline_runs: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     """One entry of ablation_results.json; `baseline_runs` None when the test sets differ (no paired delta)."""
     runs = sorted(runs, key=lambda r: (r.get("fold") or 0, r["seed"]))
     test = {m: mean_std_ci([r["test"][m] for r in runs]) for m in METRICS}
@@ -138,14 +140,23 @@ def overrides_text(overrides: dict[str, Any]) -> str:
 def markdown_table(results: dict[str, Any]) -> str:
     """The Markdown table of ablation_results.json: test metrics as mean ± std (percent) and the paired change of
     each metric against the baseline with its 95 % interval (percentage points)."""
-    header = ["variant", "runs", *[f"test {METRIC_NAMES[m]} %" for m in METRICS],
-              *[f"Δ {METRIC_NAMES[m]} vs baseline (pp, 95 % CI)" for m in ("accuracy", "uar")], "overrides"]
+    header = [
+        "variant",
+        "runs",
+        *[f"test {METRIC_NAMES[m]} %" for m in METRICS],
+        *[f"Δ {METRIC_NAMES[m]} vs baseline (pp, 95 % CI)" for m in ("accuracy", "uar")],
+        "overrides",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for v in results["variants"]:
         delta = v.get("delta_vs_baseline") or {}
-        cells = [v["name"], str(len(v["runs"])), *[_pm(v["test"][m]) for m in METRICS],
-                 *[_delta(delta.get(m)) if v["delta_vs_baseline"] else "—" for m in ("accuracy", "uar")],
-                 overrides_text(v["overrides"]).replace("|", "\\|")]
+        cells = [
+            v["name"],
+            str(len(v["runs"])),
+            *[_pm(v["test"][m]) for m in METRICS],
+            *[_delta(delta.get(m)) if v["delta_vs_baseline"] else "—" for m in ("accuracy", "uar")],
+            overrides_text(v["overrides"]).replace("|", "\\|"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -159,9 +170,17 @@ def plot_results(results: dict[str, Any], path: str | Path, chance: float | None
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(variants) + 2), 4.2))
     for i, metric in enumerate(METRICS):
         means = np.array([100 * v["test"][metric]["mean"] for v in variants])
-        err = np.array([[100 * (v["test"][metric]["mean"] - v["test"][metric]["ci95"][0]),
-                         100 * (v["test"][metric]["ci95"][1] - v["test"][metric]["mean"])]
-                        if v["test"][metric]["ci95"] else [0.0, 0.0] for v in variants]).T
+        err = np.array(
+            [
+                [
+                    100 * (v["test"][metric]["mean"] - v["test"][metric]["ci95"][0]),
+                    100 * (v["test"][metric]["ci95"][1] - v["test"][metric]["mean"]),
+                ]
+                if v["test"][metric]["ci95"]
+                else [0.0, 0.0]
+                for v in variants
+            ]
+        ).T
         ax.bar(x + (i - 1) * width, means, width, yerr=err, capsize=3, label=f"test {METRIC_NAMES[metric]}")
     if chance is not None:
         ax.axhline(100 * chance, color="grey", linestyle=":", label=f"chance ({100 * chance:.1f} %)")
@@ -186,8 +205,11 @@ def check_schema(results: dict[str, Any]) -> None:
         if set(v) != {"name", "overrides", "runs", "test", "delta_vs_baseline"}:
             raise ValueError(f"ablation results: variant keys {sorted(v)}")
         for run in v["runs"]:
-            if not {"seed", "test", "validation", "train_seconds"} <= set(run) <= {
-                    "seed", "fold", "test", "validation", "train_seconds"}:
+            if (
+                not {"seed", "test", "validation", "train_seconds"}
+                <= set(run)
+                <= {"seed", "fold", "test", "validation", "train_seconds"}
+            ):
                 raise ValueError(f"ablation results: run keys {sorted(run)} of variant {v['name']}")
             for split in ("test", "validation"):
                 if set(run[split]) != set(METRICS):

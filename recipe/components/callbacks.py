@@ -1,4 +1,5 @@
 """Trainer callbacks of the recipe: encoder freezing for the first epochs, train accuracy per epoch."""
+
 from __future__ import annotations
 
 import math

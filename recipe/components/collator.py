@@ -1,4 +1,5 @@
 """Batch collation: feature extraction per clip, then zero padding per batch (or to max_duration, as the seed did)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

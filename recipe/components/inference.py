@@ -1,6 +1,7 @@
 """The one inference path shared by `recipe.evaluate` (dataset splits), `recipe.predict` (audio files), `recipe.app`
 (the web demo), `recipe.export` (int8 agreement) and `bench.infer_bench`: which clips share a batch
 (`plan_batches`), and one batch turned into class probabilities by PyTorch or by onnxruntime (`OnnxModel`)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -43,6 +44,7 @@ def model_load_errors(model_dir: str | Path) -> Iterator[None]:
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelFolderError(f"{model_dir}: cannot load the model ({first})") from err
+
 
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -143,8 +145,13 @@ def load_onnx_model(onnx_path: str | Path, threads: int | None = None) -> OnnxMo
 
 
 @torch.inference_mode()
-def batch_probabilities(model: torch.nn.Module | OnnxModel, extractor: Any, waves: Sequence[np.ndarray],
-                        device: str | torch.device | None = None, dtype: str = "fp32") -> np.ndarray:
+def batch_probabilities(
+    model: torch.nn.Module | OnnxModel,
+    extractor: Any,
+    waves: Sequence[np.ndarray],
+    device: str | torch.device | None = None,
+    dtype: str = "fp32",
+) -> np.ndarray:
     """Softmax class probabilities (len(waves), num_labels) of one batch of 16 kHz mono waves: the extractor
     crops, normalises and pads them; the model runs in onnxruntime, or in torch on `device` (default: the model's)
     under autocast for "bf16"/"fp16"."""
@@ -161,8 +168,13 @@ def batch_probabilities(model: torch.nn.Module | OnnxModel, extractor: Any, wave
     return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
 
-def classify_waves(model: torch.nn.Module | OnnxModel, extractor: Any, waves: Sequence[np.ndarray],
-                   batch_size: int = 8, dtype: str = "fp32") -> np.ndarray:
+def classify_waves(
+    model: torch.nn.Module | OnnxModel,
+    extractor: Any,
+    waves: Sequence[np.ndarray],
+    batch_size: int = 8,
+    dtype: str = "fp32",
+) -> np.ndarray:
     """Class probabilities (N, num_labels) for 16 kHz mono waves, rows in the order of `waves`, batched by
     `plan_batches`; `dtype` "bf16"/"fp16" runs a torch model under autocast."""
     probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)

@@ -1,4 +1,5 @@
 """Classification metrics for `Trainer.compute_metrics`: accuracy, UAR (macro recall) and macro-F1 (sklearn)."""
+
 from __future__ import annotations
 
 import numpy as np

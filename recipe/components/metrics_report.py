@@ -4,6 +4,7 @@ Everything takes integer class ids (indices into ``labels``) so it can be tested
 sklearn supplies the metrics themselves; this module only arranges them into the report's shape and adds
 what sklearn lacks (confusion pairs in words, group-wise accuracy, chance baselines).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -22,8 +23,10 @@ def _as_ids(values: Sequence[int] | np.ndarray, n_classes: int, name: str) -> np
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.size and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= n_classes):
-        raise ValueError(f"{name} must hold integer class ids in [0, {n_classes}), got {arr.dtype} "
-                         f"values in [{arr.min()}, {arr.max()}]")
+        raise ValueError(
+            f"{name} must hold integer class ids in [0, {n_classes}), got {arr.dtype} "
+            f"values in [{arr.min()}, {arr.max()}]"
+        )
     return arr.astype(np.int64)
 
 
@@ -56,8 +59,13 @@ def top_confusions(counts: np.ndarray, labels: Sequence[str], k: int = 5) -> lis
     cells = [(i, j) for i in range(len(labels)) for j in range(len(labels)) if i != j and counts[i, j] > 0]
     cells.sort(key=lambda ij: (-rates[ij], -counts[ij], ij))
     return [
-        {"true": labels[i], "pred": labels[j], "rate": float(rates[i, j]), "count": int(counts[i, j]),
-         "text": f"{labels[i]} → {labels[j]}: {100 * rates[i, j]:.2f} %"}
+        {
+            "true": labels[i],
+            "pred": labels[j],
+            "rate": float(rates[i, j]),
+            "count": int(counts[i, j]),
+            "text": f"{labels[i]} → {labels[j]}: {100 * rates[i, j]:.2f} %",
+        }
         for i, j in cells[:k]
     ]
 
@@ -75,9 +83,14 @@ def group_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: Sequence[str]
     return out
 
 
-def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str],
-                          *, groups: dict[str, Sequence[str]] | None = None, k_confusions: int = 5
-                          ) -> dict[str, Any]:
+def classification_report(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    labels: Sequence[str],
+    *,
+    groups: dict[str, Sequence[str]] | None = None,
+    k_confusions: int = 5,
+) -> dict[str, Any]:
     """All numbers for one split.
 
     Returns {"n", "accuracy", "uar", "macro_f1", "classes_absent", "per_class": {label: {"accuracy" (recall),
@@ -92,25 +105,33 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
     ids = list(range(n_classes))
     counts = confusion_matrix(y_true, y_pred, labels=ids)
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=ids, average=None, zero_division=0)
+        y_true, y_pred, labels=ids, average=None, zero_division=0
+    )
     predicted = counts.sum(axis=0)
     report: dict[str, Any] = {"n": int(len(y_true)), **headline_metrics(y_true, y_pred)}
     report["classes_absent"] = [labels[i] for i in ids if support[i] == 0]
     report["per_class"] = {
-        labels[i]: {"accuracy": float(recall[i]) if support[i] else None, "precision": float(precision[i]),
-                    "f1": float(f1[i]), "support": int(support[i]), "predicted": int(predicted[i])}
+        labels[i]: {
+            "accuracy": float(recall[i]) if support[i] else None,
+            "precision": float(precision[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+            "predicted": int(predicted[i]),
+        }
         for i in ids
     }
-    report["confusion_matrix"] = {"labels": list(labels), "counts": counts.tolist(),
-                                  "normalised": row_normalise(counts).tolist()}
+    report["confusion_matrix"] = {
+        "labels": list(labels),
+        "counts": counts.tolist(),
+        "normalised": row_normalise(counts).tolist(),
+    }
     report["top_confusions"] = top_confusions(counts, labels, k_confusions)
     for name, values in (groups or {}).items():
         report[f"per_{name}"] = group_accuracy(y_true, y_pred, values)
     return report
 
 
-def majority_baseline(train_labels: Sequence[int], y_true: Sequence[int], labels: Sequence[str]
-                      ) -> dict[str, Any]:
+def majority_baseline(train_labels: Sequence[int], y_true: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
     """Always predict the most frequent TRAIN class (ties: first in label order); its metrics on ``y_true``."""
     n_classes = len(labels)
     train_ids = _as_ids(train_labels, n_classes, "train_labels")
@@ -120,9 +141,11 @@ def majority_baseline(train_labels: Sequence[int], y_true: Sequence[int], labels
     best = min(freq, key=lambda c: (-freq[c], c))
     y_true = _as_ids(y_true, n_classes, "y_true")
     y_pred = np.full_like(y_true, best)
-    return {"class": labels[best],
-            "method": "most frequent training class (ties: first in label order), predicted for every example",
-            **headline_metrics(y_true, y_pred)}
+    return {
+        "class": labels[best],
+        "method": "most frequent training class (ties: first in label order), predicted for every example",
+        **headline_metrics(y_true, y_pred),
+    }
 
 
 def random_baseline(y_true: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
@@ -142,8 +165,11 @@ def random_baseline(y_true: Sequence[int], labels: Sequence[str]) -> dict[str, A
     tp = np.diag(expected)
     precision = tp / expected.sum(axis=0)  # column sums are N/K > 0
     recall = np.full(n_classes, 1.0 / n_classes)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n_classes),
-                   where=(precision + recall) > 0)
-    return {"method": "uniform random guess over all classes, exact expectation (macro_f1: F1 of the "
-                      "expected confusion matrix)",
-            "accuracy": 1.0 / n_classes, "uar": 1.0 / n_classes, "macro_f1": float(f1.mean())}
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n_classes), where=(precision + recall) > 0)
+    return {
+        "method": "uniform random guess over all classes, exact expectation (macro_f1: F1 of the "
+        "expected confusion matrix)",
+        "accuracy": 1.0 / n_classes,
+        "uar": 1.0 / n_classes,
+        "macro_f1": float(f1.mean()),
+    }

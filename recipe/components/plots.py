@@ -1,4 +1,5 @@
 """Figures of the evaluation report: confusion matrix and per-epoch training curves (matplotlib, Agg)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,14 +26,16 @@ def epoch_curves(log_history: Sequence[dict[str, Any]]) -> dict[str, list[tuple[
     return {key: [(row["epoch"], float(row[key])) for row in rows if key in row] for key in CURVE_KEYS}
 
 
-def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path,
-                         unfreeze_epoch: float | None = None) -> Path:
+def plot_training_curves(
+    log_history: Sequence[dict[str, Any]], path: str | Path, unfreeze_epoch: float | None = None
+) -> Path:
     """Loss and accuracy per epoch (train vs validation) side by side; a dashed line where the encoder
     was unfrozen. Raises ValueError when the log has no per-epoch values at all."""
     curves = epoch_curves(log_history)
     if not any(curves.values()):
-        raise ValueError("log_history has no per-epoch train_loss/eval_loss/train_accuracy/eval_accuracy "
-                         "entries to plot")
+        raise ValueError(
+            "log_history has no per-epoch train_loss/eval_loss/train_accuracy/eval_accuracy entries to plot"
+        )
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for split, style in (("train", "o-"), ("eval", "s-")):
@@ -41,8 +44,9 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, style, label="train" if split == "train" else "validation")
         if unfreeze_epoch is not None:
-            ax.axvline(unfreeze_epoch, color="grey", linestyle="--",
-                       label=f"encoder unfrozen after epoch {unfreeze_epoch:g}")
+            ax.axvline(
+                unfreeze_epoch, color="grey", linestyle="--", label=f"encoder unfrozen after epoch {unfreeze_epoch:g}"
+            )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
@@ -56,8 +60,12 @@ def plot_training_curves(log_history: Sequence[dict[str, Any]], path: str | Path
     return path
 
 
-def plot_confusion_matrix(counts: np.ndarray | Sequence[Sequence[int]], labels: Sequence[str],
-                          path: str | Path, title: str = "Confusion matrix") -> Path:
+def plot_confusion_matrix(
+    counts: np.ndarray | Sequence[Sequence[int]],
+    labels: Sequence[str],
+    path: str | Path,
+    title: str = "Confusion matrix",
+) -> Path:
     """Row-normalised confusion matrix as a heat map, each cell annotated with its percentage and count."""
     counts = np.asarray(counts)
     rates = row_normalise(counts)
@@ -72,8 +80,15 @@ def plot_confusion_matrix(counts: np.ndarray | Sequence[Sequence[int]], labels: 
     ax.set_title(title)
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, f"{100 * rates[i, j]:.0f}%\n({counts[i, j]})", ha="center", va="center",
-                    fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{100 * rates[i, j]:.0f}%\n({counts[i, j]})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if rates[i, j] > 0.5 else "black",
+            )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

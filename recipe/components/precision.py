@@ -12,6 +12,7 @@ the bench and the demo) picks the fastest precision the hardware runs natively:
 without bf16) is a `ConfigError` naming the key. bf16 on a CPU without native support is allowed (torch emulates
 it, slowly). The hardware probe is a plain function argument so tests can fake every branch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,8 +79,9 @@ def probe_hardware(device: str | torch.device | None = None) -> Hardware:
         device_type = torch.device(device).type
     if device_type == "cuda":
         index = torch.device(device).index if device is not None and torch.device(device).index is not None else 0
-        return Hardware("cuda", gpu_name=torch.cuda.get_device_name(index),
-                        cuda_bf16=bool(torch.cuda.is_bf16_supported()))
+        return Hardware(
+            "cuda", gpu_name=torch.cuda.get_device_name(index), cuda_bf16=bool(torch.cuda.is_bf16_supported())
+        )
     if device_type == "cpu":
         return Hardware("cpu", cpu_bf16_flags=cpu_bf16_flags())
     return Hardware(device_type)
@@ -114,9 +116,13 @@ def _auto(hw: Hardware, excluded: frozenset[str]) -> tuple[str, str]:
     return "fp32", f"{hw.device} device: mixed precision is chosen automatically on CUDA GPUs and CPUs only"
 
 
-def choose_precision(requested: str = AUTO, hardware: Hardware | None = None, key: str = "recipe.precision",
-                     excluded: frozenset[str] = frozenset(),
-                     probe: Callable[[], Hardware] = probe_hardware) -> Precision:
+def choose_precision(
+    requested: str = AUTO,
+    hardware: Hardware | None = None,
+    key: str = "recipe.precision",
+    excluded: frozenset[str] = frozenset(),
+    probe: Callable[[], Hardware] = probe_hardware,
+) -> Precision:
     """Resolve `requested` (auto|fp32|fp16|bf16) for `hardware` (probed when None); `excluded` lists precisions
     that `auto` must not pick. Errors name `key`."""
     requested = str(requested).lower()
@@ -138,8 +144,12 @@ def choose_precision(requested: str = AUTO, hardware: Hardware | None = None, ke
     return Precision(requested, requested, hw.device, reason)
 
 
-def training_precision(training: dict[str, Any], requested: str = AUTO, hardware: Hardware | None = None,
-                       probe: Callable[..., Hardware] = probe_hardware) -> tuple[dict[str, Any], Precision]:
+def training_precision(
+    training: dict[str, Any],
+    requested: str = AUTO,
+    hardware: Hardware | None = None,
+    probe: Callable[..., Hardware] = probe_hardware,
+) -> tuple[dict[str, Any], Precision]:
     """`TrainingArguments` kwargs with fp16/bf16/use_cpu/dataloader_pin_memory set for `requested`, and the choice.
 
     `training.fp16` / `training.bf16` (TrainingArguments' own flags, default auto) still work: true forces that
@@ -170,5 +180,5 @@ def training_precision(training: dict[str, Any], requested: str = AUTO, hardware
 
 
 def precision_of(training_args: Any) -> str:
-    """"bf16", "fp16" or "fp32": what a `TrainingArguments` trains in."""
+    """ "bf16", "fp16" or "fp32": what a `TrainingArguments` trains in."""
     return "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"

@@ -46,7 +46,10 @@ ENCODER_WRAPPERS = ("huggingfacewav2vec2", "wav2vec2", "hubert", "wavlm")
 # The 0.5-era `HuggingFaceWav2Vec2` normalised its output unless told otherwise; the 1.x `Wav2Vec2` does not.
 _OUTPUT_NORM_DEFAULT = {"huggingfacewav2vec2": True}
 # torch's current weight-norm parametrisation names (what transformers' modules have) for the legacy ones.
-_LEGACY_WEIGHT_NORM = {".weight_g": ".parametrizations.weight.original0", ".weight_v": ".parametrizations.weight.original1"}
+_LEGACY_WEIGHT_NORM = {
+    ".weight_g": ".parametrizations.weight.original0",
+    ".weight_v": ".parametrizations.weight.original1",
+}
 _REF = re.compile(r"<([^<>]+)>")
 
 
@@ -56,7 +59,8 @@ class SpeechBrainFormatError(ValueError):
 
 @dataclass
 class Tagged:
-    """A YAML node carrying a HyperPyYAML tag, kept as data: `!new:torch.nn.Linear {...}` -> Tagged('!new:...', {...})."""
+    """A YAML node carrying a HyperPyYAML tag, kept as data:
+    `!new:torch.nn.Linear {...}` -> Tagged('!new:...', {...})."""
 
     tag: str
     value: Any
@@ -158,7 +162,9 @@ def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise SpeechBrainFormatError(f"{path}: not a torch state dict readable with weights_only=True ({err})") from None
+        raise SpeechBrainFormatError(
+            f"{path}: not a torch state dict readable with weights_only=True ({err})"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
         raise SpeechBrainFormatError(f"{path}: expected a mapping of tensor names to tensors")
     return dict(state)
@@ -182,7 +188,7 @@ def encoder_state_dict(
         if not key.startswith(prefix):
             discarded.append(key)
             continue
-        name = key[len(prefix):]
+        name = key[len(prefix) :]
         for legacy, current in _LEGACY_WEIGHT_NORM.items():
             if name.endswith(legacy):
                 name = name[: -len(legacy)] + current

@@ -1,5 +1,6 @@
 """`SERTrainer`: the stock `Trainer` plus waveform mixup, label-smoothed soft-target loss and an optimizer that
 keeps frozen parameters (so an encoder frozen at the start still gets trained after it is unfrozen)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -209,7 +210,11 @@ class SERTrainer(Trainer):
             if self.mixup_alpha > 0 and labels.shape[0] > 1:
                 lam, perm = self.sample_mixup(labels.shape[0])
                 mixed = mixup_batch(
-                    inputs["input_values"], inputs.get("attention_mask"), labels, num_classes, lam,
+                    inputs["input_values"],
+                    inputs.get("attention_mask"),
+                    labels,
+                    num_classes,
+                    lam,
                     perm.to(labels.device),
                 )
                 inputs["input_values"] = mixed.input_values

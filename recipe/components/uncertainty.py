@@ -6,6 +6,7 @@ so resampling clips would understate the spread); without them every clip is its
 accuracy / UAR / macro-F1 is computed from the summed per-cluster confusion matrices, vectorised over resamples,
 with exactly the definitions of ``recipe.components.metrics.classification_metrics``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -46,9 +47,15 @@ def cluster_confusions(y_true: np.ndarray, y_pred: np.ndarray, clusters: np.ndar
     return np.bincount(flat, minlength=n_clusters * n_classes * n_classes).reshape(n_clusters, n_classes, n_classes)
 
 
-def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
-                 speakers: Sequence[str] | None = None, n_resamples: int = 1000, seed: int = 0,
-                 confidence: float = CONFIDENCE) -> dict[str, Any]:
+def bootstrap_ci(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    n_classes: int,
+    speakers: Sequence[str] | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str, Any]:
     """Percentile-bootstrap intervals of accuracy, UAR and macro-F1.
 
     Resamples speakers (whole, with all their clips) when ``speakers`` is given and holds at least two distinct
@@ -70,14 +77,26 @@ def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int,
         return metrics_from_confusion(per_cluster[index.astype(np.int64)].sum(axis=-3))
 
     batch = max(1, 4_000_000 // per_cluster.size)  # resamples per vectorised call: bounded memory
-    result = stats.bootstrap((np.arange(len(per_cluster)),), statistic, n_resamples=n_resamples, batch=batch,
-                             vectorized=True, confidence_level=confidence, method="percentile",
-                             rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (np.arange(len(per_cluster)),),
+        statistic,
+        n_resamples=n_resamples,
+        batch=batch,
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     out: dict[str, Any] = {m: [float(low[i]), float(high[i])] for i, m in enumerate(METRICS)}
-    out.update(confidence=confidence, method="percentile bootstrap (scipy.stats.bootstrap)",
-               resampled="speakers" if by_speaker else "clips", n_clusters=len(per_cluster),
-               n_resamples=n_resamples, seed=seed)
+    out.update(
+        confidence=confidence,
+        method="percentile bootstrap (scipy.stats.bootstrap)",
+        resampled="speakers" if by_speaker else "clips",
+        n_clusters=len(per_cluster),
+        n_resamples=n_resamples,
+        seed=seed,
+    )
     return out
 
 

@@ -4,6 +4,7 @@
 `trust_remote_code=True` without this project installed: they import only torch, transformers and numpy, and
 each other by relative import.
 """
+
 from .configuration_ser import SERConfig
 from .feature_extraction_ser import SERFeatureExtractor
 from .modeling_ser import SERForAudioClassification

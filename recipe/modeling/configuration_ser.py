@@ -28,11 +28,20 @@ ENCODER_CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
 
 # Entries of an encoder checkpoint's config that describe its old task head or the file, not the encoder itself.
 _HEAD_CONFIG_KEYS = (
-    "architectures", "id2label", "label2id", "num_labels", "problem_type", "finetuning_task",
-    "transformers_version", "dtype", "torch_dtype", "_name_or_path", "auto_map",
-    "_attn_implementation_autoset", "_commit_hash",
+    "architectures",
+    "id2label",
+    "label2id",
+    "num_labels",
+    "problem_type",
+    "finetuning_task",
+    "transformers_version",
+    "dtype",
+    "torch_dtype",
+    "_name_or_path",
+    "auto_map",
+    "_attn_implementation_autoset",
+    "_commit_hash",
 )
-
 
 
 def clean_encoder_config(encoder_config: PretrainedConfig | dict[str, Any]) -> dict[str, Any]:
@@ -130,4 +139,3 @@ class SERConfig(PretrainedConfig):
 
 
 SERConfig.register_for_auto_class()
-

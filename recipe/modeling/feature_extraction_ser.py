@@ -120,7 +120,8 @@ class SERFeatureExtractor(Wav2Vec2FeatureExtractor):
         if is_batched_numpy and raw_speech.ndim > 2:
             raise ValueError(f"Only mono audio is supported, got an array of shape {raw_speech.shape}")
         is_batched = is_batched_numpy or (
-            isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0
+            isinstance(raw_speech, (list, tuple))
+            and len(raw_speech) > 0
             and isinstance(raw_speech[0], (np.ndarray, tuple, list))
         )
         clips = list(raw_speech) if is_batched else [raw_speech]

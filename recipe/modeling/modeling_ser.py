@@ -304,8 +304,12 @@ class SERForAudioClassification(PreTrainedModel):
         }
         logger.info(
             "Encoder %s (%s): loaded %d of %d encoder tensors from %s (%s)",
-            name_or_path, type(self.encoder).__name__, self.loading_info["loaded_encoder_tensors"], len(encoder_keys),
-            ", ".join(weights.source_architectures) or type(self.encoder).__name__, weights.source_format,
+            name_or_path,
+            type(self.encoder).__name__,
+            self.loading_info["loaded_encoder_tensors"],
+            len(encoder_keys),
+            ", ".join(weights.source_architectures) or type(self.encoder).__name__,
+            weights.source_format,
         )
         if loaded_layer_weights:
             logger.info("Loaded the checkpoint's layer_weights into the weighted layer sum")
@@ -445,18 +449,24 @@ def _read_transformers_encoder(
     mismatched = {item[0] if isinstance(item, tuple) else str(item) for item in info.get("mismatched_keys", [])}
     if not whole:
         return EncoderWeights(
-            config=loaded.config, state_dict=loaded.state_dict(), source_format="transformers",
-            source_architectures=architectures, missing=sorted(missing), mismatched=sorted(mismatched),
+            config=loaded.config,
+            state_dict=loaded.state_dict(),
+            source_format="transformers",
+            source_architectures=architectures,
+            missing=sorted(missing),
+            mismatched=sorted(mismatched),
             discarded=sorted(unexpected),
         )
     prefix = loaded.base_model_prefix + "."
     encoder = getattr(loaded, loaded.base_model_prefix)
     head_keys = {key for key in loaded.state_dict() if not key.startswith(prefix) and key != "layer_weights"}
     return EncoderWeights(
-        config=build_encoder_config(encoder.config), state_dict=encoder.state_dict(), source_format="transformers",
+        config=build_encoder_config(encoder.config),
+        state_dict=encoder.state_dict(),
+        source_format="transformers",
         source_architectures=architectures,
-        missing=sorted(key[len(prefix):] for key in missing if key.startswith(prefix)),
-        mismatched=sorted(key[len(prefix):] for key in mismatched if key.startswith(prefix)),
+        missing=sorted(key[len(prefix) :] for key in missing if key.startswith(prefix)),
+        mismatched=sorted(key[len(prefix) :] for key in mismatched if key.startswith(prefix)),
         discarded=sorted((head_keys - missing - mismatched) | unexpected),
         layer_weights=None if "layer_weights" in missing else loaded.layer_weights.detach().clone(),
     )

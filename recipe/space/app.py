@@ -4,6 +4,7 @@ recipe's code. It answers as `python -m recipe.predict --chunk` does: audio deco
 `max_duration` window classified on its own (no padding, so no answer depends on another clip), the overall
 probabilities the length-weighted mean of the windows. API endpoint `classify`: audio file in, label confidences out.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,10 @@ def window_probabilities(path: str | None) -> tuple[np.ndarray, list[np.ndarray]
     if len(wave) < MIN_SECONDS * SR:
         raise gr.Error(f"{Path(path).name}: shorter than {MIN_SECONDS} s")
     pieces = windows(wave)
-    probs = [torch.softmax(MODEL(**EXTRACTOR(piece, sampling_rate=SR, return_tensors="pt")).logits, -1)[0].numpy()
-             for piece in pieces]
+    probs = [
+        torch.softmax(MODEL(**EXTRACTOR(piece, sampling_rate=SR, return_tensors="pt")).logits, -1)[0].numpy()
+        for piece in pieces
+    ]
     return np.stack(probs), pieces
 
 
@@ -62,8 +65,10 @@ def page(path: str | None):
     probs, pieces = window_probabilities(path)
     mean = np.average(probs, axis=0, weights=[len(p) for p in pieces])
     starts = np.cumsum([0] + [len(p) for p in pieces]) / SR
-    rows = [[round(starts[i], 3), round(starts[i + 1], 3), LABELS[int(row.argmax())], *np.round(row, 4).tolist()]
-            for i, row in enumerate(probs)]
+    rows = [
+        [round(starts[i], 3), round(starts[i + 1], 3), LABELS[int(row.argmax())], *np.round(row, 4).tolist()]
+        for i, row in enumerate(probs)
+    ]
     timeline = gr.Dataframe(value=rows, headers=["start_s", "end_s", "label", *LABELS], visible=len(rows) > 1)
     return {label: float(p) for label, p in zip(LABELS, mean)}, timeline
 

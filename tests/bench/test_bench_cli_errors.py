@@ -10,11 +10,14 @@ import torch
 from bench.__main__ import main
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--dtype", "fp8"], "--dtype: unknown precision(s) fp8"),
-    (["--models", "huge"], "--models: unknown model(s) huge"),
-    (["--out", "/proc/no-such/results.json"], "cannot write in /proc/no-such"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dtype", "fp8"], "--dtype: unknown precision(s) fp8"),
+        (["--models", "huge"], "--models: unknown model(s) huge"),
+        (["--out", "/proc/no-such/results.json"], "cannot write in /proc/no-such"),
+    ],
+)
 def test_bad_options_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["--only", "prepare", *args]) == 2
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
 """bench helpers: the length distribution and the choice of timed batches (behaviour only, no timing)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,19 +51,39 @@ def test_precision_ratios_compare_fast_rows_with_the_reference() -> None:
         {"model": "base", "device": "cpu", "dtype": "fp32", "mode": "naive", "clips_per_s": 1.0},
         {"model": "base", "device": "cpu", "dtype": "bf16", "mode": "fast", "clips_per_s": 4.5, "clips_per_cpu_s": 2.5},
     ]
-    assert precision_ratios(rows) == [{"model": "base", "device": "cpu", "dtype": "bf16", "reference": "fp32",
-                                       "speedup": 2.25, "speedup_cpu_time": 2.5}]
-    infer = {"rows": [{"variant": "fp32", "batch_size": 1, "seconds": 9.0},
-                      {"variant": "fp32", "batch_size": 8, "seconds": 8.0},
-                      {"variant": "bf16", "batch_size": 8, "seconds": 2.0}]}
+    assert precision_ratios(rows) == [
+        {
+            "model": "base",
+            "device": "cpu",
+            "dtype": "bf16",
+            "reference": "fp32",
+            "speedup": 2.25,
+            "speedup_cpu_time": 2.5,
+        }
+    ]
+    infer = {
+        "rows": [
+            {"variant": "fp32", "batch_size": 1, "seconds": 9.0},
+            {"variant": "fp32", "batch_size": 8, "seconds": 8.0},
+            {"variant": "bf16", "batch_size": 8, "seconds": 2.0},
+        ]
+    }
     assert infer_speedups(infer) == {"bf16": 4.0}
 
 
 def test_report_replaces_only_the_marked_block(tmp_path) -> None:
-    results = {"command": "python -m bench", "date": "d", "wall_s": 1.0,
-               "machine": {"cpu": "CPU", "cpus_usable": 2, "torch": "t", "transformers": "x"},
-               "infer": {"device": "cpu", "clips": 1, "audio_s": 2.0,
-                         "rows": [{"variant": "fp32", "batch_size": 8, "seconds": 1.0, "rtf": 0.5}]}}
+    results = {
+        "command": "python -m bench",
+        "date": "d",
+        "wall_s": 1.0,
+        "machine": {"cpu": "CPU", "cpus_usable": 2, "torch": "t", "transformers": "x"},
+        "infer": {
+            "device": "cpu",
+            "clips": 1,
+            "audio_s": 2.0,
+            "rows": [{"variant": "fp32", "batch_size": 8, "seconds": 1.0, "rtf": 0.5}],
+        },
+    }
     doc = tmp_path / "performance.md"
     doc.write_text(f"# Prose before\n\n{BEGIN_MARK}\nold tables\n{END_MARK}\n\nProse after\n")
     write_tables(results, "results.json", doc)
@@ -93,9 +114,13 @@ def test_parity_groups_runs_by_training_precision(tmp_path, capsys) -> None:
 def test_onnx_int8_row_has_its_own_rtf_target() -> None:
     from bench.report import target_summary
 
-    rows = [{"variant": v, "batch_size": bs, "rtf": rtf} for v, bs, rtf in
-            (("fp32", 1, 0.2), ("fp32", 8, 0.04), ("onnx-fp32", 8, 0.04), ("onnx-int8", 8, 0.04))]
+    rows = [
+        {"variant": v, "batch_size": bs, "rtf": rtf}
+        for v, bs, rtf in (("fp32", 1, 0.2), ("fp32", 8, 0.04), ("onnx-fp32", 8, 0.04), ("onnx-int8", 8, 0.04))
+    ]
     targets = {t["target"]: t["met"] for t in target_summary({"infer": {"rows": rows}})}
-    assert targets == {"CPU RTF batched <= 0.05 (wav2vec2-base, fp32)": True,
-                       "CPU RTF batched <= 0.05 (wav2vec2-base, onnx-fp32)": True,
-                       "CPU RTF batched <= 0.03 (wav2vec2-base, onnx-int8)": False}
+    assert targets == {
+        "CPU RTF batched <= 0.05 (wav2vec2-base, fp32)": True,
+        "CPU RTF batched <= 0.05 (wav2vec2-base, onnx-fp32)": True,
+        "CPU RTF batched <= 0.03 (wav2vec2-base, onnx-int8)": False,
+    }

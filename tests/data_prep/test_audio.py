@@ -1,4 +1,5 @@
 """data_prep.audio: decoding, downmix, resampling, cropping, and every kind of bad input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_long_clip_is_centre_cropped_to_max_duration(tmp_path: Path) -> None:
     sf.write(path, ramp, sr, subtype="FLOAT")
     wave = load_audio(path, max_duration=8.0)
     assert wave.shape == (8 * sr,)
-    np.testing.assert_allclose(wave, ramp[sr:9 * sr])
+    np.testing.assert_allclose(wave, ramp[sr : 9 * sr])
     assert load_audio(path, max_duration=None).shape == (10 * sr,)
     assert load_audio(path, max_duration=2.5).shape == (40000,)
 
@@ -119,7 +120,7 @@ def test_truncated_wav(tmp_path: Path) -> None:
 def test_slightly_overstated_data_size_is_tolerated(tmp_path: Path) -> None:
     path = tmp_path / "pad.wav"
     sf.write(path, tone(1.0, 16000), 16000)
-    path.write_bytes(path.read_bytes()[:-2])          # one frame short, as some writers leave files
+    path.write_bytes(path.read_bytes()[:-2])  # one frame short, as some writers leave files
     assert abs(load_audio(path).shape[0] - 16000) <= 1
 
 

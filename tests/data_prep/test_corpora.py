@@ -1,4 +1,5 @@
 """Corpus adapters on fixture copies of each real layout: exact counts per class and per skip reason."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -39,14 +40,14 @@ def test_ravdess_counts_match_the_real_ratio(tmp_path: Path) -> None:
     # per actor: neutral 4, the five other kept classes 8 each (the real corpus: x24 = 96 and 192)
     assert fx.kept == Counter({"neutral": 8, "happy": 16, "sad": 16, "anger": 16, "fear": 16, "surprise": 16})
     utts = check("ravdess", fx)
-    assert all("audio_speech_actors" not in u.path for u in utts)       # the first tree is the one kept
+    assert all("audio_speech_actors" not in u.path for u in utts)  # the first tree is the one kept
     assert {u.original_label for u in utts} == {"neutral", "happy", "sad", "angry", "fearful", "surprised"}
 
 
 def test_hindi_reads_both_layouts(tmp_path: Path) -> None:
     fx = fc.hindi(tmp_path)
     utts = check("hindi", fx)
-    assert sum("SER HINDI SESSION 1" in u.path for u in utts) == 1      # only the clip missing from layout A
+    assert sum("SER HINDI SESSION 1" in u.path for u in utts) == 1  # only the clip missing from layout A
     assert fx.kept == Counter({"anger": 5, "fear": 4, "happy": 4, "neutral": 4, "sad": 4, "surprise": 4})
 
 
@@ -116,10 +117,13 @@ def test_csv_manifest(tmp_path: Path) -> None:
     fc.write_clip(tmp_path / "clips" / "b.wav")
     (tmp_path / "m.csv").write_text(
         "Path,Label,speaker,language\nclips/a.wav,Angry,p1,de\nclips/b.wav,sad,,\nclips/a.wav,angry,p1,de\n"
-        "clips/c.wav,boredom,p2,de\nclips/d.wav,giggly,p2,de\n")
+        "clips/c.wav,boredom,p2,de\nclips/d.wav,giggly,p2,de\n"
+    )
     result = get_adapter("csv").scan(tmp_path / "m.csv", language="fr")
     assert [(u.label, u.speaker, u.language) for u in result.utterances] == [
-        ("anger", "csv_p1", "de"), ("sad", "csv_unknown", "fr")]
+        ("anger", "csv_p1", "de"),
+        ("sad", "csv_unknown", "fr"),
+    ]
     assert Counter(s.reason for s in result.skipped) == {"duplicate row": 1, "dropped label": 1, "unknown label": 1}
     (tmp_path / "bad.csv").write_text("file,emotion\nx.wav,sad\n")
     with pytest.raises(ValueError, match="path,label"):

@@ -43,21 +43,21 @@ def test_non_utf8_names_are_kept_stored_and_reported_losslessly(tmp_path: Path) 
     for label in ("happy", "sad", "anger"):
         for i in range(3):
             fc.write_clip(root / label / f"clip_{i}.wav")
-    kept_name = fsname(b"caf\xe9_latin1.wav")             # 'café' as a Latin-1 archive stores it
+    kept_name = fsname(b"caf\xe9_latin1.wav")  # 'café' as a Latin-1 archive stores it
     fc.write_clip(root / "happy" / kept_name)
     skipped_name = fsname(b"notes_\xff.txt")
     (root / "sad" / skipped_name).write_text("not audio")
     out = tmp_path / "out"
     report = run_prepare(root, out)
-    text = (out / "prepare_report.json").read_text(encoding="utf-8")       # valid UTF-8 JSON
+    text = (out / "prepare_report.json").read_text(encoding="utf-8")  # valid UTF-8 JSON
     assert json.loads(text)["corpora"]["folder"]["kept"] == 10
     assert_balanced(report)
     names = {entry["path"]: entry["bytes_b64"] for entry in json.loads(text)["non_utf8_names"]}
     assert len(names) == 2
     for shown, b64 in names.items():
         raw = base64.b64decode(b64)
-        assert os.path.exists(raw)                            # the exact bytes open the file again
-        assert "\\x" in shown and os.fsencode(shown) != raw   # shown with a visible \xNN escape
+        assert os.path.exists(raw)  # the exact bytes open the file again
+        assert "\\x" in shown and os.fsencode(shown) != raw  # shown with a visible \xNN escape
     ds = load_from_disk(str(out))
     paths = [p for split in ds.values() for p in split["path"]]
     assert any(p.endswith("caf\\xe9_latin1.wav") for p in paths)
@@ -68,23 +68,28 @@ def test_folder_symlink_to_a_label_folder_loses_nothing(tmp_path: Path) -> None:
     for label in ("happy", "sad"):
         for i in range(2):
             fc.write_clip(root / label / f"{label}_{i}.wav")
-    (root / "happy" / "more_sad").symlink_to("../sad")        # sorts before sad/: walk order must not matter
+    (root / "happy" / "more_sad").symlink_to("../sad")  # sorts before sad/: walk order must not matter
     (root / "happy" / "gone.wav").symlink_to("../nowhere.wav")
     (root / "sad" / "self.wav").symlink_to("self.wav")
     outside = tmp_path / "elsewhere"
     fc.write_clip(outside / "neutral" / "n_0.wav")
-    (outside / "neutral" / "back").symlink_to("..")           # a loop outside the root
-    (root / "disk2").symlink_to(outside)                      # a folder link leaving the root: walked
+    (outside / "neutral" / "back").symlink_to("..")  # a loop outside the root
+    (root / "disk2").symlink_to(outside)  # a folder link leaving the root: walked
     fc.write_clip(tmp_path / "other" / "x.wav")
     (root / "sad" / "linked.wav").symlink_to(tmp_path / "other" / "x.wav")  # a file link leaving the root: read
-    (root / "happy" / "alias.wav").symlink_to("../sad/sad_0.wav")          # a second path to a real file
+    (root / "happy" / "alias.wav").symlink_to("../sad/sad_0.wav")  # a second path to a real file
     result = get_adapter("folder").scan(root)
     labels = Counter(u.label for u in result.utterances)
     assert labels == {"happy": 2, "sad": 3, "neutral": 1}
     assert {Path(u.path).parent.name for u in result.utterances if u.label == "sad"} == {"sad"}
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
-    assert reasons == {"more_sad": "symlink alias", "gone.wav": "broken symlink", "self.wav": "symlink loop",
-                       "back": "symlink loop", "alias.wav": "symlink alias"}
+    assert reasons == {
+        "more_sad": "symlink alias",
+        "gone.wav": "broken symlink",
+        "self.wav": "symlink loop",
+        "back": "symlink loop",
+        "alias.wav": "symlink alias",
+    }
 
 
 def test_predict_and_data_prep_share_the_walk(tmp_path: Path) -> None:
@@ -94,8 +99,11 @@ def test_predict_and_data_prep_share_the_walk(tmp_path: Path) -> None:
     from recipe.predict import find_audio_files
 
     files, errors = find_audio_files([tmp_path])
-    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["sad/a.wav"] == \
-        [f.relative_to(tmp_path).as_posix() for f in walk_tree(tmp_path).files]
+    assert (
+        [f.relative_to(tmp_path).as_posix() for f in files]
+        == ["sad/a.wav"]
+        == [f.relative_to(tmp_path).as_posix() for f in walk_tree(tmp_path).files]
+    )
 
 
 def test_hidden_folders_count_once_and_wave_is_audio(tmp_path: Path) -> None:
@@ -124,7 +132,7 @@ def test_ravdess_name_collisions(tmp_path: Path) -> None:
     same = tmp_path / "audio_speech_actors_01-24" / "Actor_02" / name
     same.parent.mkdir(parents=True)
     same.write_bytes(first.read_bytes())
-    fc.write_clip(tmp_path / "Actor_05" / name, 48000)       # a file named for actor 02 inside Actor_05
+    fc.write_clip(tmp_path / "Actor_05" / name, 48000)  # a file named for actor 02 inside Actor_05
     result = get_adapter("ravdess").scan(tmp_path)
     assert [Path(u.path).parent.name for u in result.utterances] == ["Actor_02"]
     reasons = {s.path.split("/")[-2]: (s.reason, s.detail) for s in result.skipped}
@@ -145,6 +153,7 @@ def test_generic_folder_keeps_same_names_but_drops_identical_bytes(tmp_path: Pat
 
 
 # ---- CSV manifests ----
+
 
 def write_clips(folder: Path, n: int = 4) -> list[str]:
     return [fc.write_clip(folder / f"c{i}.wav").name for i in range(n)]
@@ -169,12 +178,15 @@ def test_csv_utf8_bom_and_header_only(tmp_path: Path) -> None:
     assert get_adapter("csv").scan(tmp_path / "h.csv").found == 0
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty file"),
-    (b"   \n\n", "empty file"),
-    (b"file,emotion\nx.wav,sad\n", "needs columns path,label"),
-    (b"path\nx.wav\n", "needs columns path,label"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"   \n\n", "empty file"),
+        (b"file,emotion\nx.wav,sad\n", "needs columns path,label"),
+        (b"path\nx.wav\n", "needs columns path,label"),
+    ],
+)
 def test_csv_unusable_manifest_is_a_manifest_error(tmp_path: Path, content: bytes, message: str) -> None:
     (tmp_path / "m.csv").write_bytes(content)
     with pytest.raises(ManifestError, match=message) as info:
@@ -197,6 +209,7 @@ def test_csv_paths_outside_the_manifest_folder(tmp_path: Path) -> None:
 
 
 # ---- audio content ----
+
 
 def test_constant_and_mirrored_stereo_clips_are_rejected(tmp_path: Path) -> None:
     root = tmp_path / "corpus"

@@ -29,8 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data_prep", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "data_prep", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def small_corpus(root: Path, per_label: int = 3) -> Path:
@@ -58,7 +64,7 @@ def test_existing_output_needs_overwrite_and_is_replaced_whole(tmp_path: Path) -
     assert (out / "stale.txt").exists()
     prepare(cfg_for(corpus, out), verbose=False, overwrite=True)
     assert not (out / "stale.txt").exists() and (out / "prepare_report.json").is_file()
-    assert siblings(out) == [".out.lock"]                 # no partial, old or work folder left behind
+    assert siblings(out) == [".out.lock"]  # no partial, old or work folder left behind
     result = run_cli("--corpus", f"folder={corpus}", "--output", str(out), "--workers", "1")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert f"{out} already exists" in result.stderr and "Traceback" not in result.stderr
@@ -74,7 +80,7 @@ def test_crash_while_building_leaves_the_previous_output(tmp_path: Path, monkeyp
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(prepare_module, "write_report", crash)       # after the new splits were saved
+    monkeypatch.setattr(prepare_module, "write_report", crash)  # after the new splits were saved
     with pytest.raises(RuntimeError, match="disk full"):
         prepare(cfg_for(corpus, out), verbose=False, overwrite=True)
     assert (out / "prepare_report.json").read_bytes() == before
@@ -85,7 +91,7 @@ def test_crash_while_building_leaves_the_previous_output(tmp_path: Path, monkeyp
 def test_second_concurrent_run_is_refused(tmp_path: Path) -> None:
     corpus = small_corpus(tmp_path / "corpus", per_label=1)
     out = tmp_path / "out"
-    with output_lock(out):                       # another run holds the output
+    with output_lock(out):  # another run holds the output
         result = run_cli("--corpus", f"folder={corpus}", "--output", str(out), "--workers", "1")
     assert result.returncode == 2
     assert "being written by another run" in result.stderr and f"pid {os.getpid()}" in result.stderr
@@ -98,17 +104,32 @@ def test_killed_run_leaves_nothing_where_a_reader_looks(tmp_path: Path) -> None:
     out = tmp_path / "out"
     prepare(cfg_for(corpus, out), verbose=False)
     before = sorted(p.name for p in out.rglob("*"))
-    proc = subprocess.Popen([sys.executable, "-m", "data_prep", "--corpus", f"folder={corpus}", "--output", str(out),
-                             "--workers", "1", "--overwrite"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "data_prep",
+            "--corpus",
+            f"folder={corpus}",
+            "--output",
+            str(out),
+            "--workers",
+            "1",
+            "--overwrite",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     deadline = time.time() + 120
     while not any(name.startswith(".out.work-") for name in siblings(out)) and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert sorted(p.name for p in out.rglob("*")) == before           # the old output, whole, nothing added
+    assert sorted(p.name for p in out.rglob("*")) == before  # the old output, whole, nothing added
     assert not any(".prepare-work" in p.name or ".work-" in p.name for p in out.rglob("*"))
-    prepare(cfg_for(corpus, out), verbose=False, overwrite=True)      # the next run clears the debris
+    prepare(cfg_for(corpus, out), verbose=False, overwrite=True)  # the next run clears the debris
     assert siblings(out) == [".out.lock"]
 
 
@@ -141,8 +162,9 @@ def test_cli_bad_manifest_is_one_line_exit_2(tmp_path: Path, content: bytes) -> 
 
 def test_cli_latin1_semicolon_manifest_works(tmp_path: Path) -> None:
     names = [fc.write_clip(tmp_path / "clips" / f"c{i}.wav").name for i in range(4)]
-    text = "path;label;speaker\r\n" + "".join(f"clips/{n};{'traurig' if i else 'sad'};Zoë\r\n" for i, n in
-                                               enumerate(names))
+    text = "path;label;speaker\r\n" + "".join(
+        f"clips/{n};{'traurig' if i else 'sad'};Zoë\r\n" for i, n in enumerate(names)
+    )
     (tmp_path / "m.csv").write_bytes(text.encode("cp1252"))
     result = run_cli("--corpus", f"csv={tmp_path / 'm.csv'}", "--output", str(tmp_path / "out"), "--workers", "1")
     assert result.returncode == 0, result.stderr
@@ -157,7 +179,7 @@ def test_long_file_costs_the_window_not_the_file(tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
     rng = np.random.default_rng(0)
     with sf.SoundFile(path, "w", 16000, 1, "PCM_16") as fh:
-        for _ in range(60):                                   # 60 blocks of 10 s
+        for _ in range(60):  # 60 blocks of 10 s
             fh.write((0.1 * rng.standard_normal(160000)).astype(np.float32))
     tracemalloc.start()
     wave, duration = load_clip(path, 16000, max_duration=8.0)

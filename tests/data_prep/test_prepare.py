@@ -1,4 +1,5 @@
 """The whole prepare stage: DatasetDict contents, report counts, splits, balancing, CLI end to end."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,14 @@ REGEX = r"^(?P<speaker>[^_]+)_"
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data_prep", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "data_prep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def folder_config(root: Path, out: Path, **overrides) -> object:
@@ -64,8 +71,8 @@ def test_dataset_columns_audio_and_lengths(prepared: tuple[Path, dict]) -> None:
             assert row["speaker"].startswith("folder_") and row["corpus"] == "folder" and row["language"] == "und"
             assert np.isfinite(audio).all() and np.abs(audio).max() > 0
     lengths = {Path(r["path"]).name: r["length"] for n in ds for r in ds[n].select_columns(["path", "length"])}
-    assert lengths["s1_long.wav"] == 16000                          # 3 s cropped to max_duration 1 s
-    assert lengths["s2_anger_2.wav"] == 8000                         # 0.5 s at whatever rate → 8000 samples
+    assert lengths["s1_long.wav"] == 16000  # 3 s cropped to max_duration 1 s
+    assert lengths["s2_anger_2.wav"] == 8000  # 0.5 s at whatever rate → 8000 samples
 
 
 def test_report_counts_match_the_files(bad: fc.Fixture, prepared: tuple[Path, dict]) -> None:
@@ -77,11 +84,18 @@ def test_report_counts_match_the_files(bad: fc.Fixture, prepared: tuple[Path, di
     assert c["per_class"] == {e: bad.kept[e] for e in EMOTIONS}
     assert c["skipped"] == dict(bad.skipped + bad.decode_skipped)
     listed = {(Path(s["path"]).name, s["reason"]) for s in report["skipped_files"]}
-    for name, reason in [("s9_empty.wav", "empty file"), ("s9_truncated.wav", "truncated file"),
-                         ("s9_text.wav", "not audio"), ("s9_zero.wav", "zero length"),
-                         ("s9_short.wav", "too short"), ("s9_silent.wav", "all silent"),
-                         ("s9_nan.wav", "NaN/inf samples"), ("s1_copy.wav", "duplicate content"),
-                         ("readme.md", "not an audio file"), ("s1_calm_1.wav", "dropped label")]:
+    for name, reason in [
+        ("s9_empty.wav", "empty file"),
+        ("s9_truncated.wav", "truncated file"),
+        ("s9_text.wav", "not audio"),
+        ("s9_zero.wav", "zero length"),
+        ("s9_short.wav", "too short"),
+        ("s9_silent.wav", "all silent"),
+        ("s9_nan.wav", "NaN/inf samples"),
+        ("s1_copy.wav", "duplicate content"),
+        ("readme.md", "not an audio file"),
+        ("s1_calm_1.wav", "dropped label"),
+    ]:
         assert (name, reason) in listed
     assert all(s["corpus"] == "folder" and Path(s["path"]).is_absolute() for s in report["skipped_files"])
     assert report["settings"]["per_class"] == 8 and report["settings"]["max_duration"] == 1.0
@@ -92,7 +106,7 @@ def test_splits_disjoint_balanced_and_reported(bad: fc.Fixture, prepared: tuple[
     ds = load_from_disk(str(out))
     paths = split_paths(ds)
     for name in ("validation", "test"):
-        assert len(set(paths[name])) == len(paths[name])           # originals only
+        assert len(set(paths[name])) == len(paths[name])  # originals only
         assert not set(paths[name]) & set(paths["train"])
     assert not set(paths["validation"]) & set(paths["test"])
     assert len(set().union(*paths.values())) == sum(bad.kept.values())  # every kept clip is used
@@ -105,8 +119,9 @@ def test_splits_disjoint_balanced_and_reported(bad: fc.Fixture, prepared: tuple[
     assert all(n >= 1 for n in report["splits"]["test"].values())
 
 
-def test_same_seed_same_dataset_other_seed_differs(bad: fc.Fixture, prepared: tuple[Path, dict],
-                                                   tmp_path: Path) -> None:
+def test_same_seed_same_dataset_other_seed_differs(
+    bad: fc.Fixture, prepared: tuple[Path, dict], tmp_path: Path
+) -> None:
     out, _ = prepared
     prepare(folder_config(bad.root, tmp_path / "a", per_class=8, max_duration=1.0, seed=7), verbose=False)
     prepare(folder_config(bad.root, tmp_path / "b", per_class=8, max_duration=1.0, seed=8), verbose=False)
@@ -123,7 +138,7 @@ def test_speaker_disjoint_mode(bad: fc.Fixture, tmp_path: Path) -> None:
     assert not speakers["train"] & speakers["validation"] and not speakers["train"] & speakers["test"]
     assert not speakers["validation"] & speakers["test"]
     assert speakers["validation"] and speakers["test"]
-    assert sum(len(ds[n]) for n in ds) == sum(bad.kept.values())     # per_class 0: no balancing
+    assert sum(len(ds[n]) for n in ds) == sum(bad.kept.values())  # per_class 0: no balancing
 
 
 def test_no_corpus_on_disk(tmp_path: Path) -> None:
@@ -172,10 +187,13 @@ def test_cli_config_error_exit_code(tmp_path: Path) -> None:
     assert result.returncode == 2 and "per_klass" in result.stderr
 
 
-@pytest.mark.parametrize("text", [
-    "corpora:\n  ravdess: data/ravdess_path\ncorpus_options:\n  ravdess: {language: en}\n",
-    "corpora: [ravdess]\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "corpora:\n  ravdess: data/ravdess_path\ncorpus_options:\n  ravdess: {language: en}\n",
+        "corpora: [ravdess]\n",
+    ],
+)
 def test_corpus_entries_that_are_not_mappings(tmp_path: Path, text: str) -> None:
     config = tmp_path / "flat.yaml"
     config.write_text(text)
@@ -186,11 +204,24 @@ def test_corpus_entries_that_are_not_mappings(tmp_path: Path, text: str) -> None
 def test_shipped_configs_load() -> None:
     cfg = load_config(ROOT / "configs" / "data.yaml")
     assert [c.name for c in cfg.corpora] == ["ravdess", "iesc", "hindi", "kai_indian", "urdu", "urdu_ser"]
-    assert {c.name: c.language for c in cfg.corpora} == {"ravdess": "en", "iesc": "en", "hindi": "hi",
-                                                         "kai_indian": "hi", "urdu": "ur", "urdu_ser": "ur"}
-    assert cfg.settings() == {"per_class": 1000, "split_by": "utterance", "seed": 42, "val_fraction": 0.15,
-                              "test_fraction": 0.15, "max_duration": 8.0, "min_duration": 0.25,
-                              "sampling_rate": 16000}
+    assert {c.name: c.language for c in cfg.corpora} == {
+        "ravdess": "en",
+        "iesc": "en",
+        "hindi": "hi",
+        "kai_indian": "hi",
+        "urdu": "ur",
+        "urdu_ser": "ur",
+    }
+    assert cfg.settings() == {
+        "per_class": 1000,
+        "split_by": "utterance",
+        "seed": 42,
+        "val_fraction": 0.15,
+        "test_fraction": 0.15,
+        "max_duration": 8.0,
+        "min_duration": 0.25,
+        "sampling_rate": 16000,
+    }
     demo = load_config(ROOT / "configs" / "demo_data.yaml", ["folder=/somewhere"])
     assert demo.corpora[0].options["speaker_regex"] == REGEX and demo.output == "outputs/demo/prepared"
 
@@ -218,9 +249,13 @@ def test_cli_end_to_end_on_all_six_layouts(tmp_path: Path) -> None:
     assert report["corpora"]["ravdess"]["language"] == "en" and report["corpora"]["iesc"]["language"] == "en"
     ds = load_from_disk(str(out))
     assert report["splits"]["train"] == dict.fromkeys(EMOTIONS, 20) and len(ds["train"]) == 120
-    for label in EMOTIONS:                   # every kept clip is in exactly one split before balancing
-        assert report["train_before_balancing"][label] + report["splits"]["validation"][label] \
-            + report["splits"]["test"][label] == total[label]
+    for label in EMOTIONS:  # every kept clip is in exactly one split before balancing
+        assert (
+            report["train_before_balancing"][label]
+            + report["splits"]["validation"][label]
+            + report["splits"]["test"][label]
+            == total[label]
+        )
     paths = split_paths(ds)
     for name in ("validation", "test"):
         assert len(set(paths[name])) == len(paths[name]) and not set(paths[name]) & set(paths["train"])
@@ -232,8 +267,16 @@ def test_cli_end_to_end_on_all_six_layouts(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_on_demo_corpus_without_config(tmp_path: Path) -> None:
     generate(tmp_path / "demo", seed=1, speakers=2, clips_per_speaker_per_emotion=3, quiet=True, mix="uniform")
-    result = run_cli("--corpus", f"folder={tmp_path / 'demo'}", "--output", str(tmp_path / "out"),
-                     "--per_class", "5", "--workers", "1")
+    result = run_cli(
+        "--corpus",
+        f"folder={tmp_path / 'demo'}",
+        "--output",
+        str(tmp_path / "out"),
+        "--per_class",
+        "5",
+        "--workers",
+        "1",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "prepare_report.json").read_text())
     assert report["corpora"]["folder"]["kept"] == 36
@@ -243,8 +286,9 @@ def test_cli_on_demo_corpus_without_config(tmp_path: Path) -> None:
 def test_unbalanced_train_split_and_speaker_folds(tmp_path: Path) -> None:
     """keep_unbalanced saves train before balancing as its own split; folds writes folds.json (whole speakers)."""
     generate(tmp_path / "demo", seed=2, speakers=6, clips_per_speaker_per_emotion=2, quiet=True)
-    cfg = folder_config(tmp_path / "demo", tmp_path / "out", per_class=3, split_by="speaker", keep_unbalanced=True,
-                        folds=3)
+    cfg = folder_config(
+        tmp_path / "demo", tmp_path / "out", per_class=3, split_by="speaker", keep_unbalanced=True, folds=3
+    )
     report = prepare(cfg, verbose=False)
     ds = load_from_disk(str(tmp_path / "out"))
     assert set(ds) == {"train", "validation", "test", "train_unbalanced"}

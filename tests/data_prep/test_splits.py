@@ -1,4 +1,5 @@
 """Stratified / speaker-disjoint splits and train balancing (pure functions on row indices)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -80,7 +81,7 @@ def test_speaker_split_has_no_shared_speaker_and_covers_classes() -> None:
 def test_speaker_split_few_speakers() -> None:
     labels, corpora, spk = toy(n_corpora=1, speakers=2)
     splits = split_by_speaker(labels, corpora, spk, 0.15, 0.15, seed=0)
-    assert len(splits["train"]) == len(labels)                  # < 3 speakers: all train
+    assert len(splits["train"]) == len(labels)  # < 3 speakers: all train
     labels, corpora, spk = toy(n_corpora=1, speakers=3)
     splits = split_by_speaker(labels, corpora, spk, 0.15, 0.15, seed=0)
     assert all(len({spk[i] for i in rows}) == 1 for rows in splits.values())
@@ -98,10 +99,10 @@ def test_balance_exact_counts_even_copies_and_seeded() -> None:
     out = balance(train, labels, 20, seed=0)
     assert Counter(labels[i] for i in out) == {"anger": 20, "sad": 20, "fear": 20}
     anger = [i for i in out if labels[i] == "anger"]
-    assert len(set(anger)) == 20                                 # undersampled: no repeats
+    assert len(set(anger)) == 20  # undersampled: no repeats
     copies = Counter(i for i in out if labels[i] == "sad")
     assert set(copies) == set(range(50, 57)) and max(copies.values()) - min(copies.values()) <= 1
-    assert sorted(i for i in out if labels[i] == "fear") == list(range(57, 77))   # exactly enough: each once
+    assert sorted(i for i in out if labels[i] == "fear") == list(range(57, 77))  # exactly enough: each once
     assert balance(train, labels, 20, seed=0) == out
     assert balance(train, labels, 20, seed=1) != out
     assert balance(train, labels, 0, seed=0) == train

@@ -1,4 +1,5 @@
 """demo.corpus: layout, formats, determinism and that emotions differ in prosody."""
+
 from __future__ import annotations
 
 import re
@@ -61,7 +62,7 @@ def test_emotions_differ_in_pitch_energy_and_tempo(corpus: tuple[Path, list[Path
         f0 = librosa.yin(wave, fmin=60, fmax=900, sr=16000, frame_length=1024)
         emotion = path.parent.name
         pitch[emotion].append(float(np.median(f0)))
-        rms[emotion].append(float(np.sqrt((wave ** 2).mean())))
+        rms[emotion].append(float(np.sqrt((wave**2).mean())))
         dur[emotion].append(len(wave) / 16000)
     mean = lambda d, e: float(np.mean(d[e]))  # noqa: E731
     assert mean(pitch, "sad") < mean(pitch, "neutral") < mean(pitch, "fear")

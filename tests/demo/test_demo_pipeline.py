@@ -1,4 +1,5 @@
 """The last step of `make demo`: one clip through pipeline("audio-classification"), and where the results are."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,16 @@ def test_demo_pipeline_classifies_one_clip(tmp_path, capsys, small_dataset):
     printed = capsys.readouterr().out
     # The dataset's test paths do not exist on disk here, so the first corpus file is used.
     assert "spk01_sad_00.wav (first audio file under" in printed and "folder label: sad" in printed
-    assert len([line for line in printed.splitlines() if line.startswith("  ") and line.split()[0] in
-                ("anger", "fear", "happy", "neutral", "sad", "surprise")]) == 3
+    assert (
+        len(
+            [
+                line
+                for line in printed.splitlines()
+                if line.startswith("  ") and line.split()[0] in ("anger", "fear", "happy", "neutral", "sad", "surprise")
+            ]
+        )
+        == 3
+    )
     assert f"{out / 'model.safetensors'}" in printed and "model card" in printed
 
 

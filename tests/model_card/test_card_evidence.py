@@ -1,5 +1,6 @@
 """The card's evidence: bootstrap intervals, the classical baseline (and a plain verdict when it wins) and the
 "Techniques & impact" section, every cell traced to eval_results.json / ablation_results.json."""
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,21 @@ def _add_evidence(out, classical_uar: float) -> dict:
     rng = np.random.default_rng(1)
     for res in ev["splits"].values():
         y = rng.integers(0, 6, res["n"])
-        res["ci95"] = bootstrap_ci(y, np.where(rng.random(res["n"]) < 0.6, y, 0), 6,
-                                   speakers=[f"s{i % 7}" for i in range(res["n"])], n_resamples=200)
+        res["ci95"] = bootstrap_ci(
+            y,
+            np.where(rng.random(res["n"]) < 0.6, y, 0),
+            6,
+            speakers=[f"s{i % 7}" for i in range(res["n"])],
+            n_resamples=200,
+        )
         res["baselines"]["classical"] = {
             "method": "openSMILE eGeMAPSv02 functionals + StandardScaler + LogisticRegression (sklearn)",
-            "feature_set": "eGeMAPSv02", "accuracy": classical_uar, "uar": classical_uar, "macro_f1": classical_uar,
-            "ci95": {**res["ci95"], "uar": [classical_uar - 0.05, classical_uar + 0.05]}}
+            "feature_set": "eGeMAPSv02",
+            "accuracy": classical_uar,
+            "uar": classical_uar,
+            "macro_f1": classical_uar,
+            "ci95": {**res["ci95"], "uar": [classical_uar - 0.05, classical_uar + 0.05]},
+        }
     (out / "eval_results.json").write_text(json.dumps(ev))
     return ev
 
@@ -36,11 +46,19 @@ def _ablation(path, with_scratch: bool = True) -> dict:
         return {"seed": seed, "test": m, "validation": m, "train_seconds": 12.5}
 
     base = [run(42, 0.61), run(43, 0.65)]
-    variants = [summarise_variant("baseline", {}, base, base),
-                summarise_variant("no_mixup", {"recipe.mixup_alpha": 0.0}, [run(42, 0.58), run(43, 0.60)], base)]
+    variants = [
+        summarise_variant("baseline", {}, base, base),
+        summarise_variant("no_mixup", {"recipe.mixup_alpha": 0.0}, [run(42, 0.58), run(43, 0.60)], base),
+    ]
     if with_scratch:
-        variants.append(summarise_variant("from_scratch", {"model.from_scratch": True, "model.encoder_config": {
-            "model_type": "wav2vec2", "hidden_size": 768}}, [run(42, 0.31), run(43, 0.35)], base))
+        variants.append(
+            summarise_variant(
+                "from_scratch",
+                {"model.from_scratch": True, "model.encoder_config": {"model_type": "wav2vec2", "hidden_size": 768}},
+                [run(42, 0.31), run(43, 0.35)],
+                base,
+            )
+        )
     variants.append(summarise_variant("loco-ravdess", {}, [run(42, 0.4)], None))
     results = {"variants": variants}
     path.write_text(json.dumps(results))
@@ -90,7 +108,8 @@ def test_techniques_section_traces_to_ablation_file(tmp_path):
     assert rows[1]["Δ UAR"].startswith("-4.00 pp")  # (0.58 - 0.61 + 0.60 - 0.65) / 2
     scratch = parse_tables(text)["Results summary"][0]
     assert [r["from scratch (ablation mean)"] for r in scratch] == [
-        pct(results["variants"][2]["test"][k]["mean"]) for k in ("accuracy", "uar", "macro_f1")]
+        pct(results["variants"][2]["test"][k]["mean"]) for k in ("accuracy", "uar", "macro_f1")
+    ]
     assert "tmp" in text.split("## Techniques & impact")[1][:400]  # names the ablation file it was rendered from
     assert ev["splits"]["test"]["n"] > 0
 

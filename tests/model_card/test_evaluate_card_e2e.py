@@ -1,5 +1,6 @@
 """End to end on a tiny REAL run: synthetic corpus → data_prep → recipe.train (a few steps) → recipe.evaluate
 → model_card, each through its CLI; then the card is parsed back and checked against the run's files."""
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,25 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny_run")
     raw, prep, out = root / "raw", root / "prepared", root / "model"
     _run("demo.corpus", "--output", str(raw), "--speakers", "4", "--clips_per_speaker_per_emotion", "2")
-    _run("data_prep", "--config", str(REPO / "configs/demo_data.yaml"), "--corpus", f"folder={raw}",
-         "--output", str(prep), "--per_class", "0", "--max_duration", "1.0", "--workers", "1")
+    _run(
+        "data_prep",
+        "--config",
+        str(REPO / "configs/demo_data.yaml"),
+        "--corpus",
+        f"folder={raw}",
+        "--output",
+        str(prep),
+        "--per_class",
+        "0",
+        "--max_duration",
+        "1.0",
+        "--workers",
+        "1",
+    )
     cfg = tiny_config(recipe={"freeze_encoder_epochs": 1, "demo": True}, training={"num_train_epochs": 2})
-    _run("recipe.train", "--config", write_config(root / "tiny.yaml", cfg), "--data", str(prep),
-         "--output_dir", str(out))
+    _run(
+        "recipe.train", "--config", write_config(root / "tiny.yaml", cfg), "--data", str(prep), "--output_dir", str(out)
+    )
     # evaluate and card through their CLI entry points, in-process (saves two interpreter start-ups)
     # fp32 like the training (tiny_config): the scores must reproduce the Trainer's logged ones exactly
     assert evaluate_main(["--model", str(out), "--data", str(prep), "--split", "test", "--precision", "fp32"]) == 0
@@ -50,7 +65,7 @@ def test_card_of_tiny_real_run_traces_to_its_files(tiny_run):
     assert checked["cells"] > 100 and checked["percentages"] > 20 and checked["numbers"] > 100
     text = (out / "README.md").read_text()
     assert "NOT an emotion model for real speech" in text  # demo banner
-    assert "base_model" not in text.split("---")[1]          # trained from scratch: no base model claimed
+    assert "base_model" not in text.split("---")[1]  # trained from scratch: no base model claimed
     progress = parse_tables(text)["Training progress"][0]
     info = json.loads((out / "run_info.json").read_text())
     assert progress[int(info["unfreeze_epoch"]) - 1]["note"].startswith("encoder unfrozen")

@@ -1,5 +1,6 @@
 """Model card rendering on a hand-built run folder (fast; no training). The tiny-real-run end-to-end test
 lives in tests/model_card/test_evaluate_card_e2e.py."""
+
 from __future__ import annotations
 
 import json
@@ -84,7 +85,9 @@ def test_card_refuses_files_of_another_dataset(fake_run):
 
 @pytest.mark.slow  # spawns a fresh interpreter
 def test_model_card_package_does_not_import_recipe():
-    code = ("import sys, model_card.render, model_card.__main__; "
-            "bad = [m for m in sys.modules if m == 'recipe' or m.startswith('recipe.')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, model_card.render, model_card.__main__; "
+        "bad = [m for m in sys.modules if m == 'recipe' or m.startswith('recipe.')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

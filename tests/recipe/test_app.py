@@ -1,6 +1,7 @@
 """recipe.app: the Gradio demo served on localhost, called through gradio_client (`classify` endpoint) and opened in
 a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium): its answers are
 `recipe.predict`'s for the same file; unreadable audio gives a message in the page."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,13 @@ def app_url(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     log = tmp_path_factory.mktemp("app") / "app.log"
     env = {**os.environ, "PYTHONPATH": str(REPO), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "recipe.app", "--model", model_dir, "--port", str(port)],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recipe.app", "--model", model_dir, "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 180
@@ -108,8 +114,9 @@ def test_classify_file_and_timeline(model_dir: str, clips: dict[str, Path]) -> N
 
 
 @pytest.mark.slow
-def test_gradio_client_classify_endpoint(app_url: str, model_dir: str, clips: dict[str, Path],
-                                         capsys: pytest.CaptureFixture) -> None:
+def test_gradio_client_classify_endpoint(
+    app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
@@ -138,8 +145,9 @@ def _chromium() -> tuple[str, str]:
 
 
 @pytest.mark.slow
-def test_browser_upload_shows_predict_s_label(app_url: str, model_dir: str, clips: dict[str, Path],
-                                              capsys: pytest.CaptureFixture) -> None:
+def test_browser_upload_shows_predict_s_label(
+    app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
     browser, driver_path = _chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -148,7 +156,13 @@ def test_browser_upload_shows_predict_s_label(app_url: str, model_dir: str, clip
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1600"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
@@ -164,9 +178,13 @@ def test_browser_upload_shows_predict_s_label(app_url: str, model_dir: str, clip
             button[0].click()
 
         classify(clips["short"])
-        shown = wait.until(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR,
-                                                                       "#emotion [data-testid='label-output-value']")
-                                      if e.text.strip()])
+        shown = wait.until(
+            lambda d: [
+                e.text
+                for e in d.find_elements(By.CSS_SELECTOR, "#emotion [data-testid='label-output-value']")
+                if e.text.strip()
+            ]
+        )
         assert shown[0] == _predict_cli(model_dir, clips["short"], capsys)["label"]
 
         driver.get(app_url)  # a fresh page: the broken file's reason appears in it, not a stack trace

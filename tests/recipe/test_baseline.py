@@ -1,4 +1,5 @@
 """recipe.baseline: openSMILE eGeMAPS + logistic regression on fixture clips, folded into eval_results.json."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,14 @@ def test_classical_baseline_scores_fixture_clips_and_folds_into_eval_results(tmp
     model.mkdir()
     assert baseline.main(["--data", data, "--model", str(model)]) == 2  # no eval_results.json yet
     assert "eval_results.json: not found" in capsys.readouterr().err
-    (model / "eval_results.json").write_text(json.dumps({
-        "split": "test", "splits": {"test": {"uar": 0.5, "baselines": {"majority": {}}}, "validation": {"uar": 0.4}}}))
+    (model / "eval_results.json").write_text(
+        json.dumps(
+            {
+                "split": "test",
+                "splits": {"test": {"uar": 0.5, "baselines": {"majority": {}}}, "validation": {"uar": 0.4}},
+            }
+        )
+    )
     assert baseline.main(["--data", data, "--model", str(model)]) == 0
     ev = json.loads((model / "eval_results.json").read_text())
     assert ev["splits"]["test"]["baselines"]["classical"] == json.loads(json.dumps(test))

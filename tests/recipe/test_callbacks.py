@@ -1,4 +1,5 @@
 """Encoder freezing/unfreezing (bit-for-bit), early stopping and per-epoch train accuracy, on tiny training runs."""
+
 from __future__ import annotations
 
 import json
@@ -44,16 +45,27 @@ def test_encoder_frozen_bit_for_bit_then_trained(tmp_path, tiny_encoder):
     encoder_dir = tiny_encoder
     data = make_dataset(tmp_path / "data")
     cfg = tiny_config(
-        model={"from_scratch": False, "encoder": encoder_dir, "encoder_config": {"mask_time_prob": 0.0},
-               "freeze_feature_encoder": True},
+        model={
+            "from_scratch": False,
+            "encoder": encoder_dir,
+            "encoder_config": {"mask_time_prob": 0.0},
+            "freeze_feature_encoder": True,
+        },
         recipe={"freeze_encoder_epochs": 2, "mixup_alpha": 0.3},
-        training={"num_train_epochs": 3, "weight_decay": 0.1, "learning_rate": 1e-2, "save_strategy": "no",
-                  "load_best_model_at_end": False},
+        training={
+            "num_train_epochs": 3,
+            "weight_decay": 0.1,
+            "learning_rate": 1e-2,
+            "save_strategy": "no",
+            "load_best_model_at_end": False,
+        },
     )
     snaps = Snapshots()
     out = tmp_path / "out"
-    rc = main(["--config", write_config(tmp_path / "c.yaml", cfg), "--data", data, "--output_dir", str(out)],
-              extra_callbacks=[snaps])
+    rc = main(
+        ["--config", write_config(tmp_path / "c.yaml", cfg), "--data", data, "--output_dir", str(out)],
+        extra_callbacks=[snaps],
+    )
     assert rc == 0
     assert snaps.model_param_ids <= snaps.optimizer_param_ids, "optimizer must hold every parameter"
     initial, epoch1, epoch2, epoch3 = snaps.states
@@ -97,8 +109,10 @@ def test_early_stopping_stops(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=3, n_eval=2)
     # learning_rate 1e-12 (0 is refused as a config error): the weights barely move, validation UAR cannot
     # improve, so patience 2 stops after the 3rd evaluation.
-    cfg = tiny_config(recipe={"early_stopping_patience": 2},
-                      training={"num_train_epochs": 8, "learning_rate": 1e-12, "save_strategy": "epoch"})
+    cfg = tiny_config(
+        recipe={"early_stopping_patience": 2},
+        training={"num_train_epochs": 8, "learning_rate": 1e-12, "save_strategy": "epoch"},
+    )
     out = tmp_path / "out"
     rc = main(["--config", write_config(tmp_path / "c.yaml", cfg), "--data", data, "--output_dir", str(out)])
     assert rc == 0

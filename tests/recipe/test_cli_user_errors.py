@@ -25,7 +25,7 @@ def not_models(tmp_path: Path) -> list[Path]:
     empty.mkdir()
     junk = tmp_path / "junk"
     junk.mkdir()
-    (junk / "config.json").write_text(json.dumps({"hello": "world"}))   # no model_type: "Unrecognized model"
+    (junk / "config.json").write_text(json.dumps({"hello": "world"}))  # no model_type: "Unrecognized model"
     plain_file = tmp_path / "file.txt"
     plain_file.write_text("x")
     return [tmp_path / "missing", empty, junk, plain_file]
@@ -47,14 +47,16 @@ def test_evaluate_bad_model_folder_is_one_line_exit_2(tmp_path: Path, capsys: py
         assert err.count("\n") == 1 and str(folder) in err, err
 
 
-def test_evaluate_missing_data_is_one_line_exit_2(model_dir: str, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_evaluate_missing_data_is_one_line_exit_2(
+    model_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert evaluate.main(["--model", model_dir, "--data", str(tmp_path / "nope")]) == 2
     assert "folder not found" in capsys.readouterr().err
 
 
 def test_predict_skips_appledouble_reads_non_utf8_names_and_reports_file_duration(
-        model_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     rng = np.random.default_rng(0)
     name = os.fsdecode(b"caf\xe9_12s.wav")
     sf.write(os.fsencode(tmp_path / name), (0.1 * rng.standard_normal(12 * 16000)).astype(np.float32), 16000)

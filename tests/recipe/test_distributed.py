@@ -1,4 +1,5 @@
 """Two-process data-parallel run on CPU (torchrun, gloo) of the unchanged recipe.train on the tiny model."""
+
 from __future__ import annotations
 
 import json
@@ -39,15 +40,29 @@ sys.exit(main(sys.argv[1:], extra_callbacks=[Digest()]))
 def test_two_process_gloo_run(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=4, n_eval=2)  # 24 training clips
     # Frozen encoder for epoch 1 then unfrozen: gradients of the late-joining encoder must be all-reduced too.
-    cfg = tiny_config(recipe={"freeze_encoder_epochs": 1},
-                      training={"num_train_epochs": 2, "per_device_train_batch_size": 3})
+    cfg = tiny_config(
+        recipe={"freeze_encoder_epochs": 1}, training={"num_train_epochs": 2, "per_device_train_batch_size": 3}
+    )
     config = write_config(tmp_path / "c.yaml", cfg)
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(driver), "--config", config, "--data", data, "--output_dir", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(driver),
+        "--config",
+        config,
+        "--data",
+        data,
+        "--output_dir",
+        str(out),
+    ]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
 

@@ -1,5 +1,6 @@
 """Encoder sources beyond plain transformers checkpoints: SpeechBrain repos, SUPERB layer weights, the default
 model's parameter counts, from-scratch configs and the large layer-norm config."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,7 @@ def _expected_encoder_state(checkpoint: dict[str, torch.Tensor], prefix: str) ->
     out = {}
     for key, tensor in checkpoint.items():
         if key.startswith(prefix) and not key.startswith(("model.quantizer", "model.project_")):
-            name = key[len(prefix):]
+            name = key[len(prefix) :]
             for old, new in LEGACY.items():
                 name = name[: -len(old)] + new if name.endswith(old) else name
             out[name] = tensor
@@ -70,8 +71,15 @@ def test_speechbrain_repo_loads_every_encoder_tensor_bit_for_bit(tmp_path: Path,
     assert info["source_architectures"] == ["speechbrain.lobes.models.huggingface_wav2vec.HuggingFaceWav2Vec2"]
     assert info["loaded_encoder_tensors"] == info["encoder_tensors"] == len(encoder_state)
     assert info["missing_encoder_keys"] == []
-    pretraining = ["wav2vec2.ckpt:model.project_hid.weight", "wav2vec2.ckpt:model.project_q.weight",
-                   "wav2vec2.ckpt:model.quantizer.codevectors"] if nested else []
+    pretraining = (
+        [
+            "wav2vec2.ckpt:model.project_hid.weight",
+            "wav2vec2.ckpt:model.project_q.weight",
+            "wav2vec2.ckpt:model.quantizer.codevectors",
+        ]
+        if nested
+        else []
+    )
     assert info["discarded_checkpoint_keys"] == sorted(["model.ckpt:0.w.weight", *pretraining])
     speechbrain = info["speechbrain"]
     assert speechbrain["encoder_source"] == f"{repo}-hub" and speechbrain["encoder_checkpoint"] == "wav2vec2.ckpt"
@@ -159,14 +167,28 @@ def test_speechbrain_repo_by_hub_id(tmp_path: Path) -> None:
     repo, _ = save_tiny_speechbrain_repo(tmp_path / "sb", hub="tiny-org/wav2vec2-tiny")
     with HubServer() as hub:
         hub.state.repos["speechbrain/emotion-recognition-tiny"] = Repo(
-            files={p.name: p.read_bytes() for p in Path(repo).iterdir()}, commits=["1" * 40])
+            files={p.name: p.read_bytes() for p in Path(repo).iterdir()}, commits=["1" * 40]
+        )
         hub.state.repos["tiny-org/wav2vec2-tiny"] = Repo(
-            files={"config.json": (hub_config / "config.json").read_bytes()}, commits=["2" * 40])
+            files={"config.json": (hub_config / "config.json").read_bytes()}, commits=["2" * 40]
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))}
-        env.update(PYTHONPATH=str(REPO), HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"),
-                   HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
-        result = subprocess.run([sys.executable, "-c", HUB_SCRIPT, "speechbrain/emotion-recognition-tiny"],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+        env.update(
+            PYTHONPATH=str(REPO),
+            HF_ENDPOINT=hub.url,
+            HF_HOME=str(tmp_path / "hf_home"),
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_DISABLE_PROGRESS_BARS="1",
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", HUB_SCRIPT, "speechbrain/emotion-recognition-tiny"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr[-3000:] + f"\nunknown: {hub.state.unknown_requests}"
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["loaded"] == report["total"] > 0
@@ -181,7 +203,8 @@ def test_utterance_norm_matches_speechbrain_and_ignores_padding() -> None:
     hidden = torch.randn(2, 7, 5) * 3 + 1
     # SpeechBrain: F.layer_norm(out, out.shape[1:]) normalises each utterance over frames and features.
     manual = (hidden - hidden.mean(dim=(1, 2), keepdim=True)) / torch.sqrt(
-        hidden.var(dim=(1, 2), unbiased=False, keepdim=True) + 1e-5)
+        hidden.var(dim=(1, 2), unbiased=False, keepdim=True) + 1e-5
+    )
     torch.testing.assert_close(utterance_norm(hidden, None), manual)
     mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0], [1] * 7], dtype=torch.bool)
     changed = hidden.clone()
@@ -204,12 +227,16 @@ def test_superb_layer_weights_are_loaded(tmp_path: Path) -> None:
     info = model.loading_info
     assert info["loaded_layer_weights"] is True
     assert "layer_weights" not in info["newly_initialized"] and "layer_weights" not in info["discarded_checkpoint_keys"]
-    assert info["discarded_checkpoint_keys"] == ["classifier.bias", "classifier.weight", "projector.bias",
-                                                 "projector.weight"]
+    assert info["discarded_checkpoint_keys"] == [
+        "classifier.bias",
+        "classifier.weight",
+        "projector.bias",
+        "projector.weight",
+    ]
     encoder_state = model.encoder.state_dict()
     for key, tensor in saved.items():
         if key.startswith("wav2vec2."):
-            assert torch.equal(encoder_state[key[len("wav2vec2."):]], tensor), key
+            assert torch.equal(encoder_state[key[len("wav2vec2.") :]], tensor), key
     assert info["loaded_encoder_tensors"] == info["encoder_tensors"]
     assert model.encoder.config.layerdrop == 0.0  # dropped layers would misalign the weights
 
@@ -224,7 +251,8 @@ def test_weighted_layer_sum_forward_uses_softmax_weights(tmp_path: Path) -> None
         save_tiny_superb_classifier(tmp_path / "superb"), use_weighted_layer_sum=True, mask_time_prob=0.0
     ).eval()
     inputs = SERFeatureExtractor.for_encoder(model.config.encoder_config)(
-        _waves([9000]), sampling_rate=16000, return_tensors="pt")
+        _waves([9000]), sampling_rate=16000, return_tensors="pt"
+    )
     with torch.no_grad():
         states = model.encoder(inputs["input_values"], output_hidden_states=True).hidden_states
         assert len(states) == model.layer_weights.numel() == 3
@@ -241,7 +269,8 @@ def test_weighted_layer_sum_forward_uses_softmax_weights(tmp_path: Path) -> None
 
 def test_weighted_layer_sum_survives_save_and_load(tmp_path: Path) -> None:
     model = SERForAudioClassification.from_encoder(
-        save_tiny_superb_classifier(tmp_path / "superb"), use_weighted_layer_sum=True, encoder_output_norm=True)
+        save_tiny_superb_classifier(tmp_path / "superb"), use_weighted_layer_sum=True, encoder_output_norm=True
+    )
     model.save_pretrained(tmp_path / "saved")
     config = json.loads((tmp_path / "saved" / "config.json").read_text())
     assert config["use_weighted_layer_sum"] is True and config["encoder_output_norm"] is True
@@ -261,8 +290,13 @@ def test_default_parameter_counts_equal_the_seed_report() -> None:
     assert round(counts["trainable"] / 1e3) == 856  # thousands
     # By hand: pooling 768*384 + 384 + 384 + 1; head blocks 768*512+512+1024, 512*256+256+512, 256*128+128+256;
     # classifier 128*6+6; wav2vec2-base (Wav2Vec2Model) 94,371,712.
-    head = (768 * 384 + 384 + 384 + 1) + (768 * 512 + 512 + 1024) + (512 * 256 + 256 + 512) + (
-        256 * 128 + 128 + 256) + (128 * 6 + 6)
+    head = (
+        (768 * 384 + 384 + 384 + 1)
+        + (768 * 512 + 512 + 1024)
+        + (512 * 256 + 256 + 512)
+        + (256 * 128 + 128 + 256)
+        + (128 * 6 + 6)
+    )
     assert counts["trainable"] == counts["trainable_encoder_frozen"] == head == 856_199
     assert counts["total"] == 94_371_712 + head == 95_227_911
 
@@ -299,8 +333,11 @@ class _Probe(TrainerCallback):
         self.seen: dict[str, object] = {}
 
     def on_step_end(self, args, state, control, model=None, train_dataloader=None, **kwargs):
-        self.seen = {"checkpointing": model.is_gradient_checkpointing,
-                     "mask": "attention_mask" in next(iter(train_dataloader)), "step": state.global_step}
+        self.seen = {
+            "checkpointing": model.is_gradient_checkpointing,
+            "mask": "attention_mask" in next(iter(train_dataloader)),
+            "step": state.global_step,
+        }
 
 
 @pytest.mark.slow
@@ -319,20 +356,52 @@ def test_large_config_trains_a_step_with_a_tiny_layer_norm_encoder(tmp_path: Pat
     encoder = save_tiny_encoder(tmp_path / "large-tiny", feat_extract_norm="layer")  # stands in for large-robust
     data = make_dataset(tmp_path / "data", n_train=2, n_eval=1)
     probe = _Probe()
-    code = train.main([
-        "--config", str(config), "--data", data, "--output_dir", str(tmp_path / "out"),
-        "--model.encoder", encoder, "--max_duration", "1.0", "--max_steps", "1", "--use_cpu",
-        "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--dataloader_num_workers", "0",
-        "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
-        "--early_stopping_patience", "null", "--freeze_encoder_epochs", "0", "--disable_tqdm", "true",
-    ], extra_callbacks=[probe])
+    code = train.main(
+        [
+            "--config",
+            str(config),
+            "--data",
+            data,
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--model.encoder",
+            encoder,
+            "--max_duration",
+            "1.0",
+            "--max_steps",
+            "1",
+            "--use_cpu",
+            "--per_device_train_batch_size",
+            "2",
+            "--gradient_accumulation_steps",
+            "1",
+            "--dataloader_num_workers",
+            "0",
+            "--eval_strategy",
+            "no",
+            "--save_strategy",
+            "no",
+            "--load_best_model_at_end",
+            "false",
+            "--early_stopping_patience",
+            "null",
+            "--freeze_encoder_epochs",
+            "0",
+            "--disable_tqdm",
+            "true",
+        ],
+        extra_callbacks=[probe],
+    )
     assert code == 0
     assert probe.seen == {"checkpointing": True, "mask": True, "step": 1}
     saved = json.loads((tmp_path / "out" / "config.json").read_text())
     assert saved["encoder_config"]["do_stable_layer_norm"] is True
     assert json.loads((tmp_path / "out" / "preprocessor_config.json").read_text())["return_attention_mask"] is True
     info = json.loads((tmp_path / "out" / "run_info.json").read_text())
-    head = sum(p.numel() for n, p in SERForAudioClassification.from_pretrained(tmp_path / "out").named_parameters()
-               if not n.startswith("encoder."))
+    head = sum(
+        p.numel()
+        for n, p in SERForAudioClassification.from_pretrained(tmp_path / "out").named_parameters()
+        if not n.startswith("encoder.")
+    )
     assert info["parameters"]["trainable_encoder_frozen"] == head
     assert info["encoder_loading"]["loaded_encoder_tensors"] == info["encoder_loading"]["encoder_tensors"]

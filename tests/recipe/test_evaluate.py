@@ -1,5 +1,6 @@
 """Evaluation computations on hand-built arrays (recipe.components.metrics_report) and the figures
 (recipe.components.plots)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,22 +43,28 @@ def test_classification_report_numbers_by_hand():
         assert rep["per_class"][name]["accuracy"] == pytest.approx(r)
     # precision anger = 3/4 (one happy predicted as anger), F1 anger = 0.75
     assert rep["per_class"]["anger"]["precision"] == pytest.approx(3 / 4)
-    f1 = {"anger": 0.75, "fear": 2 * (1 / 2 * 1 / 3) / (1 / 2 + 1 / 3), "happy": 2 / 3, "neutral": 1.0,
-          "sad": 2 * (0.5 * 1.0) / 1.5}
+    f1 = {
+        "anger": 0.75,
+        "fear": 2 * (1 / 2 * 1 / 3) / (1 / 2 + 1 / 3),
+        "happy": 2 / 3,
+        "neutral": 1.0,
+        "sad": 2 * (0.5 * 1.0) / 1.5,
+    }
     assert rep["macro_f1"] == pytest.approx(np.mean(list(f1.values())))
     counts = np.array(rep["confusion_matrix"]["counts"])
     assert counts.sum() == 12 and counts[1, 4] == 2 and counts[5].sum() == 0
     assert np.allclose(np.array(rep["confusion_matrix"]["normalised"])[:5].sum(axis=1), 1.0)
-    assert rep["per_corpus"] == {"a": {"accuracy": 3 / 6, "correct": 3, "n": 6},
-                                 "b": {"accuracy": 5 / 6, "correct": 5, "n": 6}}
+    assert rep["per_corpus"] == {
+        "a": {"accuracy": 3 / 6, "correct": 3, "n": 6},
+        "b": {"accuracy": 5 / 6, "correct": 5, "n": 6},
+    }
 
 
 def test_class_never_predicted_has_zero_precision_and_f1():
     y_true = np.array([0, 1, 2, 0, 1, 2])
     y_pred = np.array([0, 1, 1, 0, 1, 1])  # happy (2) never predicted
     rep = classification_report(y_true, y_pred, LABELS[:3])
-    assert rep["per_class"]["happy"] == {"accuracy": 0.0, "precision": 0.0, "f1": 0.0, "support": 2,
-                                         "predicted": 0}
+    assert rep["per_class"]["happy"] == {"accuracy": 0.0, "precision": 0.0, "f1": 0.0, "support": 2, "predicted": 0}
     assert rep["uar"] == pytest.approx((1 + 1 + 0) / 3)
     assert rep["per_class"]["fear"]["predicted"] == 4
 
@@ -122,16 +129,20 @@ def test_group_accuracy_and_bad_inputs():
 
 
 def test_figures_are_valid_pngs(tmp_path):
-    log = [{"epoch": 1.0, "train_loss": 1.7, "train_accuracy": 0.2, "step": 3},
-           {"epoch": 1.0, "eval_loss": 1.6, "eval_accuracy": 0.3, "step": 3},
-           {"loss": 1.9, "step": 2},  # step-wise Trainer log without epoch: ignored
-           {"epoch": 2.0, "train_loss": 1.2, "train_accuracy": 0.5, "step": 6},
-           {"epoch": 2.0, "eval_loss": 1.3, "eval_accuracy": 0.45, "step": 6}]
+    log = [
+        {"epoch": 1.0, "train_loss": 1.7, "train_accuracy": 0.2, "step": 3},
+        {"epoch": 1.0, "eval_loss": 1.6, "eval_accuracy": 0.3, "step": 3},
+        {"loss": 1.9, "step": 2},  # step-wise Trainer log without epoch: ignored
+        {"epoch": 2.0, "train_loss": 1.2, "train_accuracy": 0.5, "step": 6},
+        {"epoch": 2.0, "eval_loss": 1.3, "eval_accuracy": 0.45, "step": 6},
+    ]
     curves = epoch_curves(log)
     assert curves["eval_accuracy"] == [(1.0, 0.3), (2.0, 0.45)]
     assert curves["train_loss"] == [(1.0, 1.7), (2.0, 1.2)]
-    paths = [plot_training_curves(log, tmp_path / "curves.png", unfreeze_epoch=1),
-             plot_confusion_matrix([[3, 1], [0, 2]], ["anger", "fear"], tmp_path / "cm.png")]
+    paths = [
+        plot_training_curves(log, tmp_path / "curves.png", unfreeze_epoch=1),
+        plot_confusion_matrix([[3, 1], [0, 2]], ["anger", "fear"], tmp_path / "cm.png"),
+    ]
     for path in paths:
         with Image.open(path) as img:
             img.verify()
@@ -189,8 +200,9 @@ def test_predict_probabilities_returns_rows_in_dataset_order():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 6, size=11)
     lengths = rng.integers(100, 1000, size=11)
-    ds = Dataset.from_dict({"audio": [np.full(n, c + 1, dtype=np.float32) for c, n in zip(labels, lengths)],
-                            "length": lengths.tolist()})
+    ds = Dataset.from_dict(
+        {"audio": [np.full(n, c + 1, dtype=np.float32) for c, n in zip(labels, lengths)], "length": lengths.tolist()}
+    )
     for batch_size in (1, 3, 16):
         for masked in (True, False):
             extractor = _StubExtractor(return_attention_mask=masked)
@@ -238,9 +250,16 @@ def test_cluster_bootstrap_keeps_speakers_whole_by_hand():
     import scipy.stats
 
     from recipe.components.uncertainty import cluster_confusions, metrics_from_confusion
+
     per = cluster_confusions(y_true, y_pred, np.array(["A", "A", "A", "B"], dtype=object), 6)
-    res = scipy.stats.bootstrap((np.arange(2),), lambda i, axis=-1: metrics_from_confusion(per[i].sum(-3))[0],
-                                n_resamples=500, vectorized=True, method="percentile", rng=np.random.default_rng(0))
+    res = scipy.stats.bootstrap(
+        (np.arange(2),),
+        lambda i, axis=-1: metrics_from_confusion(per[i].sum(-3))[0],
+        n_resamples=500,
+        vectorized=True,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
     assert set(np.round(res.bootstrap_distribution, 6)) == {0.0, 0.75, 1.0}
 
 
@@ -259,8 +278,9 @@ def test_clip_bootstrap_percentiles_by_hand():
     # P(k = 10) = 34.9 %, so the bounds land between 0.6 and 0.8 and exactly at 1.0
     assert 0.6 <= ci["accuracy"][0] <= 0.8 and ci["accuracy"][1] == 1.0
     assert ci["n_clusters"] == 10 and ci["seed"] == 3
-    assert bootstrap_ci(y, one_wrong, 6, n_resamples=2000, seed=3) == bootstrap_ci(y, one_wrong, 6, n_resamples=2000,
-                                                                                   seed=3)
+    assert bootstrap_ci(y, one_wrong, 6, n_resamples=2000, seed=3) == bootstrap_ci(
+        y, one_wrong, 6, n_resamples=2000, seed=3
+    )
 
 
 def test_mean_std_ci_is_the_t_interval():

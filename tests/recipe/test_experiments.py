@@ -1,5 +1,6 @@
 """recipe.experiments: a tiny real run (2 variants x 2 seeds) that resumes without training, the protocols' derived
 datasets (leave-one-corpus-out, speaker k-fold), variant files, and the summary arithmetic."""
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,9 @@ def test_user_variants_and_no_op_variants(tmp_path, tiny_setup, capsys):
     user = load_variant_file(vfile)
     assert user == {"wide_head": {"model.head_sizes": [32, 16], "recipe.mixup_alpha": 0}}
     assert as_cli_overrides(user["wide_head"]) == ["--model.head_sizes", "32", "16", "--recipe.mixup_alpha=0"]
-    variants = experiments.resolve_variants(["baseline", "wide_head", "no_freeze"], user, config, data,
-                                            tmp_path / "o", [], explicit=False)
+    variants = experiments.resolve_variants(
+        ["baseline", "wide_head", "no_freeze"], user, config, data, tmp_path / "o", [], explicit=False
+    )
     # the tiny config freezes nothing: no_freeze would repeat the baseline, so it is left out (and said so)
     assert [v.name for v in variants] == ["baseline", "wide_head"]
     assert "no_freeze leaves" in capsys.readouterr().out
@@ -93,19 +95,30 @@ def test_user_variants_and_no_op_variants(tmp_path, tiny_setup, capsys):
 
 def _two_corpus_set(path: Path) -> str:
     """A prepared set with corpora c0/c1, 4 speakers each, an unbalanced train split and folds.json."""
-    def tag(ds, corpus, split):
-        return ds.map(lambda row, i: {"corpus": corpus, "speaker": f"{corpus}_s{i % 4}",
-                                      "path": f"/{corpus}/{split}{row['path']}"}, with_indices=True)
 
-    splits = {name: [tag(make_split(n, seed), c, name) for c in ("c0", "c1")]
-              for name, n, seed in (("train", 2, 0), ("validation", 1, 1), ("test", 1, 2))}
+    def tag(ds, corpus, split):
+        return ds.map(
+            lambda row, i: {
+                "corpus": corpus,
+                "speaker": f"{corpus}_s{i % 4}",
+                "path": f"/{corpus}/{split}{row['path']}",
+            },
+            with_indices=True,
+        )
+
+    splits = {
+        name: [tag(make_split(n, seed), c, name) for c in ("c0", "c1")]
+        for name, n, seed in (("train", 2, 0), ("validation", 1, 1), ("test", 1, 2))
+    }
     from datasets import concatenate_datasets
+
     dsd = DatasetDict({k: concatenate_datasets(v) for k, v in splits.items()})
     dsd["train_unbalanced"] = dsd["train"]
     dsd.save_to_disk(str(path))
     speakers = sorted(set(dsd["train"]["speaker"]))
-    (path / "folds.json").write_text(json.dumps({"k": 4, "by": "speaker", "seed": 0,
-                                                 "speakers": {s: i % 4 for i, s in enumerate(speakers)}}))
+    (path / "folds.json").write_text(
+        json.dumps({"k": 4, "by": "speaker", "seed": 0, "speakers": {s: i % 4 for i, s in enumerate(speakers)}})
+    )
     return str(path)
 
 
@@ -158,8 +171,9 @@ def test_from_scratch_variant_takes_the_encoders_architecture(tmp_path, tiny_set
     encoder = save_tiny_encoder(tmp_path / "enc")
     cfg = tiny_config(model={"from_scratch": False, "encoder": encoder, "encoder_config": {"layerdrop": 0.0}})
     config = write_config(tmp_path / "pretrained.yaml", cfg)
-    (variant,) = [v for v in experiments.resolve_variants(["from_scratch"], {}, config, data, tmp_path / "o", [],
-                                                            explicit=True)]
+    (variant,) = [
+        v for v in experiments.resolve_variants(["from_scratch"], {}, config, data, tmp_path / "o", [], explicit=True)
+    ]
     arch = variant.overrides["model.encoder_config"]
     assert variant.overrides["model.from_scratch"] is True
     assert arch["model_type"] == "wav2vec2" and arch["hidden_size"] == 32 and arch["layerdrop"] == 0.0

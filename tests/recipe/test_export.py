@@ -1,5 +1,6 @@
 """recipe.export and `recipe.predict --backend onnx`: the fp32 graph gives PyTorch's probabilities through the same
 decode, crop and batching path; the int8 graph runs and its agreement with fp32 is reported; bad input exits 2."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,9 @@ def _predict(argv: list[str], capsys: pytest.CaptureFixture) -> dict[str, dict[s
 
 def test_export_writes_a_runnable_folder_and_reports_int8_agreement(exported: tuple[str, Path]) -> None:
     _, onnx_dir = exported
-    assert {"model.onnx", "model_int8.onnx", "config.json", "preprocessor_config.json",
-            "export_info.json"} <= {p.name for p in onnx_dir.iterdir()}
+    assert {"model.onnx", "model_int8.onnx", "config.json", "preprocessor_config.json", "export_info.json"} <= {
+        p.name for p in onnx_dir.iterdir()
+    }
     info = json.loads((onnx_dir / "export_info.json").read_text())
     assert info["inputs"] == ["input_values"]  # group norm: no attention mask
     assert info["fp32_vs_torch_max_abs_prob_diff"] < 1e-4
@@ -59,8 +61,9 @@ def test_export_writes_a_runnable_folder_and_reports_int8_agreement(exported: tu
     assert 0.0 <= agreement["top1_agreement"] <= 1.0 and agreement["max_abs_prob_diff"] >= 0.0
 
 
-def test_onnx_backend_equals_torch_through_the_cli(exported: tuple[str, Path], wav_dir: Path,
-                                                   capsys: pytest.CaptureFixture) -> None:
+def test_onnx_backend_equals_torch_through_the_cli(
+    exported: tuple[str, Path], wav_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     model_dir, onnx_dir = exported
     torch_run = _predict([model_dir, str(wav_dir), "--precision", "fp32"], capsys)  # the graph is fp32
     for target in (model_dir, str(onnx_dir)):  # the model folder (finds onnx/) or the export folder itself

@@ -1,5 +1,6 @@
 """One batching rule for every consumer: a group-norm encoder (no attention mask) never sees padding, so its
 answers do not depend on the batch mates; a layer-norm encoder (masked) gets padded, length-sorted batches."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,9 @@ def test_padding_changes_a_group_norm_model_s_answer(group_norm_model: str) -> N
 
 
 @pytest.mark.slow
-def test_cli_default_batch_size_equals_one_at_a_time(group_norm_model: str, wav_dir: Path,
-                                                    capsys: pytest.CaptureFixture) -> None:
+def test_cli_default_batch_size_equals_one_at_a_time(
+    group_norm_model: str, wav_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     default_batch = build_parser().get_default("batch_size")
     assert default_batch > 1
     runs = {}
@@ -69,8 +71,11 @@ def test_cli_default_batch_size_equals_one_at_a_time(group_norm_model: str, wav_
         report = json.loads(capsys.readouterr().out)
         runs[name] = {Path(p["path"]).name: {t["label"]: t["score"] for t in p["top_k"]} for p in report["predictions"]}
     assert len(runs["batched"]) == len(SECONDS)
-    diffs = [abs(runs["batched"][f][label] - runs["one_at_a_time"][f][label])
-             for f in runs["batched"] for label in runs["batched"][f]]
+    diffs = [
+        abs(runs["batched"][f][label] - runs["one_at_a_time"][f][label])
+        for f in runs["batched"]
+        for label in runs["batched"][f]
+    ]
     assert max(diffs) < 1e-5
     # The files differ, so equality is not an accident of identical rows.
     assert len({tuple(scores.values()) for scores in runs["batched"].values()}) == len(SECONDS)

@@ -1,4 +1,5 @@
 """SERForAudioClassification: loading encoder weights, masked pooling, freezing, save/load round trip."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ def test_encoder_weights_load_exactly(tmp_path: Path, arch: str, as_sequence_cla
 
     prefix = ARCH_PREFIX[arch] if as_sequence_classifier else ""
     encoder_state = model.encoder.state_dict()
-    expected = {key[len(prefix):]: value for key, value in saved.items() if key.startswith(prefix)}
+    expected = {key[len(prefix) :]: value for key, value in saved.items() if key.startswith(prefix)}
     assert set(expected) == set(encoder_state)
     for key, value in expected.items():
         assert torch.equal(encoder_state[key], value), key
@@ -60,7 +61,7 @@ def test_encoder_weights_load_exactly(tmp_path: Path, arch: str, as_sequence_cla
 def test_from_encoder_logs_what_was_loaded(tiny_encoder: str, caplog: pytest.LogCaptureFixture) -> None:
     saved = load_file(str(Path(tiny_encoder) / "model.safetensors"))
     prefix = ARCH_PREFIX["wav2vec2"]
-    encoder_tensors = {key[len(prefix):]: value for key, value in saved.items() if key.startswith(prefix)}
+    encoder_tensors = {key[len(prefix) :]: value for key, value in saved.items() if key.startswith(prefix)}
     with caplog.at_level("INFO", logger="recipe.modeling.modeling_ser"):
         model = SERForAudioClassification.from_encoder(tiny_encoder)
     text = caplog.text
@@ -123,8 +124,14 @@ def test_save_load_round_trip_identical(tmp_path: Path) -> None:
     out_dir = tmp_path / "saved"
     model.save_pretrained(out_dir)
     files = {p.name for p in out_dir.iterdir()}
-    assert {"model.safetensors", "config.json", "modeling_ser.py", "configuration_ser.py", "feature_extraction_ser.py",
-            "preprocessor_config.json"} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "modeling_ser.py",
+        "configuration_ser.py",
+        "feature_extraction_ser.py",
+        "preprocessor_config.json",
+    } <= files
     assert not any(name.endswith((".bin", ".pt", ".pth")) for name in files)
     config = json.loads((out_dir / "config.json").read_text())
     assert config["auto_map"]["AutoModelForAudioClassification"] == "modeling_ser.SERForAudioClassification"
@@ -133,8 +140,10 @@ def test_save_load_round_trip_identical(tmp_path: Path) -> None:
 
     extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config)
     inputs = extractor(_waves([12000, 16000]), sampling_rate=16000, return_tensors="pt")
-    for loaded in (SERForAudioClassification.from_pretrained(out_dir),
-                   AutoModelForAudioClassification.from_pretrained(out_dir)):
+    for loaded in (
+        SERForAudioClassification.from_pretrained(out_dir),
+        AutoModelForAudioClassification.from_pretrained(out_dir),
+    ):
         assert isinstance(loaded, SERForAudioClassification)
         loaded.eval()
         original, restored = model.state_dict(), loaded.state_dict()
@@ -224,7 +233,9 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
     assert not any(grads[n] for n in encoder) and all(grads[n] for n in head)
     head_count = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
     assert model.parameter_summary() == {
-        "total": summary["total"], "trainable": head_count, "trainable_encoder_frozen": head_count
+        "total": summary["total"],
+        "trainable": head_count,
+        "trainable_encoder_frozen": head_count,
     }
 
     model.unfreeze_encoder()
@@ -242,7 +253,9 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
 def test_parameter_summary_counts() -> None:
     model = SERForAudioClassification(SERConfig(encoder_config=Wav2Vec2Config(**tiny_encoder_overrides()).to_dict()))
     total = sum(p.numel() for p in model.parameters())
-    head = sum(p.numel() for p in [*model.pooling.parameters(), *model.head.parameters(), *model.classifier.parameters()])
+    head = sum(
+        p.numel() for p in [*model.pooling.parameters(), *model.head.parameters(), *model.classifier.parameters()]
+    )
     assert model.parameter_summary() == {"total": total, "trainable": total, "trainable_encoder_frozen": head}
 
 

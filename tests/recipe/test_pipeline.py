@@ -1,4 +1,5 @@
 """Feature extraction is identical everywhere, and both pipeline paths (in-process, remote code) work offline."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ SR = 16000
 @pytest.fixture(scope="module")
 def full_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     # The optional parts on, so the remote-code test runs them from config.json too.
-    return save_tiny_ser_model(tmp_path_factory.mktemp("ser") / "model", use_weighted_layer_sum=True,
-                               encoder_output_norm=True)
+    return save_tiny_ser_model(
+        tmp_path_factory.mktemp("ser") / "model", use_weighted_layer_sum=True, encoder_output_norm=True
+    )
 
 
 def _normalise(wave: np.ndarray) -> np.ndarray:
@@ -34,8 +36,9 @@ def _normalise(wave: np.ndarray) -> np.ndarray:
 def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
-    return (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.05 * rng.standard_normal(t.size)
-            ).astype(np.float32)
+    return (
+        0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.05 * rng.standard_normal(t.size)
+    ).astype(np.float32)
 
 
 # ---------------------------------------------------------------- feature extractor
@@ -143,7 +146,11 @@ def test_remote_code_pipeline_in_fresh_process(full_model_dir: str, tmp_path: Pa
     # -I: isolated mode (no PYTHONPATH, no cwd or script dir on sys.path); cwd is a folder without this project.
     result = subprocess.run(
         [sys.executable, "-I", "-c", REMOTE_SCRIPT, full_model_dir, str(tmp_path / "clip.npy")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

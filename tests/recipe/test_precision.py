@@ -1,6 +1,7 @@
 """The precision choice (`recipe.components.precision`): every branch with the hardware faked, explicit overrides,
 impossible choices as config errors naming the key, and a real tiny training in the auto precision on the CPU that
 runs the tests."""
+
 from __future__ import annotations
 
 import json
@@ -25,19 +26,34 @@ CPU_PLAIN = Hardware("cpu")
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only path")
 
 
-@pytest.mark.parametrize(("hardware", "expected"), [
-    (AMPERE, "bf16"), (T4, "fp16"), (CPU_BF16, "bf16"), (CPU_AMX, "bf16"), (CPU_PLAIN, "fp32"),
-    (Hardware("mps"), "fp32"),
-])
+@pytest.mark.parametrize(
+    ("hardware", "expected"),
+    [
+        (AMPERE, "bf16"),
+        (T4, "fp16"),
+        (CPU_BF16, "bf16"),
+        (CPU_AMX, "bf16"),
+        (CPU_PLAIN, "fp32"),
+        (Hardware("mps"), "fp32"),
+    ],
+)
 def test_auto_picks_per_machine(hardware, expected):
     choice = choose_precision("auto", hardware)
     assert (choice.name, choice.requested, choice.device) == (expected, "auto", hardware.device)
     assert choice.reason
 
 
-@pytest.mark.parametrize(("requested", "hardware"), [
-    ("fp32", AMPERE), ("fp16", AMPERE), ("fp32", CPU_BF16), ("bf16", CPU_BF16), ("bf16", CPU_PLAIN), ("fp16", T4),
-])
+@pytest.mark.parametrize(
+    ("requested", "hardware"),
+    [
+        ("fp32", AMPERE),
+        ("fp16", AMPERE),
+        ("fp32", CPU_BF16),
+        ("bf16", CPU_BF16),
+        ("bf16", CPU_PLAIN),
+        ("fp16", T4),
+    ],
+)
 def test_explicit_choice_overrides_auto(requested, hardware):
     assert choose_precision(requested, hardware).name == requested
 
@@ -46,12 +62,15 @@ def test_bf16_on_a_cpu_without_it_runs_emulated_and_says_so():
     assert "emulates" in choose_precision("bf16", CPU_PLAIN).reason
 
 
-@pytest.mark.parametrize(("requested", "hardware", "message"), [
-    ("fp16", CPU_BF16, "fp16 needs a CUDA GPU"),
-    ("fp16", CPU_PLAIN, "fp16 needs a CUDA GPU"),
-    ("bf16", T4, "bf16 is not supported by the GPU Tesla T4"),
-    ("fp8", AMPERE, "'fp8' is not a precision"),
-])
+@pytest.mark.parametrize(
+    ("requested", "hardware", "message"),
+    [
+        ("fp16", CPU_BF16, "fp16 needs a CUDA GPU"),
+        ("fp16", CPU_PLAIN, "fp16 needs a CUDA GPU"),
+        ("bf16", T4, "bf16 is not supported by the GPU Tesla T4"),
+        ("fp8", AMPERE, "'fp8' is not a precision"),
+    ],
+)
 def test_impossible_choice_is_a_one_line_config_error_naming_the_key(requested, hardware, message):
     with pytest.raises(ConfigError, match=message) as err:
         choose_precision(requested, hardware, key="recipe.precision")
@@ -142,11 +161,17 @@ def auto_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("auto_precision")
     data = make_dataset(root / "data", n_train=8, n_eval=4)
-    cfg = tiny_config(recipe={"precision": "auto", "mixup_alpha": 0.0},
-                      training={"num_train_epochs": 4, "learning_rate": 3e-3})
+    cfg = tiny_config(
+        recipe={"precision": "auto", "mixup_alpha": 0.0}, training={"num_train_epochs": 4, "learning_rate": 3e-3}
+    )
     out = root / "out"
-    assert main(["--config", write_config(root / "c.yaml", cfg), "--data", data, "--output_dir", str(out)],
-                extra_callbacks=[CountEvaluations()]) == 0
+    assert (
+        main(
+            ["--config", write_config(root / "c.yaml", cfg), "--data", data, "--output_dir", str(out)],
+            extra_callbacks=[CountEvaluations()],
+        )
+        == 0
+    )
     return out, data, CountEvaluations
 
 
@@ -170,8 +195,9 @@ def test_no_second_validation_pass_after_training(auto_run):
     assert counts.predictions == 0 and counts.evaluations == 4  # one per epoch
     logged = next(e for e in state["log_history"] if "eval_uar" in e and e["step"] == state["best_global_step"])
     val = json.loads((out / "validation_results.json").read_text())
-    assert {k: val[k] for k in ("eval_uar", "eval_loss", "epoch")} == {k: logged[k] for k in ("eval_uar", "eval_loss",
-                                                                                             "epoch")}
+    assert {k: val[k] for k in ("eval_uar", "eval_loss", "epoch")} == {
+        k: logged[k] for k in ("eval_uar", "eval_loss", "epoch")
+    }
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """recipe.predict: folders and files, any sample rate and channel count, bad files reported, batching, --chunk."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,21 @@ def test_cli_classifies_folder_and_reports_corrupt_file(
 def test_cli_json_top_k_and_chunk(tiny_ser_model: str, audio_dir: Path, capsys: pytest.CaptureFixture) -> None:
     long_clip = audio_dir / "sub" / "c_long_12s.wav"
     missing = audio_dir / "nope.wav"
-    assert main([tiny_ser_model, str(long_clip), str(missing), str(audio_dir / "a_16k_mono.wav"),
-                 "--json", "--top_k", "3", "--chunk"]) == 0
+    assert (
+        main(
+            [
+                tiny_ser_model,
+                str(long_clip),
+                str(missing),
+                str(audio_dir / "a_16k_mono.wav"),
+                "--json",
+                "--top_k",
+                "3",
+                "--chunk",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     by_name = {Path(p["path"]).name: p for p in report["predictions"]}
     assert by_name["c_long_12s.wav"]["windows"] == 2  # 8 s + 4 s

@@ -1,5 +1,6 @@
 """recipe.predict speed options: length-sorted batching keeps input order; bf16 autocast and int8 dynamic
 quantisation stay close to float32; CLI checks. Behaviour only: nothing here measures time."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """push_to_hub end to end against a local Hub-compatible server (tests/hub_server.py) on 127.0.0.1."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,13 @@ print(json.dumps({"model_type": cfg.model_type, "labels": [cfg.id2label[i] for i
 def _env(tmp_path, endpoint: str, token: str | None) -> dict[str, str]:
     # CI runs offline (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE): this test talks to its own local "Hub".
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))}
-    env.update(PYTHONPATH=str(REPO), HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf_home"),
-               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    env.update(
+        PYTHONPATH=str(REPO),
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+    )
     if token:
         env["HF_TOKEN"] = token
     return env
@@ -51,14 +57,39 @@ def test_push_to_hub_end_to_end(tmp_path):
     with HubServer(TOKEN) as hub:
         env = _env(tmp_path, hub.url, TOKEN)
         # 1. Training with --push_to_hub uploads the final folder at the end of the run.
-        trained = _run(["-m", "recipe.train", "--config", config, "--data", data, "--output_dir", str(out),
-                        "--push_to_hub", "--hub_model_id", REPO_ID], env)
+        trained = _run(
+            [
+                "-m",
+                "recipe.train",
+                "--config",
+                config,
+                "--data",
+                data,
+                "--output_dir",
+                str(out),
+                "--push_to_hub",
+                "--hub_model_id",
+                REPO_ID,
+            ],
+            env,
+        )
         assert trained.returncode == 0, trained.stderr[-3000:] + f"\nunknown: {hub.state.unknown_requests}"
         assert f"pushed {out} to {hub.url}/{REPO_ID}/commit/" in trained.stdout
         files = set(hub.state.repos[REPO_ID].files)
-        expected = {"config.json", "model.safetensors", "modeling_ser.py", "configuration_ser.py",
-                    "feature_extraction_ser.py", "preprocessor_config.json", "trainer_state.json", "run_info.json",
-                    "train_config.yaml", "train_results.json", "validation_results.json", "all_results.json"}
+        expected = {
+            "config.json",
+            "model.safetensors",
+            "modeling_ser.py",
+            "configuration_ser.py",
+            "feature_extraction_ser.py",
+            "preprocessor_config.json",
+            "trainer_state.json",
+            "run_info.json",
+            "train_config.yaml",
+            "train_results.json",
+            "validation_results.json",
+            "all_results.json",
+        }
         assert expected <= files, expected - files
         assert not [f for f in files if f.startswith("checkpoint-") or f == "training_args.bin"], files
         assert "README.md" not in files
@@ -74,14 +105,23 @@ def test_push_to_hub_end_to_end(tmp_path):
 
         # 3. What arrived loads back through the Hub API (remote code from the repo, not from this checkout).
         loader_env = {**env, "PYTHONPATH": ""}
-        loaded = subprocess.run([sys.executable, "-c", LOAD_FROM_HUB, REPO_ID], cwd=tmp_path, env=loader_env,
-                                capture_output=True, text=True, timeout=300)
+        loaded = subprocess.run(
+            [sys.executable, "-c", LOAD_FROM_HUB, REPO_ID],
+            cwd=tmp_path,
+            env=loader_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert loaded.returncode == 0, loaded.stderr[-3000:] + f"\nunknown: {hub.state.unknown_requests}"
         info = json.loads(loaded.stdout.strip().splitlines()[-1])
-        assert info == {"model_type": "ser_attention_pooling",
-                        "labels": ["anger", "fear", "happy", "neutral", "sad", "surprise"],
-                        "model_class": "SERForAudioClassification", "fe_class": "SERFeatureExtractor",
-                        "max_duration": 1.0}
+        assert info == {
+            "model_type": "ser_attention_pooling",
+            "labels": ["anger", "fear", "happy", "neutral", "sad", "surprise"],
+            "model_class": "SERForAudioClassification",
+            "fe_class": "SERFeatureExtractor",
+            "max_duration": 1.0,
+        }
 
 
 @pytest.mark.slow  # spawns the train and hub CLIs
@@ -90,8 +130,22 @@ def test_push_without_token_is_a_clear_error(tmp_path, small_dataset):
     config = write_config(tmp_path / "c.yaml", tiny_config())
     with HubServer(TOKEN) as hub:
         env = _env(tmp_path, hub.url, token=None)
-        result = _run(["-m", "recipe.train", "--config", config, "--data", data, "--output_dir",
-                       str(tmp_path / "out"), "--push_to_hub", "--hub_model_id", REPO_ID], env)
+        result = _run(
+            [
+                "-m",
+                "recipe.train",
+                "--config",
+                config,
+                "--data",
+                data,
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--push_to_hub",
+                "--hub_model_id",
+                REPO_ID,
+            ],
+            env,
+        )
         assert result.returncode == 2
         assert "no Hugging Face token found" in result.stderr and "HF_TOKEN" in result.stderr
         assert not (tmp_path / "out").exists(), "fails before training"

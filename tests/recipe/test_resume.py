@@ -1,4 +1,5 @@
 """Resume: a run hard-killed right after a checkpoint continues with --resume and ends like an uninterrupted run."""
+
 from __future__ import annotations
 
 import json

@@ -61,8 +61,9 @@ def test_checkpoint_checks_name_the_damaged_file(tmp_path: Path, damaged_file: s
 
 @pytest.mark.slow
 @pytest.mark.parametrize("damaged_file", sorted(DAMAGE))
-def test_resume_skips_a_damaged_newest_checkpoint(trained, tmp_path: Path, damaged_file: str,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_resume_skips_a_damaged_newest_checkpoint(
+    trained, tmp_path: Path, damaged_file: str, capsys: pytest.CaptureFixture
+) -> None:
     config, data, done = trained
     out = tmp_path / "out"
     shutil.copytree(done, out)
@@ -87,6 +88,19 @@ def test_every_checkpoint_damaged_is_one_line_exit_2(trained, tmp_path: Path, ca
     assert main(["--config", config, "--data", data, "--output_dir", str(out), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "checkpoint-4: model.safetensors: truncated" in err
-    assert main(["--config", config, "--data", data, "--output_dir", str(out),
-                 "--resume_from_checkpoint", str(out / "checkpoint-2")]) == 2
+    assert (
+        main(
+            [
+                "--config",
+                config,
+                "--data",
+                data,
+                "--output_dir",
+                str(out),
+                "--resume_from_checkpoint",
+                str(out / "checkpoint-2"),
+            ]
+        )
+        == 2
+    )
     assert "checkpoint-2: model.safetensors: truncated" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """`recipe.hub --with_app` against the local Hub server: app.py + requirements.txt arrive beside the model, and the
 pushed files run on their own (no recipe on the path) with recipe.predict's answers."""
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,22 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
     sf.write(clips["short"], (0.2 * rng.standard_normal(2 * 16000)).astype(np.float32), 16000)
     with HubServer(TOKEN) as hub:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))}
-        env.update(PYTHONPATH=str(REPO), HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_TOKEN=TOKEN,
-                   HF_HUB_DISABLE_TELEMETRY="1")
-        pushed = subprocess.run([sys.executable, "-m", "recipe.hub", "--model", model_dir, "--hub_model_id", REPO_ID,
-                                 "--with_app"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+        env.update(
+            PYTHONPATH=str(REPO),
+            HF_ENDPOINT=hub.url,
+            HF_HOME=str(tmp_path / "hf_home"),
+            HF_TOKEN=TOKEN,
+            HF_HUB_DISABLE_TELEMETRY="1",
+        )
+        pushed = subprocess.run(
+            [sys.executable, "-m", "recipe.hub", "--model", model_dir, "--hub_model_id", REPO_ID, "--with_app"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert pushed.returncode == 0, pushed.stderr[-3000:]
         files = hub.state.repos[REPO_ID].files
     assert {"app.py", "requirements.txt", "config.json", "model.safetensors", "modeling_ser.py"} <= set(files)
@@ -50,8 +63,15 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
     for name, content in files.items():
         (space / name).write_bytes(content)
     space_env = {**env, "PYTHONPATH": "", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    ran = subprocess.run([sys.executable, "-c", CALL_APP, str(clips["long"]), str(clips["short"])], cwd=space,
-                         env=space_env, capture_output=True, text=True, timeout=300, check=False)
+    ran = subprocess.run(
+        [sys.executable, "-c", CALL_APP, str(clips["long"]), str(clips["short"])],
+        cwd=space,
+        env=space_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     answers = json.loads(ran.stdout.strip().splitlines()[-1])
     for name, extra in (("long", ["--chunk"]), ("short", [])):

@@ -3,6 +3,7 @@
 Shared by the hand-built-run tests and the tiny-real-run end-to-end test. Formatting is re-implemented here
 on purpose (not imported from model_card.formatting) so a formatting bug cannot hide itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -123,8 +124,7 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
     name, results = model_index_to_eval_results(meta["model-index"])
     assert name == card.data.model_name
     key_of = {"accuracy": "accuracy", "recall": "uar", "f1": "macro_f1"}
-    assert {(r.dataset_split, r.metric_type) for r in results} == \
-        {(s, m) for s in ev["splits"] for m in key_of}
+    assert {(r.dataset_split, r.metric_type) for r in results} == {(s, m) for s in ev["splits"] for m in key_of}
     for r in results:
         assert r.task_type == "audio-classification"
         assert r.metric_value == round(ev["splits"][r.dataset_split][key_of[r.metric_type]], 4), r
@@ -152,8 +152,14 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
         eq(row["UAR"], pct(res["uar"]), "split uar")
         eq(row["macro-F1"], pct(res["macro_f1"]), "split f1")
     lead = card.text.split("## Results summary")[0]
-    for value in (pct(primary["accuracy"]), pct(primary["uar"]), pct(primary["macro_f1"]),
-                  pct(base["majority"]["accuracy"]), pct(base["random"]["accuracy"]), f"({primary['n']} clips)"):
+    for value in (
+        pct(primary["accuracy"]),
+        pct(primary["uar"]),
+        pct(primary["macro_f1"]),
+        pct(base["majority"]["accuracy"]),
+        pct(base["random"]["accuracy"]),
+        f"({primary['n']} clips)",
+    ):
         assert value in lead, value
 
     # --- architecture: parameter counts from run_info
@@ -268,19 +274,31 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
     body = card.text.split("## Files")[0] + card.text.split("## Hardware and wall time")[1]  # sizes checked above
     # text values of the files (paths, versions, timestamps, names) may contain digits: they are not numbers
     texts = [t for t in _strings([info, train_cfg, report["settings"], list(report["corpora"])]) if re.search(r"\d", t)]
-    for text in sorted({*texts, f"{info['train_runtime_s']:.1f} s", *CORPUS_LICENCES.values(), str(out)},
-                       key=len, reverse=True):
+    for text in sorted(
+        {*texts, f"{info['train_runtime_s']:.1f} s", *CORPUS_LICENCES.values(), str(out)}, key=len, reverse=True
+    ):
         body = body.replace(text, " ")
     body = re.sub(r"\(\d+:\d\d:\d\d\)", " ", PP.sub(" ", PCT.sub(" ", body)))  # h:mm:ss of the runtime above
     config = json.loads((out / "config.json").read_text())
     encoder = dict(config["encoder_config"])
     resolved_encoder = AutoConfig.for_model(encoder.pop("model_type"), **encoder).to_dict()
     preprocessor = json.loads((out / "preprocessor_config.json").read_text())
-    sources = [ev, state, info, train_cfg, config, resolved_encoder, preprocessor, report,
-               len(labels), grand, list(totals.values()),
-               [sum(c["skipped"].values()) for c in report["corpora"].values()],
-               [sum(v.values()) for v in report["splits"].values()],
-               sum(report.get("train_before_balancing", {}).values())]
+    sources = [
+        ev,
+        state,
+        info,
+        train_cfg,
+        config,
+        resolved_encoder,
+        preprocessor,
+        report,
+        len(labels),
+        grand,
+        list(totals.values()),
+        [sum(c["skipped"].values()) for c in report["corpora"].values()],
+        [sum(v.values()) for v in report["splits"].values()],
+        sum(report.get("train_before_balancing", {}).values()),
+    ]
     values = set(_floats(sources))
     values |= {round(v, 4) for v in values}  # losses are written with four decimals
     numbers = NUMBER.findall(body)

@@ -2,6 +2,7 @@
 a generic labelled folder with every kind of bad input. Each builder returns a `Fixture` with the
 exact counts the adapters must report. Every clip has its own content (no accidental byte duplicates).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,8 @@ class Fixture:
     """A written fixture corpus and what an adapter must find in it."""
 
     root: Path
-    kept: Counter = field(default_factory=Counter)          # class -> clips kept by the adapter
-    skipped: Counter = field(default_factory=Counter)       # reason -> files skipped by the adapter
+    kept: Counter = field(default_factory=Counter)  # class -> clips kept by the adapter
+    skipped: Counter = field(default_factory=Counter)  # reason -> files skipped by the adapter
     decode_skipped: Counter = field(default_factory=Counter)  # reason -> files dropped when decoding
     speakers: set[str] = field(default_factory=set)
 
@@ -33,8 +34,9 @@ class Fixture:
         return sum(1 for p in self.root.rglob("*") if p.is_file())
 
 
-def write_clip(path: Path, sr: int = 16000, subtype: str = "PCM_16", seconds: float = CLIP_SECONDS,
-               channels: int = 1) -> Path:
+def write_clip(
+    path: Path, sr: int = 16000, subtype: str = "PCM_16", seconds: float = CLIP_SECONDS, channels: int = 1
+) -> Path:
     """A short tone + noise clip whose content depends on the path (so no two files are identical)."""
     seed = int.from_bytes(hashlib.sha1(os.fsencode(path.as_posix())).digest()[:4], "little")
     rng = np.random.default_rng(seed)
@@ -54,7 +56,7 @@ def ravdess(root: Path, actors: tuple[int, ...] = (1, 2)) -> Fixture:
     for actor in actors:
         fx.speakers.add(f"ravdess_{actor:02d}")
         for emotion in range(1, 9):
-            for intensity in ((1,) if emotion == 1 else (1, 2)):
+            for intensity in (1,) if emotion == 1 else (1, 2):
                 for statement in (1, 2):
                     for rep in (1, 2):
                         name = f"03-01-{emotion:02d}-{intensity:02d}-{statement:02d}-{rep:02d}-{actor:02d}.wav"
@@ -85,7 +87,7 @@ def urdu_ser(root: Path) -> Fixture:
     for actor, gender in ((1, 0), (10, 1)):
         fx.speakers.add(f"urdu_ser_{actor}")
         for code, folder in folders.items():
-            for seq in ("01", "2"):                               # widths vary: do not assume them
+            for seq in ("01", "2"):  # widths vary: do not assume them
                 name = f"{actor}_{gender}_{code}_{seq}.wav"
                 write_clip(root / folder / name, 44100, "FLOAT")
                 rows.append(f"{actor},{gender},{code},{name}")
@@ -131,8 +133,13 @@ def iesc(root: Path) -> Fixture:
     base = root / "Indian Emotional Speech Corpora (IESC)"
     for speaker in (1, 2, 3):
         fx.speakers.add(f"iesc_{speaker}")
-        for folder, label in (("Anger", "anger"), ("Fear", "fear"), ("Happy", "happy"), ("Neutral", "neutral"),
-                              ("Sad", "sad")):
+        for folder, label in (
+            ("Anger", "anger"),
+            ("Fear", "fear"),
+            ("Happy", "happy"),
+            ("Neutral", "neutral"),
+            ("Sad", "sad"),
+        ):
             for idx in (1, 2):
                 write_clip(base / f"Speaker-{speaker}" / folder / f"{idx}.wav", 22050, "PCM_24")
                 fx.kept[label] += 1
@@ -143,8 +150,12 @@ def urdu(root: Path) -> Fixture:
     """`Angry/ Happy/ Neutral/ Sad/` with S<G><spk>_F<n>_<E><idx>.wav (44.1 kHz 16-bit), one name that
     contradicts its folder, one unparseable name and a text file."""
     fx = Fixture(root)
-    for folder, code, label in (("Angry", "A", "anger"), ("Happy", "H", "happy"), ("Neutral", "N", "neutral"),
-                                ("Sad", "S", "sad")):
+    for folder, code, label in (
+        ("Angry", "A", "anger"),
+        ("Happy", "H", "happy"),
+        ("Neutral", "N", "neutral"),
+        ("Sad", "S", "sad"),
+    ):
         speakers = ("SM1", "SM2", "SM3") if code == "A" else ("SM1", "SF10", "SF2")
         for idx, speaker in enumerate(speakers, start=1):
             write_clip(root / folder / f"{speaker}_F{idx}_{code}{idx:02d}.wav", 44100)
@@ -162,12 +173,18 @@ def urdu(root: Path) -> Fixture:
 def kai_indian(root: Path) -> Fixture:
     """A flat folder, label from a keyword in the name (stereo 16-bit 16 kHz), and one emotion subfolder."""
     fx = Fixture(root)
-    for keyword, label in (("angry", "anger"), ("fear", "fear"), ("happy", "happy"), ("neutral", "neutral"),
-                           ("sad", "sad"), ("surprised", "surprise")):
+    for keyword, label in (
+        ("angry", "anger"),
+        ("fear", "fear"),
+        ("happy", "happy"),
+        ("neutral", "neutral"),
+        ("sad", "sad"),
+        ("surprised", "surprise"),
+    ):
         for idx in (1, 2):
             write_clip(root / f"KAI_{keyword.upper() if idx == 1 else keyword}_{idx:02d}.wav", 16000, channels=2)
             fx.kept[label] += 1
-    write_clip(root / "Surprise" / "clip_03.WAV", 16000)          # label from the folder, upper-case suffix
+    write_clip(root / "Surprise" / "clip_03.WAV", 16000)  # label from the folder, upper-case suffix
     fx.kept["surprise"] += 1
     write_clip(root / "kai_disgust_01.wav", 16000)
     fx.skipped["dropped label"] += 1
@@ -183,16 +200,22 @@ def bad_folder(root: Path) -> Fixture:
     """A generic `folder` corpus (<label>/<speaker>_<n>.wav) of good clips at several formats and rates
     plus one file for every kind of bad input (all pass the adapter, all fail decoding)."""
     fx = Fixture(root)
-    formats = [(16000, "PCM_16", 1), (22050, "PCM_24", 1), (44100, "FLOAT", 2), (48000, "PCM_U8", 1),
-               (8000, "PCM_32", 1)]
+    formats = [
+        (16000, "PCM_16", 1),
+        (22050, "PCM_24", 1),
+        (44100, "FLOAT", 2),
+        (48000, "PCM_U8", 1),
+        (8000, "PCM_32", 1),
+    ]
     for label in ("anger", "fear", "happy", "neutral", "sad", "surprise"):
         for spk in range(1, 7):
             sr, subtype, channels = formats[(spk + len(label)) % len(formats)]
-            write_clip(root / label / f"s{spk}_{label}_{spk}.wav", sr, subtype, seconds=0.3 + 0.1 * spk,
-                       channels=channels)
+            write_clip(
+                root / label / f"s{spk}_{label}_{spk}.wav", sr, subtype, seconds=0.3 + 0.1 * spk, channels=channels
+            )
             fx.kept[label] += 1
             fx.speakers.add(f"folder_s{spk}")
-    write_clip(root / "happy" / "s1_long.wav", 16000, seconds=3.0)    # cropped to max_duration in tests
+    write_clip(root / "happy" / "s1_long.wav", 16000, seconds=3.0)  # cropped to max_duration in tests
     fx.kept["happy"] += 1
     bad = root / "sad"
     (bad / "s9_empty.wav").write_bytes(b"")
@@ -228,11 +251,11 @@ def all_six(base: Path) -> dict[str, Fixture]:
     """The six corpus layouts under base/<name>, with a few decode failures and a cross-corpus copy."""
     fixtures = {name: build(base / name) for name, build in SIX.items()}
     rav = fixtures["ravdess"]
-    cut = rav.root / "Actor_01" / "03-01-05-01-01-01-01.wav"          # an anger clip, truncated
+    cut = rav.root / "Actor_01" / "03-01-05-01-01-01-01.wav"  # an anger clip, truncated
     cut.write_bytes(cut.read_bytes()[:1000])
     rav.kept["anger"] -= 1
     rav.decode_skipped["truncated file"] += 1
-    rav.skipped["duplicate name"] -= 1          # its Kaggle copy now has other bytes: a name collision to look at
+    rav.skipped["duplicate name"] -= 1  # its Kaggle copy now has other bytes: a name collision to look at
     rav.skipped["name collision"] += 1
     ser = fixtures["urdu_ser"]
     nan = np.full(8000, 0.1, np.float32)
@@ -240,7 +263,7 @@ def all_six(base: Path) -> dict[str, Fixture]:
     sf.write(ser.root / "Sad" / "1_0_7_01.wav", nan, 44100, subtype="FLOAT")  # overwrite a sad clip
     ser.kept["sad"] -= 1
     ser.decode_skipped["NaN/inf samples"] += 1
-    kai = fixtures["kai_indian"]                                      # a RAVDESS clip copied into KAI
+    kai = fixtures["kai_indian"]  # a RAVDESS clip copied into KAI
     shutil.copy(rav.root / "Actor_02" / "03-01-03-01-01-01-02.wav", kai.root / "kai_happy_copy.wav")
     kai.decode_skipped["duplicate content"] += 1
     return fixtures

@@ -3,6 +3,7 @@
 
 Requests it does not know are answered 404 and recorded in `unknown_requests`, so a test can show them.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,8 +46,9 @@ def _handler(state: HubState):
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _send(self, status: int, payload: object | bytes = b"", headers: dict[str, str] | None = None,
-                  head: bool = False) -> None:
+        def _send(
+            self, status: int, payload: object | bytes = b"", headers: dict[str, str] | None = None, head: bool = False
+        ) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             content_type = "application/octet-stream" if isinstance(payload, bytes) else "application/json"
@@ -99,10 +101,15 @@ def _handler(state: HubState):
                     return
                 if parts[5] == "preupload":
                     files = json.loads(body)["files"]
-                    self._send(200, {"files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                        for f in files
-                    ]})
+                    self._send(
+                        200,
+                        {
+                            "files": [
+                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                                for f in files
+                            ]
+                        },
+                    )
                     return
                 added: dict[str, bytes] = {}
                 for line in body.splitlines():
@@ -118,8 +125,15 @@ def _handler(state: HubState):
                     sha = hashlib.sha1(repr((repo.sha, sorted(added))).encode()).hexdigest()
                     repo.commits.append(sha)
                 host = self.headers["Host"]
-                self._send(200, {"success": True, "commitOid": sha, "commitUrl": f"http://{host}/{repo_id}/commit/{sha}",
-                                 "pullRequestUrl": None})
+                self._send(
+                    200,
+                    {
+                        "success": True,
+                        "commitOid": sha,
+                        "commitUrl": f"http://{host}/{repo_id}/commit/{sha}",
+                        "pullRequestUrl": None,
+                    },
+                )
                 return
             self._unknown()
 
@@ -154,8 +168,16 @@ def _handler(state: HubState):
                 if repo is None:
                     self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
                     return
-                self._send(200, {"id": repo_id, "modelId": repo_id, "sha": repo.sha, "private": repo.private,
-                                 "siblings": [{"rfilename": name} for name in sorted(repo.files)]})
+                self._send(
+                    200,
+                    {
+                        "id": repo_id,
+                        "modelId": repo_id,
+                        "sha": repo.sha,
+                        "private": repo.private,
+                        "siblings": [{"rfilename": name} for name in sorted(repo.files)],
+                    },
+                )
                 return
             self._resolve(head=False)
 

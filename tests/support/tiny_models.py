@@ -1,4 +1,5 @@
 """Tiny random Wav2Vec2-family checkpoints that stand in for pretrained ones in tests (no Hub access here)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,7 +49,10 @@ def tiny_encoder_overrides() -> dict[str, Any]:
 
 
 def save_tiny_encoder(
-    path: str | Path, arch: str = "wav2vec2", feat_extract_norm: str = "group", as_sequence_classifier: bool = False,
+    path: str | Path,
+    arch: str = "wav2vec2",
+    feat_extract_norm: str = "group",
+    as_sequence_classifier: bool = False,
     seed: int = 0,
 ) -> str:
     """Write a tiny random encoder checkpoint (config.json + model.safetensors) to `path` and return it.
@@ -71,8 +75,12 @@ def save_tiny_encoder(
 
 
 def save_tiny_ser_model(
-    path: str | Path, arch: str = "wav2vec2", feat_extract_norm: str = "group", max_duration: float | None = 8.0,
-    seed: int = 0, **model_options: Any,
+    path: str | Path,
+    arch: str = "wav2vec2",
+    feat_extract_norm: str = "group",
+    max_duration: float | None = 8.0,
+    seed: int = 0,
+    **model_options: Any,
 ) -> str:
     """Write a complete, pipeline-ready tiny SER model folder (random weights) to `path` and return it.
 
@@ -180,7 +188,11 @@ def speechbrain_encoder_checkpoint(
 
 
 def save_tiny_speechbrain_repo(
-    path: str | Path, nested: bool = False, legacy_weight_norm: bool = True, hub: str | None = None, seed: int = 0,
+    path: str | Path,
+    nested: bool = False,
+    legacy_weight_norm: bool = True,
+    hub: str | None = None,
+    seed: int = 0,
     checkpoint: dict[str, torch.Tensor] | None = None,
 ) -> tuple[str, dict[str, torch.Tensor]]:
     """Write a tiny SpeechBrain emotion-recognition repo folder; return (folder, the wav2vec2.ckpt state dict).
@@ -198,8 +210,10 @@ def save_tiny_speechbrain_repo(
         config.save_pretrained(str(hub_dir))
         hub = str(hub_dir)
     torch.manual_seed(seed)
-    state = checkpoint if checkpoint is not None else speechbrain_encoder_checkpoint(
-        Wav2Vec2Model(config), nested=nested, legacy_weight_norm=legacy_weight_norm
+    state = (
+        checkpoint
+        if checkpoint is not None
+        else speechbrain_encoder_checkpoint(Wav2Vec2Model(config), nested=nested, legacy_weight_norm=legacy_weight_norm)
     )
     torch.save(state, path / "wav2vec2.ckpt")
     torch.save({"0.w.weight": torch.randn(len(SPEECHBRAIN_LABELS), config.hidden_size)}, path / "model.ckpt")
@@ -213,7 +227,9 @@ def save_tiny_superb_classifier(path: str | Path, seed: int = 0) -> str:
     """A tiny SUPERB-style `Wav2Vec2ForSequenceClassification` (use_weighted_layer_sum, projector, 4-class
     classifier) like superb/wav2vec2-base-superb-er, with non-uniform `layer_weights` so loading them shows."""
     config = Wav2Vec2Config(
-        **tiny_encoder_overrides(), use_weighted_layer_sum=True, id2label=dict(SUPERB_ER_LABELS),
+        **tiny_encoder_overrides(),
+        use_weighted_layer_sum=True,
+        id2label=dict(SUPERB_ER_LABELS),
         label2id={v: k for k, v in SUPERB_ER_LABELS.items()},
     )
     torch.manual_seed(seed)

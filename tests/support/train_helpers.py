@@ -1,4 +1,5 @@
 """Shared helpers of the training tests: a small prepared DatasetDict on disk and tiny configs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 def make_split(n_per_class: int, seed: int, min_s: float = 0.3, max_s: float = 0.7) -> Dataset:
     """Six classes of noisy tones (class k: 200*(k+1) Hz), random lengths, the columns of data_prep.dataset.FEATURES."""
     rng = np.random.default_rng(seed)
-    rows: dict[str, list[Any]] = {k: [] for k in ("audio", "label", "speaker", "corpus", "language", "path",
-                                                    "duration", "length")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("audio", "label", "speaker", "corpus", "language", "path", "duration", "length")
+    }
     for label in range(len(EMOTIONS)):
         for i in range(n_per_class):
             n = int(rng.uniform(min_s, max_s) * SR)
@@ -33,22 +35,30 @@ def make_split(n_per_class: int, seed: int, min_s: float = 0.3, max_s: float = 0
             rows["path"].append(f"/synthetic/{EMOTIONS[label]}/{i}.wav")
             rows["duration"].append(n / SR)
             rows["length"].append(n)
-    features = Features({
-        "audio": Sequence(Value("float32")),
-        "label": ClassLabel(names=list(EMOTIONS)),
-        "speaker": Value("string"), "corpus": Value("string"), "language": Value("string"),
-        "path": Value("string"), "duration": Value("float32"), "length": Value("int64"),
-    })
+    features = Features(
+        {
+            "audio": Sequence(Value("float32")),
+            "label": ClassLabel(names=list(EMOTIONS)),
+            "speaker": Value("string"),
+            "corpus": Value("string"),
+            "language": Value("string"),
+            "path": Value("string"),
+            "duration": Value("float32"),
+            "length": Value("int64"),
+        }
+    )
     return Dataset.from_dict(rows, features=features)
 
 
 def make_dataset(path: str | Path, n_train: int = 6, n_eval: int = 2, seed: int = 0) -> str:
     """Write a prepared DatasetDict (train/validation/test) to `path` and return it."""
-    dsd = DatasetDict({
-        "train": make_split(n_train, seed),
-        "validation": make_split(n_eval, seed + 1),
-        "test": make_split(n_eval, seed + 2),
-    })
+    dsd = DatasetDict(
+        {
+            "train": make_split(n_train, seed),
+            "validation": make_split(n_eval, seed + 1),
+            "test": make_split(n_eval, seed + 2),
+        }
+    )
     dsd.save_to_disk(str(path))
     return str(path)
 
@@ -65,12 +75,24 @@ def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
             "freeze_feature_encoder": False,
         },
         # fp32: the same numbers on every CPU; the auto precision has its own tests (tests/recipe/test_precision.py)
-        "recipe": {"mixup_alpha": 0.3, "label_smoothing": 0.1, "freeze_encoder_epochs": 0,
-                   "early_stopping_patience": None, "precision": "fp32"},
+        "recipe": {
+            "mixup_alpha": 0.3,
+            "label_smoothing": 0.1,
+            "freeze_encoder_epochs": 0,
+            "early_stopping_patience": None,
+            "precision": "fp32",
+        },
         "training": {
-            "per_device_train_batch_size": 4, "per_device_eval_batch_size": 8, "gradient_accumulation_steps": 1,
-            "learning_rate": 1e-3, "num_train_epochs": 2, "logging_steps": 5, "save_total_limit": 2,
-            "dataloader_num_workers": 0, "disable_tqdm": True, "use_cpu": True,
+            "per_device_train_batch_size": 4,
+            "per_device_eval_batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 1e-3,
+            "num_train_epochs": 2,
+            "logging_steps": 5,
+            "save_total_limit": 2,
+            "dataloader_num_workers": 0,
+            "disable_tqdm": True,
+            "use_cpu": True,
         },
     }
     for name, values in sections.items():
@@ -88,6 +110,7 @@ def tiny_encoder_config(no_dropout: bool = False) -> dict[str, Any]:
     cfg: dict[str, Any] = {"model_type": "wav2vec2", "mask_time_prob": 0.0, "layerdrop": 0.0}
     cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in tiny_encoder_overrides().items()})
     if no_dropout:
-        cfg.update(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
-                   final_dropout=0.0)
+        cfg.update(
+            hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0
+        )
     return cfg
