@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
 from common.cli import UserError
@@ -52,7 +51,6 @@ from recipe.components.inference import (
     batch_probabilities,
     check_model_folder,
     default_device,
-    model_load_errors,
     padding_is_masked,
     plan_batches,
 )
@@ -60,6 +58,7 @@ from recipe.components.metrics_report import classification_report, majority_bas
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
 from recipe.components.precision import PRECISIONS, choose_precision, probe_hardware
 from recipe.components.uncertainty import bootstrap_ci
+from recipe.predict import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +162,7 @@ def evaluate_model(
     dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))
     device = default_device(device)
     chosen = choose_precision(precision, probe_hardware(device), key="--precision")
-    with model_load_errors(model_dir):
-        model = AutoModelForAudioClassification.from_pretrained(model_dir)
-        feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    model, feature_extractor = load_model(model_dir, device)
     labels = label_names(dsd[split], model.config.id2label, f"{model_dir} vs {data_dir}")
     train_labels = dsd["train"]["label"]
 
