@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import yaml
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+from datasets import Dataset, DatasetDict
 
+from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
 from tests.support.tiny_models import tiny_encoder_overrides
 
@@ -35,19 +36,7 @@ def make_split(n_per_class: int, seed: int, min_s: float = 0.3, max_s: float = 0
             rows["path"].append(f"/synthetic/{EMOTIONS[label]}/{i}.wav")
             rows["duration"].append(n / SR)
             rows["length"].append(n)
-    features = Features(
-        {
-            "audio": Sequence(Value("float32")),
-            "label": ClassLabel(names=list(EMOTIONS)),
-            "speaker": Value("string"),
-            "corpus": Value("string"),
-            "language": Value("string"),
-            "path": Value("string"),
-            "duration": Value("float32"),
-            "length": Value("int64"),
-        }
-    )
-    return Dataset.from_dict(rows, features=features)
+    return Dataset.from_dict(rows, features=FEATURES)
 
 
 def make_dataset(path: str | Path, n_train: int = 6, n_eval: int = 2, seed: int = 0) -> str:
