@@ -24,19 +24,9 @@ from data_prep.audio import load_clip
 from data_prep.config import load_config
 from data_prep.prepare import NothingUsableError, prepare
 from tests.support import fixture_corpora as fc
+from tests.support.cli import run_data_prep as run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "data_prep", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
-    )
 
 
 def small_corpus(root: Path, per_label: int = 3) -> Path:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,20 +16,10 @@ from data_prep.labels import EMOTIONS
 from data_prep.prepare import NoCorpusError, prepare
 from demo.corpus import generate
 from tests.support import fixture_corpora as fc
+from tests.support.cli import run_data_prep as run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 REGEX = r"^(?P<speaker>[^_]+)_"
-
-
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "data_prep", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
-    )
 
 
 def folder_config(root: Path, out: Path, **overrides) -> object:
