@@ -16,18 +16,13 @@ from data_prep.corpora.base import Utterance
 from data_prep.labels import EMOTIONS
 
 
-def file_digest(path: str) -> str:
-    """SHA-1 of the file's bytes: identical files (even under other names or corpora) are duplicates.
-    Byte identity is the criterion; the same audio re-encoded differently is not caught."""
-    return file_sha1(path)
-
-
 def decode_one(task: tuple[str, int, float | None, float]) -> dict[str, Any]:
     """Decode one file: {"audio", "sha1", "error", "detail"} with error "" on success."""
     path, sampling_rate, max_duration, min_duration = task
     try:
         wave = load_audio(path, sampling_rate, max_duration, min_duration)
-        return {"audio": wave, "sha1": file_digest(path), "error": "", "detail": ""}
+        # Identical bytes (even under other names or corpora) are duplicates; a re-encoded copy is not caught.
+        return {"audio": wave, "sha1": file_sha1(path), "error": "", "detail": ""}
     except AudioError as exc:
         return {"audio": np.zeros(0, np.float32), "sha1": "", "error": exc.reason, "detail": exc.detail}
     except Exception as exc:  # never let one odd file stop the run; it is reported like any bad input
