@@ -45,7 +45,6 @@ import recipe  # noqa: F401  (registers the SER config/model/feature extractor w
 from common.cli import UserError
 from common.config import CliParser
 from data_prep.dataset import load_prepared
-from recipe.components.config import ConfigError
 from recipe.components.inference import (
     OnnxModel,
     batch_probabilities,
@@ -232,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = evaluate_model(
             args.model, args.data, args.split, args.also, args.batch_size, args.device, precision=args.precision
         )
-    except (UserError, ConfigError) as err:
+    except UserError as err:  # ConfigError included
         print(f"recipe.evaluate: error: {err}", file=sys.stderr)
         return 2
     primary = results["splits"][args.split]

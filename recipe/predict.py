@@ -44,7 +44,6 @@ from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
-from .components.config import ConfigError
 from .components.inference import (
     OnnxModel,
     check_model_folder,
@@ -328,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         requested = "fp32" if fp32_only and args.precision == "auto" else args.precision
         precision = choose_precision(requested, probe_hardware(device), key="--precision")
         model, extractor = load_model(args.model_dir, device, args.quantize, args.backend, args.threads)
-    except (UserError, FileNotFoundError, ConfigError) as err:
+    except (UserError, FileNotFoundError) as err:  # ConfigError included
         print(f"recipe.predict: error: {err}", file=sys.stderr)
         return 2
     files, errors = find_audio_files(args.paths)
