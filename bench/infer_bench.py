@@ -34,9 +34,9 @@ from bench.report import emit_json
 from common.config import CliParser
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.components.inference import classify_waves
-from recipe.export import export_model
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import export_model
 from recipe.modeling.configuration_ser import clean_encoder_config
-from recipe.predict import load_model
 
 VARIANTS = ("fp32", "bf16", "fp16", "int8", "onnx-fp32", "onnx-int8")
 

@@ -1,8 +1,9 @@
 """Training throughput of the recipe's own training path, fast versus naive, for one model and one mode.
 
-Everything that runs is the recipe's code: the model and feature extractor from `recipe.train.build_model`,
-`TrainingArguments` from `recipe.components.config.build_training_arguments` (configs/recipe.yaml for wav2vec2-base,
-configs/demo.yaml for the tiny model), the `AudioClassificationCollator`, and `SERTrainer.train()` (mixup,
+Everything that runs is the recipe's code: the Trainer from `recipe.components.assembly.build_trainer` (the one
+`recipe.train` uses, so model, collator, callbacks and loss options are the training run's), `TrainingArguments`
+from `recipe.components.config.build_training_arguments` (configs/recipe.yaml for wav2vec2-base, configs/demo.yaml
+for the tiny model), the `AudioClassificationCollator`, and `SERTrainer.train()` (mixup,
 label-smoothed loss, AdamW, grad clipping, and on a GPU autocast / grad scaling / pinned memory).
 
 * ``fast``: the recipe's default, per-batch padding and ``train_sampling_strategy: group_by_length``;
@@ -48,13 +49,11 @@ from bench.report import emit_json
 from common.config import CliParser
 from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
-from recipe.components.callbacks import FreezeEncoderCallback
-from recipe.components.collator import AudioClassificationCollator
+from recipe.components.assembly import build_trainer
 from recipe.components.config import RecipeConfig, build_training_arguments, load_config
+from recipe.components.model_io import model_view
 from recipe.components.precision import precision_of
-from recipe.components.trainer import SERTrainer
 from recipe.modeling.configuration_ser import clean_encoder_config
-from recipe.train import build_model, model_view
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("tiny", "base")
@@ -90,7 +89,7 @@ def build_config(
         raise ValueError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
-    cfg.model.max_duration = MAX_DURATION_S  # the demo crops at 4 s; the benchmark compares against 8 s padding
+    cfg.model.max_duration = MAX_DURATION_S  # the demo crops at 3 s; the benchmark compares against 8 s padding
     cfg.model.gradient_checkpointing = gradient_checkpointing
     cfg.data.naive_padding = mode == "naive"
     cfg.recipe.freeze_encoder_epochs = 0  # time the main phase (encoder training); the frozen phase is cheaper
@@ -182,27 +181,10 @@ def run(
         args = build_training_arguments(cfg, output_dir=out)
         precision = precision_of(args)
         set_seed(seed)
-        id2label = dict(enumerate(EMOTIONS))
-        net, extractor = build_model(cfg, id2label)
-        collator = AudioClassificationCollator(
-            extractor, naive_padding=cfg.data.naive_padding, pad_to_multiple_of=cfg.data.pad_to_multiple_of
-        )
         pool_lengths = quantile_lengths(POOL_SIZE, seed=seed)
         pool = Dataset.from_dict({"length": pool_lengths.astype(np.int32)})
-        trainer = SERTrainer(
-            model=net,
-            args=args,
-            train_dataset=pool,
-            data_collator=collator,
-            processing_class=extractor,
-            callbacks=[
-                FreezeEncoderCallback(
-                    cfg.recipe.freeze_encoder_epochs, keep_feature_encoder_frozen=cfg.model.freeze_feature_encoder
-                )
-            ],
-            mixup_alpha=cfg.recipe.mixup_alpha,
-            label_smoothing=cfg.recipe.label_smoothing,
-        )
+        trainer = build_trainer(cfg, args, pool, id2label=dict(enumerate(EMOTIONS)))
+        net, extractor = trainer.model, trainer.processing_class
         sampler = trainer._get_train_sampler(pool)  # the sampler an epoch over `pool` would use
         order = [int(i) for i in sampler]
         warmup, picks = pick_batches(order, pool_lengths, batch_size, steps * accum, warmup_count=accum)

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import yaml
 
+from common.cli import UserError
 from recipe.components.uncertainty import METRICS, mean_std_ci
 
 BASELINE = "baseline"
@@ -47,7 +48,7 @@ PROTOCOLS = ("loco", "kfold")
 METRIC_NAMES = {"accuracy": "accuracy", "uar": "UAR", "macro_f1": "macro-F1"}
 
 
-class VariantError(ValueError):
+class VariantError(UserError, ValueError):
     """A variant name or a variants file that cannot be used; the message names it."""
 
 
