@@ -15,6 +15,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from common.cli import UserError
+
 # File suffixes we try to decode (lower case). Everything libsndfile reads, plus compressed formats
 # that only the librosa/audioread fallback (with an ffmpeg/gstreamer backend) can open.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
@@ -80,7 +82,7 @@ _MAGIC = (
 )
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """A file that cannot be used as a training clip; `.reason` is a short canonical category."""
 
     def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
