@@ -53,6 +53,7 @@ from recipe.components.assembly import build_trainer
 from recipe.components.config import RecipeConfig, build_training_arguments, load_config
 from recipe.components.model_io import model_view
 from recipe.components.precision import precision_of
+from recipe.components.trainer import SERTrainer
 from recipe.modeling.configuration_ser import clean_encoder_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,6 +155,20 @@ def synthetic_dataset(rows: list[int], lengths: np.ndarray, seed: int = 0) -> Da
     return Dataset.from_dict(data, features=features)
 
 
+def replay_picked_batches(
+    trainer: SERTrainer, pool: Dataset, lengths: np.ndarray, batch_size: int, count: int, warmup_count: int, seed: int
+) -> list[list[int]]:
+    """Order `pool` with the trainer's own sampler, pick the warm-up and timed batches (`pick_batches`), and make
+    the trainer replay exactly those, in that order, as synthetic clips; returns the timed batches."""
+    order = [int(i) for i in trainer._get_train_sampler(pool)]  # the sampler an epoch over `pool` would use
+    warmup, picks = pick_batches(order, lengths, batch_size, count, warmup_count=warmup_count)
+    rows = warmup + [i for batch in picks for i in batch]
+    need_length = trainer.args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
+    trainer.train_dataset = model_view(synthetic_dataset(rows, lengths, seed), need_length)
+    trainer.args.train_sampling_strategy = "sequential"  # replay exactly the batches picked above
+    return picks
+
+
 def current_rss_mb() -> float:
     """Resident set size of this process now (Linux /proc), in MiB."""
     with open("/proc/self/statm") as fh:
@@ -185,14 +200,8 @@ def run(
         pool = Dataset.from_dict({"length": pool_lengths.astype(np.int32)})
         trainer = build_trainer(cfg, args, pool, id2label=dict(enumerate(EMOTIONS)))
         net, extractor = trainer.model, trainer.processing_class
-        sampler = trainer._get_train_sampler(pool)  # the sampler an epoch over `pool` would use
-        order = [int(i) for i in sampler]
-        warmup, picks = pick_batches(order, pool_lengths, batch_size, steps * accum, warmup_count=accum)
-        rows = warmup + [i for batch in picks for i in batch]
-        need_length = args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
-        trainer.train_dataset = model_view(synthetic_dataset(rows, pool_lengths, seed), need_length)
         sampling = args.train_sampling_strategy
-        trainer.args.train_sampling_strategy = "sequential"  # replay exactly the batches picked above
+        picks = replay_picked_batches(trainer, pool, pool_lengths, batch_size, steps * accum, accum, seed)
         timer = StepTimer(cuda)
         trainer.add_callback(timer)
 

@@ -168,12 +168,6 @@ def _decode_error(path: Path, exc: Exception) -> AudioError:
     return AudioError(path, reason, f"{type(exc).__name__}: {exc}".strip()[:200])
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a file as (frames, channels) float32 and its sample rate; raise AudioError when unreadable."""
-    wave, sr, _ = read_window(path, None)
-    return wave, sr
-
-
 def read_window(path: str | Path, max_duration: float | None) -> tuple[np.ndarray, int, int]:
     """Read the centre `max_duration` seconds (all of it for None) as (frames, channels) float32, with the sample
     rate and the file's total frame count. libsndfile formats are read by seeking to the window, so memory is

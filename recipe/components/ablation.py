@@ -17,7 +17,6 @@ k-fold) or when no seed is shared.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -217,8 +216,3 @@ def check_schema(results: dict[str, Any]) -> None:
                     raise ValueError(f"ablation results: {split} metrics {sorted(run[split])} of {v['name']}")
         if set(v["test"]) != set(METRICS) or any(set(s) != {"mean", "std", "ci95"} for s in v["test"].values()):
             raise ValueError(f"ablation results: test summary of {v['name']}")
-
-
-def seeds_of(runs: Sequence[dict[str, Any]]) -> list[int]:
-    """The distinct seeds of some runs, sorted."""
-    return sorted({int(r["seed"]) for r in runs})
