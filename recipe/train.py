@@ -19,14 +19,8 @@ import sys
 from transformers import TrainerCallback
 
 from common.cli import run_cli
-from common.config import ConfigParser
 
-from .components.training import train_from_argv, training_parser
-
-
-def build_parser() -> ConfigParser:
-    """Every config key (with its default and meaning in --help) plus the options of a training run."""
-    return training_parser(description=__doc__.split("\n\n")[0])
+from .components.training import train_from_argv
 
 
 def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] | None = None) -> int:
