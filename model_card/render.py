@@ -20,7 +20,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
-from common import log_history
+from common import ablation_results, log_history
 from common.cli import UserError
 from common.tables import markdown_table
 from model_card import formatting as fmt
@@ -48,6 +48,14 @@ ENCODER_REGULARISERS = (
     "mask_feature_prob",
     "mask_feature_length",
     "apply_spec_augment",
+)
+PREPROCESSOR_KEYS = (
+    "sampling_rate",
+    "max_duration",
+    "do_normalize",
+    "return_attention_mask",
+    "padding_value",
+    "feature_size",
 )
 REGULARISER_PATTERN = re.compile(
     r"dropout|weight_decay|label_smoothing|mask_|augment|freeze|early_stopping"
@@ -96,18 +104,13 @@ def _read_json(path: Path, required_keys: tuple[str, ...] = ()) -> dict[str, Any
 
 
 def load_ablation(path: str | Path) -> dict[str, Any]:
-    """ablation_results.json of `python -m recipe.experiments`, checked for the keys the card reads."""
+    """ablation_results.json of `python -m recipe.experiments`, checked against its schema."""
     path = Path(path)
-    data = _read_json(path, ("variants",))
-    if not isinstance(data["variants"], list) or not data["variants"]:
-        raise CardInputError(path, "'variants' must be a non-empty list")
-    for v in data["variants"]:
-        if (
-            not isinstance(v, dict)
-            or not {"name", "overrides", "runs", "test", "delta_vs_baseline"} <= set(v)
-            or not all(m in v["test"] for m in ("accuracy", "uar", "macro_f1"))
-        ):
-            raise CardInputError(path, f"variant entry {str(v)[:80]} lacks name/overrides/runs/test/delta_vs_baseline")
+    data = _read_json(path)
+    try:
+        ablation_results.check_schema(data)
+    except ablation_results.AblationSchemaError as err:
+        raise CardInputError(path, str(err)) from None
     return data
 
 
@@ -438,131 +441,32 @@ def techniques_rows(run: RunFiles) -> list[list[str]]:
     """The "Techniques & impact" table: one row per variant of the ablation file, numbers as the file has them."""
     rows = []
     for v in (run.ablation or {}).get("variants", []):
-        test, delta = v["test"], v.get("delta_vs_baseline") or {}
-
-        def spread(stats: dict[str, Any]) -> str:
-            return fmt.pct(stats["mean"]) + ("" if stats.get("std") is None else f" ± {100 * stats['std']:.2f}")
-
-        def change(key: str) -> str:
-            d = delta.get(key)
-            if not d:
-                return "—"
-            ci = d.get("ci95")
-            return fmt.pp(d["mean"]) + ("" if not ci else f" [{fmt.pp(ci[0])}, {fmt.pp(ci[1])}]")
-
-        what = (
-            ", ".join(
-                f"{k}={fmt.value(val) if not isinstance(val, dict) else '{…}'}" for k, val in v["overrides"].items()
-            )
-            or "the config as trained"
-        )
-        seeds = sorted({r["seed"] for r in v["runs"]})
+        delta = v["delta_vs_baseline"] or {}
         rows.append(
             [
                 v["name"],
-                what,
+                ablation_results.overrides_text(v["overrides"]),
                 len(v["runs"]),
-                ", ".join(str(x) for x in seeds),
-                spread(test["accuracy"]),
-                spread(test["uar"]),
-                spread(test["macro_f1"]),
-                change("accuracy"),
-                change("uar"),
+                ", ".join(str(seed) for seed in sorted({r["seed"] for r in v["runs"]})),
+                *[ablation_results.mean_std(v["test"][m], " %") for m in ablation_results.METRICS],
+                *[ablation_results.paired_delta(delta.get(m), " pp") for m in ("accuracy", "uar")],
             ]
         )
     return rows
 
 
-def template_context(run: RunFiles) -> dict[str, Any]:
-    """All template variables, numbers already formatted (see model_card.formatting)."""
-    ev, info, report = run.eval_results, run.run_info, run.prepare_report
-    labels = list(ev["labels"])
+def headline_section(run: RunFiles) -> dict[str, Any]:
+    """The title, the primary split's headline numbers and the results summary against the baselines."""
+    ev, info = run.eval_results, run.run_info
     split = ev["split"]
     primary = ev["splits"][split]
     base = primary["baselines"]
     results_header, results_rows = results_summary(run, primary)
-    splits_rows = [
-        [s, r["n"], fmt.pct(r["accuracy"]), fmt.pct(r["uar"]), fmt.pct(r["macro_f1"])] for s, r in ev["splits"].items()
-    ]
-    per_split = {s: _split_block(r, labels) for s, r in ev["splits"].items()}
-    class_split_order = [s for s in ("validation", split) if s in per_split] + [
-        s for s in per_split if s not in ("validation", split)
-    ]
-    per_class_rows = [
-        [c, *[per_split[s]["per_class"][c] for s in class_split_order], per_split[split]["support"][c]] for c in labels
-    ]
-
-    corpora_rows, skipped_notes = [], []
-    for name, c in report["corpora"].items():
-        skipped = c.get("skipped") or {}
-        corpora_rows.append(
-            [
-                name,
-                c.get("language") or "—",
-                c.get("found", 0),
-                c.get("kept", 0),
-                sum(skipped.values()),
-                *[c.get("per_class", {}).get(e, 0) for e in labels],
-                CORPUS_LICENCES.get(name.lower(), UNKNOWN_LICENCE)
-                if not info["demo"]
-                else "synthetic (generated by demo.corpus)",
-            ]
-        )
-        skipped_notes += [f"{name}: {n} × {reason}" for reason, n in skipped.items() if n]
-    split_names = [s for s in ("train", "validation", "test") if s in report["splits"]] + [
-        s for s in report["splits"] if s not in ("train", "validation", "test")
-    ]
-    split_rows = [
-        [s, *[report["splits"][s].get(e, 0) for e in labels], sum(report["splits"][s].values())] for s in split_names
-    ]
-    before = report.get("train_before_balancing")
-    if before and before != report["splits"].get("train"):
-        split_rows.insert(0, [BEFORE_BALANCING, *[before.get(e, 0) for e in labels], sum(before.values())])
-    class_totals = {e: sum(report["splits"][s].get(e, 0) for s in split_names) for e in labels}
-    grand_total = sum(class_totals.values())
-    class_rows = [[e, class_totals[e], fmt.pct(class_totals[e] / grand_total if grand_total else None)] for e in labels]
-
-    rows = epoch_rows(run)
-    best = best_epoch(run, rows)
-    unfreeze = info.get("unfreeze_epoch")
-    progress_rows = []
-    for r in rows:
-        notes = []
-        if unfreeze and float(r["epoch"]) == float(unfreeze):
-            notes.append("encoder unfrozen after this epoch")
-        if best is not None and r["epoch"] == best:
-            notes.append("best (kept)")
-        progress_rows.append(
-            [
-                fmt.epoch(r["epoch"]),
-                fmt.loss(r.get("train_loss")),
-                fmt.pct(r.get("train_accuracy")),
-                fmt.loss(r.get("eval_loss")),
-                fmt.pct(r.get("eval_accuracy")),
-                fmt.pct(r.get("eval_uar")),
-                fmt.pct(r.get("eval_macro_f1")),
-                "; ".join(notes),
-            ]
-        )
-
-    flat_cfg = flatten(run.train_config)
-    hyper_rows = [[k, fmt.value(v)] for k, v in flat_cfg.items()]
-    enc_cfg = encoder_settings(run)
-    reg_rows = (
-        [["model: head_dropout", fmt.value(run.model_config.get("head_dropout"))]]
-        + [[f"encoder: {k}", fmt.value(enc_cfg[k])] for k in ENCODER_REGULARISERS if k in enc_cfg]
-        + [[f"train_config: {k}", fmt.value(v)] for k, v in flat_cfg.items() if REGULARISER_PATTERN.search(k)]
-    )
-
-    overlap = report.get("speaker_overlap") or {}
-    hardware = info.get("hardware") or {}
-    metric_best = info.get("best_metric")
-    metric_name = str(info.get("metric_for_best_model") or "")
     return {
         "demo": bool(info["demo"]),
         "title": model_name(run),
-        "labels": labels,
-        "labels_text": ", ".join(labels),
+        "labels": list(ev["labels"]),
+        "labels_text": ", ".join(ev["labels"]),
         "split": split,
         "n_primary": primary["n"],
         "acc": fmt.pct(primary["accuracy"]),
@@ -580,72 +484,202 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "classical": base.get("classical"),
         "classical_ci_uar": _interval((base.get("classical") or {}).get("ci95"), "uar"),
         "classical_verdict": classical_verdict(primary),
+        "splits_rows": [
+            [s, r["n"], fmt.pct(r["accuracy"]), fmt.pct(r["uar"]), fmt.pct(r["macro_f1"])]
+            for s, r in ev["splits"].items()
+        ],
+        "majority_method": base["majority"]["method"],
+        "random_method": base["random"]["method"],
+    }
+
+
+def techniques_section(run: RunFiles) -> dict[str, Any]:
+    """ "Techniques & impact", present only with an ablation file."""
+    return {
         "techniques_rows": techniques_rows(run),
         "ablation_file": str(run.ablation_path) if run.ablation_path else None,
         "ablation_has_scratch": _variant(run, "from_scratch") is not None,
-        "splits_rows": splits_rows,
-        "majority_method": base["majority"]["method"],
-        "random_method": base["random"]["method"],
-        "encoder": info["encoder"] if isinstance(info["encoder"], str) else json.dumps(info["encoder"]),
-        "base_model_id": hub_base_model(info["encoder"]),
-        "from_scratch": info["encoder"] == "from scratch",
+    }
+
+
+def architecture_section(run: RunFiles) -> dict[str, Any]:
+    """ "Model architecture": where the encoder came from and the head."""
+    encoder = run.run_info["encoder"]
+    return {
+        "encoder": encoder if isinstance(encoder, str) else json.dumps(encoder),
+        "base_model_id": hub_base_model(encoder),
+        "from_scratch": encoder == "from scratch",
         "arch": architecture(run),
+    }
+
+
+def corpora_rows(run: RunFiles, labels: list[str]) -> tuple[list[list[Any]], list[str]]:
+    """One row per corpus of prepare_report.json (counts per class and licence) and the skipped-clip notes."""
+    rows, notes = [], []
+    for name, c in run.prepare_report["corpora"].items():
+        skipped = c.get("skipped") or {}
+        licence = (
+            "synthetic (generated by demo.corpus)"
+            if run.run_info["demo"]
+            else CORPUS_LICENCES.get(name.lower(), UNKNOWN_LICENCE)
+        )
+        per_class = [c.get("per_class", {}).get(e, 0) for e in labels]
+        rows.append(
+            [
+                name,
+                c.get("language") or "—",
+                c.get("found", 0),
+                c.get("kept", 0),
+                sum(skipped.values()),
+                *per_class,
+                licence,
+            ]
+        )
+        notes += [f"{name}: {n} × {reason}" for reason, n in skipped.items() if n]
+    return rows, notes
+
+
+def data_section(run: RunFiles) -> dict[str, Any]:
+    """ "Training data": corpora, splits (and the train split before balancing), class shares, preparation
+    settings and the feature extractor, speaker overlap."""
+    report, labels = run.prepare_report, list(run.eval_results["labels"])
+    rows, notes = corpora_rows(run, labels)
+    split_names = [s for s in ("train", "validation", "test") if s in report["splits"]] + [
+        s for s in report["splits"] if s not in ("train", "validation", "test")
+    ]
+    split_rows = [
+        [s, *[report["splits"][s].get(e, 0) for e in labels], sum(report["splits"][s].values())] for s in split_names
+    ]
+    before = report.get("train_before_balancing")
+    if before and before != report["splits"].get("train"):
+        split_rows.insert(0, [BEFORE_BALANCING, *[before.get(e, 0) for e in labels], sum(before.values())])
+    class_totals = {e: sum(report["splits"][s].get(e, 0) for s in split_names) for e in labels}
+    grand_total = sum(class_totals.values())
+    overlap = report.get("speaker_overlap") or {}
+    return {
         "corpora_header": ["corpus", "language", "found", "kept", "skipped", *labels, "licence"],
-        "corpora_rows": corpora_rows,
-        "skipped_notes": skipped_notes,
+        "corpora_rows": rows,
+        "skipped_notes": notes,
         "split_header": ["split", *labels, "total"],
         "split_rows": split_rows,
-        "class_rows": class_rows,
+        "class_rows": [[e, n, fmt.pct(n / grand_total if grand_total else None)] for e, n in class_totals.items()],
         "grand_total": grand_total,
         "settings": [[k, fmt.value(v)] for k, v in report["settings"].items()],
-        "preprocessor": [
-            [k, fmt.value(run.preprocessor[k])]
-            for k in (
-                "sampling_rate",
-                "max_duration",
-                "do_normalize",
-                "return_attention_mask",
-                "padding_value",
-                "feature_size",
-            )
-            if k in run.preprocessor
-        ],
-        "hyper_rows": hyper_rows,
-        "reg_rows": reg_rows,
-        "progress_rows": progress_rows,
+        "preprocessor": [[k, fmt.value(run.preprocessor[k])] for k in PREPROCESSOR_KEYS if k in run.preprocessor],
+        "speaker_overlap": [[pair, n] for pair, n in overlap.items()],
+        "overlap_total": sum(overlap.values()),
+        "split_by": report["settings"].get("split_by"),
+        "sampling_rate": run.preprocessor.get("sampling_rate", report["settings"].get("sampling_rate")),
+    }
+
+
+def progress_rows(run: RunFiles) -> list[list[str]]:
+    """ "Training progress": one row per epoch, the unfreezing and the kept checkpoint noted."""
+    rows = epoch_rows(run)
+    best = best_epoch(run, rows)
+    unfreeze = run.run_info.get("unfreeze_epoch")
+    out = []
+    for r in rows:
+        notes = []
+        if unfreeze and float(r["epoch"]) == float(unfreeze):
+            notes.append("encoder unfrozen after this epoch")
+        if best is not None and r["epoch"] == best:
+            notes.append("best (kept)")
+        out.append(
+            [
+                fmt.epoch(r["epoch"]),
+                fmt.loss(r.get("train_loss")),
+                fmt.pct(r.get("train_accuracy")),
+                fmt.loss(r.get("eval_loss")),
+                fmt.pct(r.get("eval_accuracy")),
+                fmt.pct(r.get("eval_uar")),
+                fmt.pct(r.get("eval_macro_f1")),
+                "; ".join(notes),
+            ]
+        )
+    return out
+
+
+def training_section(run: RunFiles) -> dict[str, Any]:
+    """ "Training": hyperparameters, regularisers, progress per epoch, the kept checkpoint, hardware and wall time."""
+    info = run.run_info
+    flat_cfg = flatten(run.train_config)
+    enc_cfg = encoder_settings(run)
+    best = best_epoch(run, epoch_rows(run))
+    unfreeze = info.get("unfreeze_epoch")
+    metric_best = info.get("best_metric")
+    loss_metric = "loss" in str(info.get("metric_for_best_model") or "")
+    return {
+        "hyper_rows": [[k, fmt.value(v)] for k, v in flat_cfg.items()],
+        "reg_rows": [["model: head_dropout", fmt.value(run.model_config.get("head_dropout"))]]
+        + [[f"encoder: {k}", fmt.value(enc_cfg[k])] for k in ENCODER_REGULARISERS if k in enc_cfg]
+        + [[f"train_config: {k}", fmt.value(v)] for k, v in flat_cfg.items() if REGULARISER_PATTERN.search(k)],
+        "progress_rows": progress_rows(run),
         "epochs_run": fmt.epoch(info["epochs_run"]) if info.get("epochs_run") is not None else fmt.MISSING,
         "unfreeze_epoch": fmt.epoch(unfreeze) if unfreeze else None,
         "freeze_encoder_epochs": info.get("freeze_encoder_epochs"),
         "metric_for_best_model": info.get("metric_for_best_model"),
         "best_metric": fmt.MISSING
         if not isinstance(metric_best, (int, float))
-        else fmt.loss(metric_best)
-        if "loss" in metric_name
-        else fmt.pct(metric_best),
+        else (fmt.loss if loss_metric else fmt.pct)(metric_best),
         "best_epoch": fmt.epoch(best) if best is not None else fmt.MISSING,
-        "per_class_header": ["class", *[f"{s} accuracy" for s in class_split_order], f"{split} clips"],
-        "per_class_rows": per_class_rows,
-        "per_split": per_split,
-        "primary_block": per_split[split],
-        "figures": ev.get("figures") or {},
-        "files_rows": files_table(run.model_dir),
-        "hardware": hardware,
+        "hardware": info.get("hardware") or {},
         "train_runtime": fmt.duration(info["train_runtime_s"])
         if info.get("train_runtime_s") is not None
         else fmt.MISSING,
         "started_at": info.get("started_at"),
         "finished_at": info.get("finished_at"),
-        "eval_device": (ev.get("inference") or {}).get("device", fmt.MISSING),
         "train_precision": info.get("precision", fmt.MISSING),
         "precision_requested": info.get("precision_requested"),
-        "eval_precision": (ev.get("inference") or {}).get("precision", fmt.MISSING),
-        "eval_batching": (ev.get("inference") or {}).get("batching"),
-        "speaker_overlap": [[pair, n] for pair, n in overlap.items()],
-        "overlap_total": sum(overlap.values()),
-        "split_by": report["settings"].get("split_by"),
-        "model_path": str(run.model_dir),
-        "sampling_rate": run.preprocessor.get("sampling_rate", report["settings"].get("sampling_rate")),
     }
+
+
+def evaluation_section(run: RunFiles) -> dict[str, Any]:
+    """ "Evaluation": per-class accuracy of each split (validation and the primary split first), per-split blocks,
+    figures, and how inference ran."""
+    ev = run.eval_results
+    labels, split = list(ev["labels"]), ev["split"]
+    per_split = {s: _split_block(r, labels) for s, r in ev["splits"].items()}
+    order = [s for s in ("validation", split) if s in per_split] + [
+        s for s in per_split if s not in ("validation", split)
+    ]
+    inference = ev.get("inference") or {}
+    return {
+        "per_class_header": ["class", *[f"{s} accuracy" for s in order], f"{split} clips"],
+        "per_class_rows": [
+            [c, *[per_split[s]["per_class"][c] for s in order], per_split[split]["support"][c]] for c in labels
+        ],
+        "per_split": per_split,
+        "primary_block": per_split[split],
+        "figures": ev.get("figures") or {},
+        "eval_device": inference.get("device", fmt.MISSING),
+        "eval_precision": inference.get("precision", fmt.MISSING),
+        "eval_batching": inference.get("batching"),
+    }
+
+
+def files_section(run: RunFiles) -> dict[str, Any]:
+    """ "Files" and "How to use"."""
+    return {"files_rows": files_table(run.model_dir), "model_path": str(run.model_dir)}
+
+
+SECTIONS = (
+    headline_section,
+    techniques_section,
+    architecture_section,
+    data_section,
+    training_section,
+    evaluation_section,
+    files_section,
+)
+
+
+def template_context(run: RunFiles) -> dict[str, Any]:
+    """All template variables, numbers already formatted (see model_card.formatting), one function per section."""
+    context: dict[str, Any] = {}
+    for section in SECTIONS:
+        context.update(section(run))
+    return context
 
 
 def card_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -12,7 +12,8 @@ ablation_results.json::
 ``std`` is the sample standard deviation over runs (seeds, or folds x seeds); ``ci95`` the Student-t 95 %
 interval of the mean. ``delta_vs_baseline`` pairs each seed's run with the baseline run of the same seed
 (variant minus baseline) and is null for protocols whose test set differs from the baseline's (leave-one-corpus-out,
-k-fold) or when no seed is shared.
+k-fold) or when no seed is shared. common.ablation_results checks this shape and writes its cells (the model card
+reads the file too).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import yaml
 
+from common.ablation_results import METRICS, mean_std, overrides_text, paired_delta
 from common.cli import UserError
-from recipe.components.uncertainty import METRICS, mean_std_ci
+from common.tables import markdown_table as table_text
+from recipe.components.uncertainty import mean_std_ci
 
 BASELINE = "baseline"
 UNBALANCED_SPLIT = "train_unbalanced"  # written by data_prep with keep_unbalanced: true
@@ -112,31 +115,6 @@ def summarise_variant(
     return {"name": name, "overrides": overrides, "runs": runs, "test": test, "delta_vs_baseline": delta}
 
 
-def _pm(stats: dict[str, Any]) -> str:
-    mean = 100 * stats["mean"]
-    return f"{mean:.2f}" if stats.get("std") is None else f"{mean:.2f} ± {100 * stats['std']:.2f}"
-
-
-def _delta(stats: dict[str, Any] | None) -> str:
-    if stats is None:
-        return "—"
-    ci = stats.get("ci95")
-    text = f"{100 * stats['mean']:+.2f}"
-    return text if ci is None else f"{text} [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
-
-
-def overrides_text(overrides: dict[str, Any]) -> str:
-    """Short human form of a variant's overrides (architecture dicts abbreviated)."""
-    if not overrides:
-        return "(the config as is)"
-    parts = []
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            value = f"{{{len(value)} keys}}"
-        parts.append(f"{key}={value}")
-    return ", ".join(parts)
-
-
 def markdown_table(results: dict[str, Any]) -> str:
     """The Markdown table of ablation_results.json: test metrics as mean ± std (percent) and the paired change of
     each metric against the baseline with its 95 % interval (percentage points)."""
@@ -147,18 +125,17 @@ def markdown_table(results: dict[str, Any]) -> str:
         *[f"Δ {METRIC_NAMES[m]} vs baseline (pp, 95 % CI)" for m in ("accuracy", "uar")],
         "overrides",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for v in results["variants"]:
-        delta = v.get("delta_vs_baseline") or {}
-        cells = [
+    rows = [
+        [
             v["name"],
-            str(len(v["runs"])),
-            *[_pm(v["test"][m]) for m in METRICS],
-            *[_delta(delta.get(m)) if v["delta_vs_baseline"] else "—" for m in ("accuracy", "uar")],
-            overrides_text(v["overrides"]).replace("|", "\\|"),
+            len(v["runs"]),
+            *[mean_std(v["test"][m]) for m in METRICS],
+            *[paired_delta((v["delta_vs_baseline"] or {}).get(m)) for m in ("accuracy", "uar")],
+            overrides_text(v["overrides"]),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        for v in results["variants"]
+    ]
+    return table_text(header, rows) + "\n"
 
 
 def plot_results(results: dict[str, Any], path: str | Path, chance: float | None = None) -> Path:
@@ -195,24 +172,3 @@ def plot_results(results: dict[str, Any], path: str | Path, chance: float | None
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def check_schema(results: dict[str, Any]) -> None:
-    """Raise ValueError when `results` does not have the ablation_results.json shape (used by tests and loaders)."""
-    if set(results) != {"variants"} or not isinstance(results["variants"], list):
-        raise ValueError("ablation results: expected exactly {'variants': [...]}")
-    for v in results["variants"]:
-        if set(v) != {"name", "overrides", "runs", "test", "delta_vs_baseline"}:
-            raise ValueError(f"ablation results: variant keys {sorted(v)}")
-        for run in v["runs"]:
-            if (
-                not {"seed", "test", "validation", "train_seconds"}
-                <= set(run)
-                <= {"seed", "fold", "test", "validation", "train_seconds"}
-            ):
-                raise ValueError(f"ablation results: run keys {sorted(run)} of variant {v['name']}")
-            for split in ("test", "validation"):
-                if set(run[split]) != set(METRICS):
-                    raise ValueError(f"ablation results: {split} metrics {sorted(run[split])} of {v['name']}")
-        if set(v["test"]) != set(METRICS) or any(set(s) != {"mean", "std", "ci95"} for s in v["test"].values()):
-            raise ValueError(f"ablation results: test summary of {v['name']}")

@@ -11,8 +11,9 @@ import pytest
 from datasets import DatasetDict, load_from_disk
 from PIL import Image
 
+from common.ablation_results import check_schema
 from recipe import experiments
-from recipe.components.ablation import as_cli_overrides, check_schema, load_variant_file, summarise_variant
+from recipe.components.ablation import as_cli_overrides, load_variant_file, summarise_variant
 from tests.support.train_helpers import make_dataset, make_split, tiny_config, write_config
 
 
