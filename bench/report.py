@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,144 +120,158 @@ def target_summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def format_results(results: dict[str, Any]) -> str:
-    """The human-readable summary printed at the end of `make bench`."""
-    m = results["machine"]
-    parts = [
-        f"SER recipe benchmark - {results['date']} - {m['cpu']} ({m['cpus_usable']} usable CPUs, "
-        f"load {m['load_average_at_start']}), torch {m['torch']}, device {m['device']}"
-        + (f" ({m['gpu_name']})" if m.get("gpu_name") else "")
+@dataclass
+class Table:
+    """One table of the report, built once and rendered as aligned text (terminal, headed by ``caption``) and, unless
+    ``markdown`` is False, as Markdown (docs/performance.md)."""
+
+    headers: list[str]
+    rows: list[list[Any]]
+    caption: str = ""
+    markdown: bool = True
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """min / median / max clips/s over the timed steps ("" for results written before they were recorded)."""
+    spread = row.get("clips_per_s_spread")
+    return "" if not spread else f"{spread['min']} / {spread['median']} / {spread['max']}"
+
+
+def prepare_tables(prep: dict[str, Any]) -> list[Table]:
+    rows = [
+        [
+            "decode stage (`data_prep.decode.decoded_rows`)",
+            prep["files"],
+            prep["workers"],
+            prep["decode_s"],
+            prep["files_per_s"],
+            prep["files_per_s_after_first"],
+        ],
     ]
-    prep = results.get("prepare")
-    if prep:
-        parts.append(
-            "\nPrepare (decode + mono + 8 s crop + resample to 16 kHz + SHA-1; "
-            f"{prep['files']} WAV files at {'/'.join(str(r) for r in prep['sample_rates'])} Hz)"
-        )
-        rows = [
-            [
-                "decode stage (data_prep.decode)",
-                prep["workers"],
-                prep["decode_s"],
-                prep["files_per_s"],
-                prep["files_per_s_after_first"],
-                prep["audio_s_per_s"],
-            ]
+    if prep.get("cli_s") is not None:
+        rows.append(["whole `python -m data_prep` command", prep["files"], prep["workers"], prep["cli_s"]])
+        rows[-1] += [prep.get("cli_files_per_s"), ""]
+    caption = (
+        "Prepare (decode + mono + 8 s crop + resample to 16 kHz + SHA-1; "
+        f"{prep['files']} WAV files at {'/'.join(str(r) for r in prep.get('sample_rates', []))} Hz)"
+    )
+    headers = ["prepare path", "files", "workers", "seconds", "files/s", "files/s after 1st result"]
+    return [Table(headers, rows, caption)]
+
+
+def train_tables(results: dict[str, Any]) -> list[Table]:
+    headers = [
+        "model",
+        "device",
+        "dtype",
+        "mode",
+        "batch x accum",
+        "timed steps",
+        "real/padded samples",
+        "clips/s",
+        "clips/s per step min / median / max",
+        "audio s/s",
+        "peak memory MiB",
+        "clips per CPU-s",
+    ]
+    rows = [
+        [
+            r["model"],
+            r["device"],
+            r["dtype"],
+            r["mode"],
+            f"{r['batch_size']} x {r.get('grad_accum', 1)}",
+            r["timed_steps"],
+            r["padding_efficiency"],
+            r["clips_per_s"],
+            _spread(r),
+            r["audio_s_per_s"],
+            f"{r['peak_cuda_mb']} (CUDA)" if r["peak_cuda_mb"] is not None else f"{r['peak_rss_mb']} (RSS)",
+            r.get("clips_per_cpu_s", ""),
         ]
-        if prep.get("cli_s") is not None:
-            rows.append(
-                ["whole `python -m data_prep` CLI", prep["workers"], prep["cli_s"], prep["cli_files_per_s"], "", ""]
-            )
-        parts.append(text_table(["path", "workers", "seconds", "files/s", "files/s after 1st", "audio s/s"], rows))
-    train = results.get("train")
-    if train:
-        parts.append("\nTraining (SERTrainer steps after 1 warm-up step; realistic length mix)")
+        for r in results["train"]
+    ]
+    tables = [Table(headers, rows, "Training (SERTrainer steps after 1 warm-up step; realistic length mix)")]
+    ratio_rows = [
+        [
+            r["model"],
+            r["device"],
+            r["dtype"],
+            f"{r['fast_over_naive']:.2f}x",
+            f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "",
+            f">= {r['target']}x",
+        ]
+        for r in results.get("train_ratios", [])
+    ]
+    headers = ["model", "device", "dtype", "fast / naive (wall clock)", "fast / naive (CPU time)", "target"]
+    tables.append(Table(headers, ratio_rows, "Fast over naive padding"))
+    if results.get("precision_ratios"):
+        headers = ["model", "device", "precision", "speed over fp32 (clips/s)", "speed over fp32 (CPU time)"]
         rows = [
             [
                 r["model"],
                 r["device"],
                 r["dtype"],
-                r["mode"],
-                f"{r['batch_size']}x{r.get('grad_accum', 1)}",
-                r["timed_steps"],
-                r["padding_efficiency"],
-                r["clips_per_s"],
-                r["audio_s_per_s"],
-                r["peak_cuda_mb"] if r["peak_cuda_mb"] is not None else r["peak_rss_mb"],
-                r.get("clips_per_cpu_s"),
+                f"{r['speedup']:.2f}x",
+                f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else "",
             ]
-            for r in train
+            for r in results["precision_ratios"]
         ]
-        parts.append(
-            text_table(
-                [
-                    "model",
-                    "device",
-                    "dtype",
-                    "mode",
-                    "batch x accum",
-                    "steps",
-                    "real/padded",
-                    "clips/s",
-                    "audio s/s",
-                    "peak MiB",
-                    "clips/CPU-s",
-                ],
-                rows,
-            )
-        )
-        for ratio in results.get("precision_ratios", []):
-            cpu = ratio.get("speedup_cpu_time")
-            parts.append(
-                f"  {ratio['dtype']}/{ratio['reference']} {ratio['model']} {ratio['device']}: "
-                f"{ratio['speedup']:.2f}x clips/s" + (f", {cpu:.2f}x in CPU time" if cpu is not None else "")
-            )
-        for ratio in results.get("train_ratios", []):
-            cpu = ratio.get("fast_over_naive_cpu_time")
-            parts.append(
-                f"  fast/naive {ratio['model']} {ratio['device']} {ratio['dtype']}: "
-                f"{ratio['fast_over_naive']:.2f}x wall clock (target >= {ratio['target']})"
-                + (f", {cpu:.2f}x in CPU time" if cpu is not None else "")
-            )
-    infer = results.get("infer")
-    if infer:
-        parts.append(
-            f"\nInference ({infer['model']}, {infer['device']}, {infer['clips']} clips, "
-            f"{infer['audio_s']} s of audio, {infer['torch_threads']} threads)"
-        )
-        rows = [
-            [
-                r["variant"],
-                r["batch_size"],
-                r["seconds"],
-                r.get("cpu_seconds", ""),
-                r["rtf"],
-                r["clips_per_s"],
-                r.get("top1_agreement", ""),
-                r.get("max_abs_prob_diff", ""),
-            ]
-            for r in infer["rows"]
-        ]
-        parts.append(
-            text_table(["variant", "batch", "seconds", "CPU s", "RTF", "clips/s", "top-1 = fp32", "max |dp|"], rows)
-        )
-        for variant, speedup in infer_speedups(infer).items():
-            parts.append(f"  {variant}/fp32 batched: {speedup:.2f}x")
-    for extra in results.get("infer_device", []):
-        parts.append(f"\nInference on {extra['device']}")
-        rows = [[r["variant"], r["batch_size"], r["seconds"], r["rtf"], r["clips_per_s"]] for r in extra["rows"]]
-        parts.append(text_table(["variant", "batch", "seconds", "RTF", "clips/s"], rows))
-    recipe_runs = results.get("recipe")
-    if recipe_runs:
-        parts.append("\nWhole `python -m recipe.train` runs (1 epoch; seconds)")
-        parts.append(
-            text_table(
-                [
-                    "model",
-                    "precision",
-                    "train/val clips",
-                    "batch",
-                    "start-up",
-                    "setup",
-                    "train()",
-                    "after",
-                    "wall",
-                    "val pass skipped",
-                ],
-                _recipe_rows(recipe_runs),
-            )
-        )
-    targets = results.get("targets")
-    if targets:
-        parts.append("\nTargets")
-        rows = [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets]
-        parts.append(text_table(["target", "measured", "met"], rows))
-    parts.append(f"\nwall time {results['wall_s']:.0f} s; written to {results['results_file']}")
-    return "\n".join(parts)
+        tables.append(Table(headers, rows, "Precision over fp32"))
+    return tables
 
 
-def _recipe_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
-    return [
+def infer_table(infer: dict[str, Any]) -> Table:
+    speedups = infer_speedups(infer)
+    headers = [
+        "variant",
+        "device",
+        "batch",
+        "clips",
+        "audio s",
+        "seconds",
+        "CPU s",
+        "RTF",
+        "RTF (CPU s)",
+        "speed over fp32",
+        "top-1 = fp32",
+        "max abs prob diff",
+    ]
+    rows = [
+        [
+            r["variant"],
+            infer["device"],
+            r["batch_size"],
+            infer["clips"],
+            infer["audio_s"],
+            r["seconds"],
+            r.get("cpu_seconds", ""),
+            r["rtf"],
+            round(r["cpu_seconds"] / infer["audio_s"], 4) if "cpu_seconds" in r else "",
+            f"{speedups[r['variant']]:.2f}x" if r["batch_size"] > 1 and r["variant"] in speedups else "",
+            r.get("top1_agreement", ""),
+            r.get("max_abs_prob_diff", ""),
+        ]
+        for r in infer["rows"]
+    ]
+    caption = f"Inference ({infer.get('model', 'model')}, {infer['device']}, {infer.get('torch_threads', '?')} threads)"
+    return Table(headers, rows, caption)
+
+
+def recipe_table(runs: list[dict[str, Any]]) -> Table:
+    headers = [
+        "model",
+        "precision",
+        "train/val clips",
+        "batch x accum",
+        "start-up s",
+        "setup s",
+        "`train()` s",
+        "after s",
+        "wall s",
+        "validation pass skipped s",
+    ]
+    rows = [
         [
             r["model"],
             r["precision"],
@@ -271,163 +286,42 @@ def _recipe_rows(runs: list[dict[str, Any]]) -> list[list[Any]]:
         ]
         for r in runs
     ]
+    return Table(headers, rows, "Whole `python -m recipe.train` runs (1 epoch)")
+
+
+def result_tables(results: dict[str, Any]) -> list[Table]:
+    """Every table of a results.json, in report order; each is rendered by format_results and markdown_tables."""
+    tables: list[Table] = []
+    if results.get("prepare"):
+        tables += prepare_tables(results["prepare"])
+    if results.get("train"):
+        tables += train_tables(results)
+    tables += [infer_table(infer) for infer in [results.get("infer"), *results.get("infer_device", [])] if infer]
+    if results.get("recipe"):
+        tables.append(recipe_table(results["recipe"]))
+    if results.get("targets"):
+        rows = [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in results["targets"]]
+        tables.append(Table(["target", "measured", "met"], rows, "Targets", markdown=False))
+    return tables
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """The human-readable summary printed at the end of `make bench`."""
+    m = results["machine"]
+    parts = [
+        f"SER recipe benchmark - {results['date']} - {m['cpu']} ({m['cpus_usable']} usable CPUs, "
+        f"load {m['load_average_at_start']}), torch {m['torch']}, device {m['device']}"
+        + (f" ({m['gpu_name']})" if m.get("gpu_name") else "")
+    ]
+    for table in result_tables(results):
+        parts += [f"\n{table.caption}", text_table(table.headers, table.rows)]
+    parts.append(f"\nwall time {results['wall_s']:.0f} s; written to {results['results_file']}")
+    return "\n".join(parts)
 
 
 def markdown_tables(results: dict[str, Any]) -> str:
     """The Markdown tables of docs/performance.md, generated from a results.json (``python -m bench.report FILE``)."""
-    parts = []
-    prep = results.get("prepare")
-    if prep:
-        headers = ["prepare path", "files", "workers", "seconds", "files/s", "files/s after 1st result"]
-        parts.append(
-            markdown_table(
-                headers,
-                [
-                    [
-                        "decode stage (`data_prep.decode.decoded_rows`)",
-                        prep["files"],
-                        prep["workers"],
-                        prep["decode_s"],
-                        prep["files_per_s"],
-                        prep["files_per_s_after_first"],
-                    ],
-                    [
-                        "whole `python -m data_prep` command",
-                        prep["files"],
-                        prep["workers"],
-                        prep.get("cli_s"),
-                        prep.get("cli_files_per_s"),
-                        "",
-                    ],
-                ],
-            )
-        )
-    train = results.get("train")
-    if train:
-        headers = [
-            "model",
-            "device",
-            "dtype",
-            "mode",
-            "batch x accum",
-            "timed steps",
-            "real/padded samples",
-            "clips/s",
-            "audio s/s",
-            "peak memory MiB",
-            "clips per CPU-s",
-        ]
-        parts.append(
-            markdown_table(
-                headers,
-                [
-                    [
-                        r["model"],
-                        r["device"],
-                        r["dtype"],
-                        r["mode"],
-                        f"{r['batch_size']} x {r.get('grad_accum', 1)}",
-                        r["timed_steps"],
-                        r["padding_efficiency"],
-                        r["clips_per_s"],
-                        r["audio_s_per_s"],
-                        f"{r['peak_cuda_mb']} (CUDA)" if r["peak_cuda_mb"] is not None else f"{r['peak_rss_mb']} (RSS)",
-                        r.get("clips_per_cpu_s", ""),
-                    ]
-                    for r in train
-                ],
-            )
-        )
-        headers = ["model", "device", "dtype", "fast / naive (wall clock)", "fast / naive (CPU time)", "target"]
-        parts.append(
-            markdown_table(
-                headers,
-                [
-                    [
-                        r["model"],
-                        r["device"],
-                        r["dtype"],
-                        f"{r['fast_over_naive']:.2f}x",
-                        f"{r['fast_over_naive_cpu_time']:.2f}x" if "fast_over_naive_cpu_time" in r else "",
-                        f">= {r['target']}x",
-                    ]
-                    for r in results.get("train_ratios", [])
-                ],
-            )
-        )
-        if results.get("precision_ratios"):
-            headers = ["model", "device", "precision", "speed over fp32 (clips/s)", "speed over fp32 (CPU time)"]
-            parts.append(
-                markdown_table(
-                    headers,
-                    [
-                        [
-                            r["model"],
-                            r["device"],
-                            r["dtype"],
-                            f"{r['speedup']:.2f}x",
-                            f"{r['speedup_cpu_time']:.2f}x" if "speedup_cpu_time" in r else "",
-                        ]
-                        for r in results["precision_ratios"]
-                    ],
-                )
-            )
-    for infer in [results.get("infer")] + list(results.get("infer_device", [])):
-        if infer:
-            speedups = infer_speedups(infer)
-            headers = [
-                "variant",
-                "device",
-                "batch",
-                "clips",
-                "audio s",
-                "seconds",
-                "CPU s",
-                "RTF",
-                "RTF (CPU s)",
-                "speed over fp32",
-                "top-1 = fp32",
-                "max abs prob diff",
-            ]
-            parts.append(
-                markdown_table(
-                    headers,
-                    [
-                        [
-                            r["variant"],
-                            infer["device"],
-                            r["batch_size"],
-                            infer["clips"],
-                            infer["audio_s"],
-                            r["seconds"],
-                            r.get("cpu_seconds", ""),
-                            r["rtf"],
-                            round(r["cpu_seconds"] / infer["audio_s"], 4) if "cpu_seconds" in r else "",
-                            f"{speedups[r['variant']]:.2f}x"
-                            if r["batch_size"] > 1 and r["variant"] in speedups
-                            else "",
-                            r.get("top1_agreement", ""),
-                            r.get("max_abs_prob_diff", ""),
-                        ]
-                        for r in infer["rows"]
-                    ],
-                )
-            )
-    if results.get("recipe"):
-        headers = [
-            "model",
-            "precision",
-            "train/val clips",
-            "batch x accum",
-            "start-up s",
-            "setup s",
-            "`train()` s",
-            "after s",
-            "wall s",
-            "validation pass skipped s",
-        ]
-        parts.append(markdown_table(headers, _recipe_rows(results["recipe"])))
-    return "\n\n".join(parts)
+    return "\n\n".join(markdown_table(t.headers, t.rows) for t in result_tables(results) if t.markdown)
 
 
 BEGIN_MARK, END_MARK = "<!-- bench tables: begin -->", "<!-- bench tables: end -->"

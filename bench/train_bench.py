@@ -16,17 +16,21 @@ grouped order runs from the longest batches to the shortest, so the first few st
 benchmark times ``steps`` optimizer steps (each of ``grad_accum`` batches, as the recipe accumulates gradients) on
 batches picked evenly across the sorted batch lengths (quantiles), after one untimed warm-up optimizer step on the
 shortest batches (cheap; it pays the first-step costs such as creating the AdamW state). Those batches are filled
-with synthetic audio and trained in that order with ``train_sampling_strategy: sequential``.
+with synthetic audio and trained in that order with ``train_sampling_strategy: sequential``, ``repeats`` times in
+a row (one training run).
 
 Throughput = clips in the timed steps / seconds from the end of the warm-up step to the end of the last step (data
-loading and collation included). The CPU time this process used over the same span (all its threads; not the
+loading and collation included); each repeat's own clips/s is recorded and summarised as min / median / max
+(``clips_per_s_spread``), so a reader sees how far one pass over the same batches moves under load.
+The CPU time this process used over the same span (all its threads; not the
 dataloader worker processes) is recorded too (``clips_per_cpu_s``): with one thread (``--threads 1``) it is the
 compute the steps took, whatever else runs on the machine; with several threads under contention it also counts
 OpenMP threads spin-waiting for a descheduled sibling. Peak memory: the process's peak RSS (``ru_maxrss``; run each
 mode in its own process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 
     python -m bench.train_bench --model tiny|base --mode fast|naive [--device cpu|cuda] [--dtype fp32|fp16|bf16|auto]
-                                [--batch_size 4] [--grad_accum N] [--steps 3] [--out result.json]
+                                [--batch_size 4] [--grad_accum N] [--steps 3] [--repeats 3]
+                                [--out result.json]
 """
 
 from __future__ import annotations
@@ -156,17 +160,44 @@ def synthetic_dataset(rows: list[int], lengths: np.ndarray, seed: int = 0) -> Da
 
 
 def replay_picked_batches(
-    trainer: SERTrainer, pool: Dataset, lengths: np.ndarray, batch_size: int, count: int, warmup_count: int, seed: int
+    trainer: SERTrainer,
+    pool: Dataset,
+    lengths: np.ndarray,
+    batch_size: int,
+    count: int,
+    warmup_count: int,
+    seed: int,
+    repeats: int = 1,
 ) -> list[list[int]]:
     """Order `pool` with the trainer's own sampler, pick the warm-up and timed batches (`pick_batches`), and make
-    the trainer replay exactly those, in that order, as synthetic clips; returns the timed batches."""
+    the trainer replay exactly those, in that order, `repeats` times, as synthetic clips; returns the timed batches
+    (of one repeat)."""
     order = [int(i) for i in trainer._get_train_sampler(pool)]  # the sampler an epoch over `pool` would use
     warmup, picks = pick_batches(order, lengths, batch_size, count, warmup_count=warmup_count)
-    rows = warmup + [i for batch in picks for i in batch]
+    rows = warmup + [i for batch in picks for i in batch] * repeats
     need_length = trainer.args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
     trainer.train_dataset = model_view(synthetic_dataset(rows, lengths, seed), need_length)
     trainer.args.train_sampling_strategy = "sequential"  # replay exactly the batches picked above
     return picks
+
+
+def real_and_padded_samples(
+    cfg: RecipeConfig, max_samples: int, picks: list[list[int]], lengths: np.ndarray
+) -> tuple[int, int]:
+    """Audio samples in the picked batches, and the samples the collator pads them to (every clip to the crop
+    length with naive padding; each batch to its longest clip, rounded up to pad_to_multiple_of, otherwise)."""
+    real = sum(int(lengths[i]) for batch in picks for i in batch)
+    if cfg.data.naive_padding:
+        return real, sum(len(batch) for batch in picks) * max_samples
+    multiple = cfg.data.pad_to_multiple_of or 1
+    return real, sum(-(-int(lengths[batch].max()) // multiple) * multiple * len(batch) for batch in picks)
+
+
+def repeat_spread(marks: list[float], steps: int, clips_per_repeat: int) -> dict[str, float]:
+    """min / median / max clips/s of the repeats: repeat r spans marks[r * steps] to marks[(r + 1) * steps]
+    (marks[0] is the end of the warm-up step)."""
+    rates = [clips_per_repeat / (marks[r + steps] - marks[r]) for r in range(0, len(marks) - 1, steps)]
+    return {"min": round(min(rates), 3), "median": round(float(np.median(rates)), 3), "max": round(max(rates), 3)}
 
 
 def current_rss_mb() -> float:
@@ -187,9 +218,12 @@ def run(
     torch_compile: bool = False,
     grad_accum: int | None = None,
     seed: int = 42,
+    repeats: int = 1,
 ) -> dict[str, Any]:
-    """Train `steps` + 1 optimizer steps and return the throughput and memory figures of the timed steps."""
-    cfg = build_config(model, mode, device, dtype, batch_size, steps, gradient_checkpointing, torch_compile, grad_accum)
+    """Train 1 + `steps` x `repeats` optimizer steps and return the throughput and memory figures of the timed
+    steps, with the spread of the repeats."""
+    total = steps * repeats
+    cfg = build_config(model, mode, device, dtype, batch_size, total, gradient_checkpointing, torch_compile, grad_accum)
     accum = int(cfg.training["gradient_accumulation_steps"])
     cuda = device.startswith("cuda")
     with tempfile.TemporaryDirectory(prefix="ser-bench-train-") as out:
@@ -201,7 +235,7 @@ def run(
         trainer = build_trainer(cfg, args, pool, id2label=dict(enumerate(EMOTIONS)))
         net, extractor = trainer.model, trainer.processing_class
         sampling = args.train_sampling_strategy
-        picks = replay_picked_batches(trainer, pool, pool_lengths, batch_size, steps * accum, accum, seed)
+        picks = replay_picked_batches(trainer, pool, pool_lengths, batch_size, steps * accum, accum, seed, repeats)
         timer = StepTimer(cuda)
         trainer.add_callback(timer)
 
@@ -213,18 +247,13 @@ def run(
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         peak_cuda = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
 
-    if len(timer.marks) != steps + 1:
-        raise RuntimeError(f"expected {steps + 1} optimizer steps, timed {len(timer.marks)}")
+    if len(timer.marks) != total + 1:
+        raise RuntimeError(f"expected {total + 1} optimizer steps, timed {len(timer.marks)}")
     step_s = np.diff(timer.marks)
     seconds = float(timer.marks[-1] - timer.marks[0])
     cpu_seconds = float(timer.cpu_marks[-1] - timer.cpu_marks[0])
-    clips = steps * accum * batch_size
-    real = sum(int(pool_lengths[i]) for batch in picks for i in batch)
-    if cfg.data.naive_padding:
-        padded = clips * extractor.max_samples
-    else:
-        multiple = cfg.data.pad_to_multiple_of or 1
-        padded = sum(-(-int(pool_lengths[batch].max()) // multiple) * multiple * len(batch) for batch in picks)
+    clips = total * accum * batch_size
+    real, padded = (repeats * n for n in real_and_padded_samples(cfg, extractor.max_samples, picks, pool_lengths))
     return {
         "model": model,
         "mode": mode,
@@ -233,7 +262,8 @@ def run(
         "requested_dtype": dtype,
         "batch_size": batch_size,
         "grad_accum": accum,
-        "timed_steps": steps,
+        "timed_steps": total,
+        "repeats": repeats,
         "sampling": sampling,
         "naive_padding": cfg.data.naive_padding,
         "parameters": net.parameter_summary(),
@@ -244,6 +274,7 @@ def run(
         "seconds": round(seconds, 3),
         "step_s": [round(float(s), 3) for s in step_s],
         "clips_per_s": round(clips / seconds, 3),
+        "clips_per_s_spread": repeat_spread(timer.marks, steps, steps * accum * batch_size),
         "cpu_seconds": round(cpu_seconds, 3),
         "clips_per_cpu_s": round(clips / cpu_seconds, 4),
         "audio_s_per_s": round(real / SAMPLING_RATE / seconds, 3),
@@ -268,7 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="gradient accumulation steps; none given: the config's (4 for base, 1 for tiny)",
     )
-    ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps (after one warm-up step)")
+    ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps per repeat (after one warm-up step)")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="passes over the same timed steps (their spread is reported)"
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads; none given: torch's default")
     ap.add_argument("--gradient_checkpointing", action="store_true", help="recompute activations in backward")
     ap.add_argument("--torch_compile", action="store_true", help="compile the model with torch.compile")
@@ -286,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         args.gradient_checkpointing,
         args.torch_compile,
         args.grad_accum,
+        repeats=args.repeats,
     )
     emit_json(result, args.out)
     return 0
