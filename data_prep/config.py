@@ -66,11 +66,11 @@ class PrepareOptions:
     sampling_rate: int = field(default=16000, metadata={"help": "Hz the audio is resampled to"})
     workers: int = field(default=0, metadata={"help": "decoding processes (0 = number of CPUs)"})
     keep_unbalanced: bool = field(
-        default=False,
+        default=True,
         metadata={"help": "also save the train split before balancing as `train_unbalanced` (no_balancing ablation)"},
     )
     folds: int = field(
-        default=0, metadata={"help": "0: none; >= 3: assign whole speakers to this many folds in folds.json"}
+        default=5, metadata={"help": "0: none; >= 3: assign whole speakers to this many folds in folds.json"}
     )
 
 
