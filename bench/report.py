@@ -169,7 +169,7 @@ def train_tables(results: dict[str, Any]) -> list[Table]:
         "timed steps",
         "real/padded samples",
         "clips/s",
-        "clips/s per step min / median / max",
+        "clips/s of the repeats min / median / max",
         "audio s/s",
         "peak memory MiB",
         "clips per CPU-s",

@@ -1,5 +1,5 @@
-"""`python -m model_card --model OUT [--data DIR] [--ablation FILE] [--template PATH]`: write OUT/README.md from the
-run's files (and an ablation_results.json of `python -m recipe.experiments`)."""
+"""`python -m model_card --model OUT [--data DIR] [--ablation FILE] [--template PATH] [--license ID]`:
+write OUT/README.md from the run's files (and an ablation_results.json of `python -m recipe.experiments`)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="ablation_results.json (recipe.experiments): adds the Techniques & impact section",
     )
+    parser.add_argument(
+        "--license",
+        default=None,
+        help="licence id of the card's metadata (default: the run's hub.license, else derived from the corpora)",
+    )
     args = parser.parse_args(argv)
 
     def card() -> int:
-        print(f"wrote {write_card(args.model, args.data, args.template, args.ablation)}")
+        print(f"wrote {write_card(args.model, args.data, args.template, args.ablation, args.license)}")
         return 0
 
     return run_cli("model_card", card)

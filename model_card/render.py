@@ -34,6 +34,12 @@ TASK = "audio-classification"
 CORPUS_LICENCES: dict[str, str] = {
     "ravdess": "CC BY-NC-SA 4.0 (non-commercial, share-alike)",
 }
+# The same corpora's licences as Hub licence identifiers (the card's `license:` metadata); a run's
+# `hub.license` (train_config.yaml) or `python -m model_card --license` replaces the derived one.
+CORPUS_HUB_LICENCES: dict[str, str] = {"ravdess": "cc-by-nc-sa-4.0"}
+# The demo is trained on audio the recipe generates (demo.corpus): the recipe's own licence (pyproject.toml).
+DEMO_LICENCE = "apache-2.0"
+OTHER_LICENCE = "other"  # the Hub's identifier for terms it has no id for
 BEFORE_BALANCING = "train before balancing"
 UNKNOWN_LICENCE = "not recorded by this recipe: check the corpus' own terms before use"
 # Encoder (config.json → encoder_config) and training-config keys shown under "Regularisation".
@@ -86,6 +92,7 @@ class RunFiles:
     prepare_report: dict[str, Any]
     ablation: dict[str, Any] | None = None
     ablation_path: Path | None = None
+    licence: str | None = None  # `python -m model_card --license`: replaces the derived licence
 
 
 def _read_json(path: Path, required_keys: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -316,6 +323,25 @@ def eval_results(run: RunFiles) -> list[EvalResult]:
     return out
 
 
+def card_licence(run: RunFiles) -> str:
+    """The card's licence id: the run's ``hub.license`` when set; otherwise the licence of the data the weights
+    were trained on (the demo's synthetic audio: the recipe's own; one shared corpus licence; else "other", with
+    each corpus' terms in the card's corpus table)."""
+    chosen = run.licence or (run.train_config.get("hub") or {}).get("license")
+    if chosen:
+        return str(chosen)
+    if run.run_info["demo"]:
+        return DEMO_LICENCE
+    found = {CORPUS_HUB_LICENCES.get(name.lower(), OTHER_LICENCE) for name in contributing_corpora(run.prepare_report)}
+    return found.pop() if len(found) == 1 else OTHER_LICENCE
+
+
+def usage_model_id(run: RunFiles) -> str:
+    """What the card's usage snippet loads: the Hub repository the run was pushed to, else the model folder."""
+    hub = run.train_config.get("hub") or {}
+    return str(hub["hub_model_id"]) if hub.get("push_to_hub") and hub.get("hub_model_id") else str(run.model_dir)
+
+
 def model_name(run: RunFiles) -> str:
     """A stable name for the model-index: ser-<encoder type>-<n>emotions[-demo]."""
     enc = (run.model_config.get("encoder_config") or {}).get("model_type", "encoder")
@@ -333,9 +359,7 @@ def card_data(run: RunFiles) -> ModelCardData:
     return ModelCardData(
         model_name=name,
         eval_results=eval_results(run),
-        # Weights trained on the real corpora inherit their non-commercial terms (RAVDESS: CC BY-NC-SA 4.0);
-        # the card's corpus table lists each corpus' licence. The demo model saw synthetic data only.
-        license="apache-2.0" if demo else "cc-by-nc-sa-4.0",
+        license=card_licence(run),
         language=languages(run.prepare_report) or None,
         library_name="transformers",
         pipeline_tag=TASK,
@@ -660,7 +684,11 @@ def evaluation_section(run: RunFiles) -> dict[str, Any]:
 
 def files_section(run: RunFiles) -> dict[str, Any]:
     """ "Files" and "How to use"."""
-    return {"files_rows": files_table(run.model_dir), "model_path": str(run.model_dir)}
+    return {
+        "files_rows": files_table(run.model_dir),
+        "model_path": str(run.model_dir),
+        "usage_model": usage_model_id(run),
+    }
 
 
 SECTIONS = (
@@ -692,10 +720,12 @@ def render_card(
     data_dir: str | Path | None = None,
     template_path: str | Path | None = None,
     ablation: str | Path | None = None,
+    licence: str | None = None,
 ) -> ModelCard:
     """Build the ModelCard of the run in ``model_dir`` (does not write it); ``ablation``: an
-    ablation_results.json to render as "Techniques & impact"."""
+    ablation_results.json to render as "Techniques & impact"; ``licence``: replaces the derived licence id."""
     run = load_run(model_dir, data_dir, ablation)
+    run.licence = licence
     card = ModelCard.from_template(
         card_data(run), template_path=str(template_path or TEMPLATE_PATH), table=card_table, **template_context(run)
     )
@@ -708,9 +738,10 @@ def write_card(
     data_dir: str | Path | None = None,
     template_path: str | Path | None = None,
     ablation: str | Path | None = None,
+    licence: str | None = None,
 ) -> Path:
     """Render the card and save it as ``model_dir/README.md``; returns the path."""
-    card = render_card(model_dir, data_dir, template_path, ablation)
+    card = render_card(model_dir, data_dir, template_path, ablation, licence)
     path = Path(model_dir) / CARD_FILE
     card.save(path)
     return path

@@ -181,6 +181,13 @@ class HubOptions:
     commit_message: str = field(
         default="Upload speech emotion recognition model", metadata={"help": "commit message of the upload"}
     )
+    license: str | None = field(
+        default=None,
+        metadata={
+            "help": "licence id in the model card's metadata (a Hub licence identifier, e.g. apache-2.0); "
+            "null: derived from the training corpora's licences"
+        },
+    )
 
 
 # TrainingArguments fields the recipe owns itself: setting them under `training:` is an error that says where.
