@@ -68,7 +68,3 @@ def value(v: Any) -> str:
         return "[" + ", ".join(value(x) for x in v) + "]"
     return str(v)
 
-
-def cell(text: Any) -> str:
-    """Make any text safe inside a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")

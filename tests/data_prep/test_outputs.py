@@ -37,7 +37,9 @@ def small_corpus(root: Path, per_label: int = 3) -> Path:
 
 
 def cfg_for(corpus: Path, out: Path):
-    return load_config(None, [f"folder={corpus}"], output=str(out), workers=1, per_class=0)
+    return load_config(
+        None, [f"folder={corpus}"], output=str(out), workers=1, per_class=0, keep_unbalanced=False, folds=0
+    )
 
 
 def siblings(out: Path) -> list[str]:

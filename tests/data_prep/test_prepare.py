@@ -23,6 +23,8 @@ REGEX = r"^(?P<speaker>[^_]+)_"
 
 
 def folder_config(root: Path, out: Path, **overrides) -> object:
+    """The three splits alone unless a test asks for train_unbalanced or folds (the defaults write both)."""
+    overrides = {"keep_unbalanced": False, "folds": 0, **overrides}
     cfg = load_config(None, [f"folder={root}"], output=str(out), workers=1, **overrides)
     cfg.corpora[0].options["speaker_regex"] = REGEX
     return cfg
