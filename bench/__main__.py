@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--threads", type=int, default=None, help="torch threads for training and inference (default: torch's)"
     )
-    ap.add_argument("--out", default=str(REPO / "bench" / "results.json"))
+    ap.add_argument("--out", default=str(REPO / "bench" / "results.json"), help="where results.json is written")
     args = ap.parse_args(argv)
     args.only = [s for s in args.only.split(",") if s]
     bad = [s for s in args.only if s not in SECTIONS]

@@ -153,3 +153,25 @@ def test_a_usage_error_is_one_line_and_exit_2(module, capsys):
     assert exit_status(module, ["--no_such_option_anywhere", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ": error: " in err and "Traceback" not in err, err
+
+
+def test_the_list_holds_every_command_line_module():
+    from tests.test_import_graph import is_cli, source_modules
+
+    no_options = {"recipe.space.app", "recipe.modeling.__main__"}
+    found = {name for name, path in source_modules().items() if is_cli(path)} - no_options
+    assert found == set(CLIS)
+
+
+@pytest.mark.parametrize("module", CLIS)
+def test_help_documents_every_option(module, monkeypatch, capsys):
+    """`--help` exits 0 and shows every option of the parser main builds, each with its own help text."""
+    parser = cli_parser(module, monkeypatch)
+    assert exit_status(module, ["--help"]) == 0
+    text = capsys.readouterr().out
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        assert action.help, f"{module}: {action.option_strings or action.dest} has no help"
+        for option in action.option_strings:
+            assert option in text, f"{module} --help does not show {option}"
