@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tests.support.hub_server import HubServer
 from tests.support.train_helpers import REPO, make_dataset, tiny_config, write_config
@@ -27,6 +29,13 @@ model = AutoModelForAudioClassification.from_pretrained(sys.argv[1], trust_remot
 print(json.dumps({"model_type": cfg.model_type, "labels": [cfg.id2label[i] for i in range(cfg.num_labels)],
                   "model_class": type(model).__name__, "fe_class": type(fe).__name__,
                   "max_duration": fe.max_duration}))
+# the model card's usage: the pipeline on a 16 kHz mono float32 array
+import soundfile as sf
+from transformers import pipeline
+wave, rate = sf.read(sys.argv[2], dtype="float32")
+classifier = pipeline("audio-classification", model=sys.argv[1], trust_remote_code=True)
+scores = classifier({"raw": wave, "sampling_rate": rate}, top_k=cfg.num_labels)
+print(json.dumps({s["label"]: s["score"] for s in scores}))
 """
 
 
@@ -105,8 +114,10 @@ def test_push_to_hub_end_to_end(tmp_path):
 
         # 3. What arrived loads back through the Hub API (remote code from the repo, not from this checkout).
         loader_env = {**env, "PYTHONPATH": ""}
+        clip = tmp_path / "clip.wav"
+        sf.write(clip, 0.3 * np.sin(2 * np.pi * 220 * np.arange(12800) / 16000).astype(np.float32), 16000)  # 0.8 s
         loaded = subprocess.run(
-            [sys.executable, "-c", LOAD_FROM_HUB, REPO_ID],
+            [sys.executable, "-c", LOAD_FROM_HUB, REPO_ID, str(clip)],
             cwd=tmp_path,
             env=loader_env,
             capture_output=True,
@@ -114,7 +125,8 @@ def test_push_to_hub_end_to_end(tmp_path):
             timeout=300,
         )
         assert loaded.returncode == 0, loaded.stderr[-3000:] + f"\nunknown: {hub.state.unknown_requests}"
-        info = json.loads(loaded.stdout.strip().splitlines()[-1])
+        info = json.loads(loaded.stdout.strip().splitlines()[-2])
+        from_hub = json.loads(loaded.stdout.strip().splitlines()[-1])
         assert info == {
             "model_type": "ser_attention_pooling",
             "labels": ["anger", "fear", "happy", "neutral", "sad", "surprise"],
@@ -122,6 +134,15 @@ def test_push_to_hub_end_to_end(tmp_path):
             "fe_class": "SERFeatureExtractor",
             "max_duration": 1.0,
         }
+        # 4. The pipeline on the pushed model gives the probabilities recipe.predict gives on the trained folder.
+        predicted = _run(
+            ["-m", "recipe.predict", str(out), str(clip), "--json", "--top_k", "6", "--precision", "fp32"], env
+        )
+        assert predicted.returncode == 0, predicted.stderr[-3000:]
+        (prediction,) = json.loads(predicted.stdout)["predictions"]
+        local = {t["label"]: t["score"] for t in prediction["top_k"]}
+        assert from_hub.keys() == local.keys() and len(local) == 6
+        assert max(abs(from_hub[k] - local[k]) for k in local) < 1e-5
 
 
 @pytest.mark.slow  # spawns the train and hub CLIs
