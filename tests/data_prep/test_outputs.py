@@ -4,6 +4,7 @@ memory of the kept window only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -90,12 +91,20 @@ def test_second_concurrent_run_is_refused(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def tree_contents(folder: Path) -> dict[str, str | None]:
+    """Every path under `folder` with its file's SHA-1 (None for folders)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+    }
+
+
 @pytest.mark.slow
 def test_killed_run_leaves_nothing_where_a_reader_looks(tmp_path: Path) -> None:
     corpus = small_corpus(tmp_path / "corpus", per_label=40)
     out = tmp_path / "out"
     prepare(cfg_for(corpus, out), verbose=False)
-    before = sorted(p.name for p in out.rglob("*"))
+    before = tree_contents(out)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -117,9 +126,12 @@ def test_killed_run_leaves_nothing_where_a_reader_looks(tmp_path: Path) -> None:
     deadline = time.time() + 120
     while not any(name.startswith(".out.work-") for name in siblings(out)) and time.time() < deadline:
         time.sleep(0.05)
+    # killed while it works: its staging folder exists and the process has not ended on its own
+    assert any(name.startswith(".out.work-") for name in siblings(out)), "the run never started writing"
+    assert proc.poll() is None, f"the run ended (status {proc.returncode}) before it could be killed"
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert sorted(p.name for p in out.rglob("*")) == before  # the old output, whole, nothing added
+    assert proc.wait() == -signal.SIGKILL
+    assert tree_contents(out) == before  # the old output, byte for byte, nothing added
     assert not any(".prepare-work" in p.name or ".work-" in p.name for p in out.rglob("*"))
     prepare(cfg_for(corpus, out), verbose=False, overwrite=True)  # the next run clears the debris
     assert siblings(out) == [".out.lock"]
