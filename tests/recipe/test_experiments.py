@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import DatasetDict, load_from_disk
+from datasets import load_from_disk
 from PIL import Image
 
 from common.ablation_results import check_schema
 from recipe import experiments
 from recipe.components.ablation import as_cli_overrides, load_variant_file, summarise_variant
-from tests.support.train_helpers import make_dataset, make_split, tiny_config, write_config
+from tests.support.train_helpers import make_dataset, make_two_corpus_set, tiny_config, write_config
 
 
 @pytest.fixture()
@@ -94,37 +94,8 @@ def test_user_variants_and_no_op_variants(tmp_path, tiny_setup, capsys):
     assert "no_freeze leaves" in capsys.readouterr().out
 
 
-def _two_corpus_set(path: Path) -> str:
-    """A prepared set with corpora c0/c1, 4 speakers each, an unbalanced train split and folds.json."""
-
-    def tag(ds, corpus, split):
-        return ds.map(
-            lambda row, i: {
-                "corpus": corpus,
-                "speaker": f"{corpus}_s{i % 4}",
-                "path": f"/{corpus}/{split}{row['path']}",
-            },
-            with_indices=True,
-        )
-
-    splits = {
-        name: [tag(make_split(n, seed), c, name) for c in ("c0", "c1")]
-        for name, n, seed in (("train", 2, 0), ("validation", 1, 1), ("test", 1, 2))
-    }
-    from datasets import concatenate_datasets
-
-    dsd = DatasetDict({k: concatenate_datasets(v) for k, v in splits.items()})
-    dsd["train_unbalanced"] = dsd["train"]
-    dsd.save_to_disk(str(path))
-    speakers = sorted(set(dsd["train"]["speaker"]))
-    (path / "folds.json").write_text(
-        json.dumps({"k": 4, "by": "speaker", "seed": 0, "speakers": {s: i % 4 for i, s in enumerate(speakers)}})
-    )
-    return str(path)
-
-
 def test_leave_one_corpus_out_and_kfold_datasets(tmp_path):
-    data = _two_corpus_set(tmp_path / "data")
+    data = make_two_corpus_set(tmp_path / "data")
     loco = experiments.loco_variants(data, tmp_path / "out")
     assert [v.name for v in loco] == ["loco-c0", "loco-c1"] and not any(v.paired for v in loco)
     held = load_from_disk(loco[0].datasets[0][1])
@@ -180,3 +151,33 @@ def test_from_scratch_variant_takes_the_encoders_architecture(tmp_path, tiny_set
     assert arch["model_type"] == "wav2vec2" and arch["hidden_size"] == 32 and arch["layerdrop"] == 0.0
     resolved = load_config(config, as_cli_overrides(variant.overrides))
     assert resolved.model.from_scratch and resolved.model.encoder_config == arch
+
+
+@pytest.mark.slow
+def test_loco_and_kfold_run_end_to_end(tmp_path):
+    """Both protocols trained and evaluated for real: one run per held-out corpus, one per fold, each tested on
+    its own derived test split, summarised without a paired delta (their test sets are not the baseline's)."""
+    data = make_two_corpus_set(tmp_path / "data")
+    cfg = tiny_config(training={"num_train_epochs": 1, "per_device_train_batch_size": 6, "logging_steps": 50})
+    config = write_config(tmp_path / "cfg.yaml", cfg)
+    out = tmp_path / "out"
+    argv = ["--config", config, "--data", data, "--output", str(out), "--seeds", "1", "--variants", "loco,kfold"]
+    assert experiments.main(argv) == 0
+    results = json.loads((out / experiments.RESULTS_JSON).read_text())
+    check_schema(results)
+    variants = {v["name"]: v for v in results["variants"]}
+    assert set(variants) == {"loco-c0", "loco-c1", "kfold"}
+    assert [r.get("fold") for r in variants["loco-c0"]["runs"]] == [None]
+    assert sorted(r["fold"] for r in variants["kfold"]["runs"]) == [0, 1, 2, 3]
+    for name, variant in variants.items():
+        assert variant["delta_vs_baseline"] is None
+        for run in variant["runs"]:
+            folder = out / "runs" / name / f"seed-{run['seed']}"
+            folder = folder / f"fold-{run['fold']}" if "fold" in run else folder
+            ev = json.loads((folder / "eval_results.json").read_text())
+            assert run["test"] == {m: ev["splits"]["test"][m] for m in ("accuracy", "uar", "macro_f1")}
+            test_corpora = set(load_from_disk(ev["data_dir"])["test"]["corpus"])
+            if name.startswith("loco-"):
+                assert test_corpora == {name.removeprefix("loco-")}
+        mean = np.mean([r["test"]["uar"] for r in variant["runs"]])
+        assert variant["test"]["uar"]["mean"] == pytest.approx(mean)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
@@ -103,3 +104,30 @@ def tiny_encoder_config(no_dropout: bool = False) -> dict[str, Any]:
             hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0
         )
     return cfg
+
+
+def make_two_corpus_set(path: Path) -> str:
+    """A prepared set with corpora c0/c1, 4 speakers each, an unbalanced train split and folds.json."""
+
+    def tag(ds, corpus, split):
+        return ds.map(
+            lambda row, i: {
+                "corpus": corpus,
+                "speaker": f"{corpus}_s{i % 4}",
+                "path": f"/{corpus}/{split}{row['path']}",
+            },
+            with_indices=True,
+        )
+
+    splits = {
+        name: [tag(make_split(n, seed), c, name) for c in ("c0", "c1")]
+        for name, n, seed in (("train", 2, 0), ("validation", 1, 1), ("test", 1, 2))
+    }
+    dsd = DatasetDict({k: concatenate_datasets(v) for k, v in splits.items()})
+    dsd["train_unbalanced"] = dsd["train"]
+    dsd.save_to_disk(str(path))
+    speakers = sorted(set(dsd["train"]["speaker"]))
+    (path / "folds.json").write_text(
+        json.dumps({"k": 4, "by": "speaker", "seed": 0, "speakers": {s: i % 4 for i, s in enumerate(speakers)}})
+    )
+    return str(path)
