@@ -357,7 +357,7 @@ def plan(variants: list[Variant], seeds: list[int], out: Path, extra: list[str])
     for seed in seeds:
         for v in variants:
             for fold, data_dir in v.datasets:
-                folder = out / "runs" / v.name / f"seed-{seed}" / (f"fold-{fold}" if fold is not None else "")
+                folder = ablation.run_folder(out, v.name, seed, fold)
                 runs.append(Run(v, seed, fold, data_dir, folder, extra))
     return runs
 
@@ -436,11 +436,11 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
         base_seed = int(load_config(args.config, extra).training.get("seed", 42))
+        seeds = [base_seed + i for i in range(args.seeds)]
+        runs = plan(variants, seeds, out, extra)
     except (VariantError, ConfigError) as err:
         print(f"recipe.experiments: {err}", file=sys.stderr)
         return 2
-    seeds = [base_seed + i for i in range(args.seeds)]
-    runs = plan(variants, seeds, out, extra)
     results: dict[tuple[str, int, int | None], dict[str, Any]] = {}
     todo = []
     for run in runs:
