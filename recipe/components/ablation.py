@@ -65,8 +65,6 @@ def check_variant_name(name: object, where: str) -> str:
             f"{where}: variant name {name!r} cannot name a run folder (use letters, digits, spaces, _ . + -, "
             "not starting with a dot, at most 100 characters)"
         )
-    if text in PROTOCOLS:
-        raise VariantError(f"{where}: variant name {name!r} is reserved (a protocol)")
     return text
 
 
@@ -87,6 +85,8 @@ def load_variant_file(path: str | Path) -> dict[str, dict[str, Any]]:
     for name, overrides in raw.items():
         if not isinstance(overrides, dict) or not all(isinstance(k, str) and "." in k for k in overrides):
             raise VariantError(f"{path}: variant {name!r} must map section.key names to values")
+        if str(name) in PROTOCOLS:
+            raise VariantError(f"{path}: variant name {name!r} is reserved (a protocol)")
         out[check_variant_name(name, str(path))] = dict(overrides)
     return out
 
