@@ -31,7 +31,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
     if not (path / "config.json").is_file():
         raise ModelFolderError(f"{path}: not a model folder (no config.json; expected recipe.train's --output_dir)")
     with model_load_errors(path):  # config.json alone: cheap, and catches a folder of another kind before any work
-        AutoConfig.from_pretrained(str(path))
+        AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     return path
 
 

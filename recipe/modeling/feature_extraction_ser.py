@@ -79,7 +79,7 @@ class SERFeatureExtractor(Wav2Vec2FeatureExtractor):
         `SERConfig`, or a Hub id / folder whose config is read with `AutoConfig`."""
         config = encoder_config_or_name
         if isinstance(config, str):
-            config = AutoConfig.from_pretrained(config)
+            config = AutoConfig.from_pretrained(config, trust_remote_code=False)
         return cls(return_attention_mask=encoder_wants_attention_mask(config), max_duration=max_duration)
 
     @property
