@@ -14,7 +14,11 @@ Writes into OUTPUT:
   synthetic clips (checked against ``--tolerance``), and with ``--data`` the int8 graph's top-1 agreement with
   the fp32 graph on a split of the prepared dataset.
 
-Exit status: 0 written, 2 bad input (no model folder, unknown split), 1 the exported graph disagrees with PyTorch.
+OUTPUT is replaced whole (built in a hidden sibling folder, then swapped in): nothing of an earlier export stays.
+An OUTPUT that holds anything but an earlier export (no export_info.json) is refused.
+
+Exit status: 0 written, 2 bad input (no model folder, unknown split, an OUTPUT that is not an export folder),
+1 the exported graph disagrees with PyTorch.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from common.atomic import OutputError, atomic_output
 from common.config import CliParser
 from recipe.components.inference import OnnxModel, classify_waves, load_onnx_model, padding_is_masked
 from recipe.predict import load_model
@@ -156,6 +160,20 @@ def int8_agreement(
     }
 
 
+def check_export_output(model_dir: Path, output: Path) -> None:
+    """ExportError unless `output` can be replaced whole: absent, empty, or an earlier export (it holds
+    export_info.json), and neither the model folder nor a folder holding it."""
+    model_real, output_real = model_dir.resolve(), output.resolve()
+    if output_real == model_real or model_real.is_relative_to(output_real):
+        raise ExportError(f"--output {output}: holds the model folder {model_dir}; choose a folder of its own")
+    if output.exists() and not output.is_dir():
+        raise ExportError(f"--output {output}: exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not (output / INFO_FILE).is_file():
+        raise ExportError(
+            f"--output {output}: holds files recipe.export did not write (no {INFO_FILE}); choose another folder"
+        )
+
+
 def export_model(
     model_dir: str | Path,
     output: str | Path | None = None,
@@ -171,9 +189,11 @@ def export_model(
     if data_dir is not None and quantize != "int8":
         raise ExportError("--data measures the int8 graph's agreement: add --quantize int8")
     output = Path(output) if output else model_dir / "onnx"
+    check_export_output(model_dir, output)
     model, extractor = load_model(model_dir, "cpu")
-    with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as tmp:
-        staging = Path(tmp)  # nothing half-written in `output`: files move there once all are checked
+    # Built in a hidden sibling and swapped in whole (common.atomic): a file of an earlier export (an int8 graph of
+    # another model) never survives beside the new graph, and a failed export leaves the previous folder as it was.
+    with atomic_output(output, overwrite=True) as staging:
         for name in COPIED:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, staging / name)
@@ -202,9 +222,6 @@ def export_model(
                 int8 = load_onnx_model(staging / INT8_FILE)
                 info["int8_agreement"] = int8_agreement(fp32, int8, extractor, data_dir, split)
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
-        output.mkdir(parents=True, exist_ok=True)
-        for path in staging.iterdir():
-            shutil.move(str(path), output / path.name)
     info["output"] = str(output)
     return info
 
@@ -227,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     try:
         info = export_model(args.model, args.output, args.quantize, args.data, args.split, args.tolerance)
-    except ExportError as err:
+    except (ExportError, OutputError) as err:
         print(f"recipe.export: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
