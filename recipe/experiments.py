@@ -209,9 +209,7 @@ def from_scratch_overrides(cfg) -> dict[str, Any]:
     from recipe.modeling.configuration_ser import clean_encoder_config
 
     try:
-        arch = AutoConfig.from_pretrained(
-            cfg.model.encoder, **{**cfg.model.encoder_config, "trust_remote_code": False}
-        )
+        arch = AutoConfig.from_pretrained(cfg.model.encoder, **{**cfg.model.encoder_config, "trust_remote_code": False})
     except OSError as err:
         raise VariantError(
             f"from_scratch: cannot read the architecture of model.encoder {cfg.model.encoder!r} ({err})"

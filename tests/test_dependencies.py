@@ -6,12 +6,13 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_PACKAGES = ("common", "data_prep", "recipe", "model_card", "bench", "demo")
@@ -85,4 +86,3 @@ def test_every_imported_distribution_is_declared(scope: str) -> None:
         if dists and not dists & allowed:
             undeclared[module] = sorted(dists)
     assert undeclared == {}, f"imported by {scope} code but not declared in pyproject.toml: {undeclared}"
-

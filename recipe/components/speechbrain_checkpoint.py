@@ -128,7 +128,7 @@ def read_hyperparams(path: Path, where: str) -> str:
     """The text of a hyperparams.yaml, refused unread when larger than MAX_HYPERPARAMS_BYTES."""
     size = path.stat().st_size
     if size > MAX_HYPERPARAMS_BYTES:
-        raise SpeechBrainFormatError(f"{where}: {size} bytes, more than {MAX_HYPERPARAMS_BYTES}; not a hyperparams file")
+        raise SpeechBrainFormatError(f"{where}: {size} bytes, more than {MAX_HYPERPARAMS_BYTES}; not hyperparameters")
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
