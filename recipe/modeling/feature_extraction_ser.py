@@ -26,8 +26,10 @@ def centre_crop(wave: np.ndarray, max_samples: int) -> np.ndarray:
 
 
 def normalise(wave: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance (Wav2Vec2FeatureExtractor's formula, epsilon 1e-7), computed in float64: in float32
-    the variance of a clip with peaks above about 1e19 overflows to inf and every feature becomes 0 or NaN."""
+    """Zero mean, unit variance (Wav2Vec2FeatureExtractor's formula, epsilon 1e-7) computed in float64: in float32
+    the variance of a clip with peaks above about 1e19 overflows to inf and every feature becomes 0 or NaN. Each
+    result is at most sqrt(len(wave)) in magnitude, so it always fits float32 again. Costs 1.2 ms instead of 0.6 ms
+    per 8 s clip (`timeit` on 128 000 samples)."""
     wave64 = np.asarray(wave, dtype=np.float64)
     return ((wave64 - wave64.mean()) / np.sqrt(wave64.var() + 1e-7)).astype(np.float32)
 

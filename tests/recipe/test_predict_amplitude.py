@@ -77,3 +77,13 @@ def test_non_finite_model_scores_become_an_error_not_a_nan(
     assert main([str(poisoned), str(tmp_path / "a.wav"), "--json"]) == 1
     result = no_nan(capsys.readouterr().out)
     assert result["predictions"] == [] and "non-finite" in result["errors"][0]["error"]
+
+
+def test_extractor_stays_finite_at_the_float32_limits() -> None:
+    extractor = SERFeatureExtractor()
+    opposite = np.full(16000, -3.4e38, np.float32)
+    opposite[0] = 3.4e38  # the deviation from the mean is itself beyond float32's range
+    constant = np.full(16000, 3.4e38, np.float32)
+    values = extractor([opposite, constant], sampling_rate=16000, return_tensors="np")["input_values"]
+    assert np.isfinite(values).all()
+    assert values[0, 0] == pytest.approx(np.sqrt(16000 - 1), rel=1e-3) and not values[1].any()
