@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from recipe import export
+from recipe.components import onnx_export
 from recipe.export import main as export_main
 from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
@@ -38,7 +38,7 @@ def test_export_without_quantize_leaves_no_stale_int8_graph(
     (onnx_dir / "export_info.json").write_text(json.dumps({"files": ["model.onnx", "model_int8.onnx"]}))
     assert export_main(["--model", model_dir]) == 0
     assert sorted(p.name for p in onnx_dir.iterdir()) == sorted(
-        ["model.onnx", "export_info.json", *(n for n in export.COPIED if (Path(model_dir) / n).is_file())]
+        ["model.onnx", "export_info.json", *(n for n in onnx_export.COPIED if (Path(model_dir) / n).is_file())]
     )
     assert json.loads((onnx_dir / "export_info.json").read_text())["files"] == ["model.onnx"]
     assert not [p.name for p in Path(model_dir).iterdir() if ".partial-" in p.name or ".old-" in p.name]
@@ -69,7 +69,7 @@ def test_failed_export_leaves_the_previous_folder_as_it_was(
         path.write_bytes(b"half a graph")
         raise RuntimeError("exporter died")
 
-    monkeypatch.setattr(export, "export_fp32", broken_exporter)
+    monkeypatch.setattr(onnx_export, "export_fp32", broken_exporter)
     assert export_main(["--model", model_dir]) == 1
     assert {p.name: p.read_bytes() for p in onnx_dir.iterdir()} == previous
     leftovers = [p.name for p in Path(model_dir).iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]

@@ -11,8 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from recipe.components.model_io import load_model
+from recipe.components.prediction import predict_files
 from recipe.modeling import SERFeatureExtractor
-from recipe.predict import load_model, main, predict_files
+from recipe.predict import main
 
 
 def tone(seconds: float = 1.0, sr: int = 16000, peak: float | None = None) -> np.ndarray:
