@@ -42,7 +42,7 @@ def test_licence_from_hub_license_and_from_the_command_line(tmp_path):
 
 def test_usage_snippet_loads_the_pushed_repository_or_the_folder(tmp_path):
     out, data = make_fake_run(tmp_path)
-    assert f'pipeline("audio-classification", model="{out}", trust_remote_code=True)' in str(render_card(out, data))
+    assert f'"audio-classification", model="{out}", trust_remote_code=True' in str(render_card(out, data))
     _set_hub(out, push_to_hub=True, hub_model_id="someone/ser-test")
     text = str(render_card(out, data))
     assert 'model="someone/ser-test"' in text and f'model="{out}"' not in text
