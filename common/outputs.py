@@ -30,7 +30,11 @@ LEGACY: dict[str, tuple[tuple[str, ...], ...]] = {
     DATASET: (("prepare_report.json", "dataset_dict.json"),),
     TRAINING_RUN: (("run_info.json", "train_config.yaml"), ("checkpoint-*/trainer_state.json",)),
     EXPORT: (("export_info.json",),),
-    EXPERIMENT: (("ablation_results.json",), ("runs/*/seed-*/run_result.json",)),
+    EXPERIMENT: (
+        ("ablation_results.json",),
+        ("runs/*/seed-*/run_result.json",),
+        ("runs/*/seed-*/fold-*/run_result.json",),
+    ),
 }
 
 

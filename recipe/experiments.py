@@ -34,6 +34,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from common.atomic import OutputError, output_lock
+from common.outputs import EXPERIMENT, check_disjoint, check_replaceable, write_marker
+from common.secrets import redact, redact_argv
 from recipe.components import ablation
 from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
 from recipe.components.config import ConfigError, load_config
@@ -284,8 +287,8 @@ def finished(run: Run) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     if (
-        result.get("overrides") != run.variant.overrides
-        or result.get("extra") != run.extra
+        result.get("overrides") != redact(run.variant.overrides)
+        or result.get("extra") != redact_argv(run.extra)
         or result.get("data_dir") != run.data_dir
     ):
         print(f"recipe.experiments: {path} is from a different definition of {run.label}; running it again")
@@ -337,8 +340,8 @@ def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool)
         "variant": run.variant.name,
         "seed": run.seed,
         "fold": run.fold,
-        "overrides": run.variant.overrides,
-        "extra": run.extra,
+        "overrides": redact(run.variant.overrides),  # records never hold a credential (common.secrets)
+        "extra": redact_argv(run.extra),
         "data_dir": run.data_dir,
         "test": _headline(results["splits"]["test"]),
         "validation": _headline(results["splits"]["validation"]),
@@ -392,6 +395,7 @@ def summarise(variants: list[Variant], results: dict[tuple[str, int, int | None]
 
 def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: int) -> None:
     """ablation_results.json, .md (with the command) and .png."""
+    summary = redact(summary)
     (out / RESULTS_JSON).write_text(json.dumps(summary, indent=2) + "\n")
     md = (
         f"# Ablation results\n\nCommand: `{command}`\n\nTest metrics in percent, mean ± standard deviation over "
@@ -421,8 +425,28 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: exit 2 with one line for bad input, 1 when a run fails."""
+    """CLI entry point: exit 2 with one line for bad input or an output folder held by another run, 1 when a run
+    fails. The runner holds OUT's lock throughout (common.atomic.output_lock)."""
     args, extra = parse_args(argv)
+    try:
+        check_disjoint(args.output, [("--data", args.data)])  # before the lock file is written beside OUT
+        with output_lock(args.output):
+            return _main(args, extra, argv)
+    except OutputError as err:
+        print(f"recipe.experiments: {err}", file=sys.stderr)
+        return 2
+
+
+def claim_output(out: Path, data: str) -> None:
+    """OUT must not be, contain or lie inside --data, and may be reused (to continue an interrupted experiment) only
+    when it holds an experiment of the recipe (common.outputs)."""
+    check_disjoint(out, [("--data", data)])
+    check_replaceable(out, EXPERIMENT, overwrite=True, flag="--output")
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, EXPERIMENT)
+
+
+def _main(args: argparse.Namespace, extra: list[str], argv: list[str] | None) -> int:
     out = Path(args.output)
     try:
         if args.seeds < 1:
@@ -433,10 +457,10 @@ def main(argv: list[str] | None = None) -> int:
         names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(BUILTIN_VARIANTS)
         if BASELINE not in names and any(n not in PROTOCOLS for n in names):
             names.insert(0, BASELINE)  # deltas need it
-        out.mkdir(parents=True, exist_ok=True)
+        claim_output(out, args.data)
         variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
         base_seed = int(load_config(args.config, extra).training.get("seed", 42))
-    except (VariantError, ConfigError) as err:
+    except (VariantError, ConfigError, OutputError) as err:
         print(f"recipe.experiments: {err}", file=sys.stderr)
         return 2
     seeds = [base_seed + i for i in range(args.seeds)]
@@ -455,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     n_labels = len(_load_dsd(args.data)["test"].features["label"].names)
     command = "python -m recipe.experiments " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        shlex.quote(a) for a in redact_argv(argv if argv is not None else sys.argv[1:])
     )
     t0 = time.time()
     bar = tqdm(todo, desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)

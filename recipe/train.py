@@ -15,7 +15,6 @@ run_info.json; the Trainer's checkpoints live in OUT/checkpoint-*.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -24,11 +23,12 @@ from typing import Any
 
 from datasets import Dataset
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
+from common.atomic import OutputError
 from common.cli import run_cli
 from common.config import ConfigParser
 from common.hardware import hardware_info
+from common.secrets import is_secret_key, redact
 from data_prep.dataset import PreparedDataError, load_prepared
 
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
@@ -37,6 +37,7 @@ from .components.collator import AudioClassificationCollator
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, config_parser, parse_args
 from .components.metrics import compute_metrics
 from .components.precision import cpu_bf16_flags, precision_of
+from .components.run_folder import SaveConfigCallback, check_resume_labels, hold_output_dir, prepare_output_dir
 from .components.speechbrain_checkpoint import SpeechBrainFormatError
 from .components.trainer import SERTrainer
 from .hub import HubError
@@ -63,8 +64,10 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     """A fresh model (pretrained encoder + new head, or all random with `model.from_scratch`) and its extractor."""
     opts = cfg.model
     if opts.from_scratch:
-        # SERConfig completes a partial encoder_config with the architecture's defaults.
+        # SERConfig completes a partial encoder_config with the architecture's defaults. Nothing is downloaded, so
+        # download options such as a token are dropped (config.json would otherwise hold them).
         encoder_config = {"model_type": "wav2vec2", **opts.encoder_config}
+        encoder_config = {k: v for k, v in encoder_config.items() if not is_secret_key(k)}
         if opts.use_weighted_layer_sum:
             encoder_config.setdefault("layerdrop", 0.0)  # dropped layers would misalign the layer weights
         try:
@@ -146,9 +149,10 @@ def main(argv: list[str] | None = None, extra_callbacks: list[TrainerCallback] |
         if not cfg.data.dataset_dir:
             raise ConfigError("no dataset: pass --data DIR (or data.dataset_dir)")
         training_args = build_training_arguments(cfg)
-        return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks or [])
+        with hold_output_dir(cfg, training_args):  # one run per output folder
+            return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks or [])
 
-    return run_cli("recipe.train", train, (DataError, PreparedDataError, HubError))
+    return run_cli("recipe.train", train, (DataError, PreparedDataError, HubError, OutputError))
 
 
 def resume_checkpoint(out: Path) -> str:
@@ -188,22 +192,10 @@ def run(
         checkpoint = resume_from_checkpoint
     elif resume:
         checkpoint = resume_checkpoint(out)
-    elif out.is_dir() and get_last_checkpoint(str(out)) is not None:
-        if not cfg.recipe.overwrite_output_dir:
-            raise ConfigError(
-                f"{out} already holds checkpoints of an earlier run: pass --resume to continue it, "
-                "--overwrite_output_dir to start over, or choose another --output_dir"
-            )
-        with training_args.main_process_first(desc="removing old checkpoints"):
-            if training_args.process_index == 0:
-                old = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
-                print(f"recipe.train: overwrite_output_dir: removing {len(old)} old checkpoint(s) in {out}")
-                for path in old:
-                    shutil.rmtree(path)
     if cfg.hub.push_to_hub:
         from .hub import require_token
 
-        require_token()  # fail before hours of training, not after
+        require_token(cfg.training.get("hub_token"))  # fail before hours of training, not after
 
     if training_args.process_index == 0:
         print(
@@ -214,10 +206,14 @@ def run(
     data = cfg.data
     dsd = load_prepared(data.dataset_dir, (data.train_split, data.eval_split))
     label_names = dsd[data.train_split].features["label"].names
+    if checkpoint:
+        check_resume_labels(checkpoint, label_names)
     id2label = dict(enumerate(label_names))
     need_length = training_args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
     train_ds = model_view(dsd[data.train_split], need_length)
     eval_ds = model_view(dsd[data.eval_split], need_length)
+    flag = "--resume_from_checkpoint" if resume_from_checkpoint else "--resume"
+    prepare_output_dir(out, cfg, training_args, checkpoint or None, flag)
 
     model, feature_extractor = build_model(cfg, id2label)
     collator = AudioClassificationCollator(
@@ -226,7 +222,7 @@ def run(
     freeze_cb = FreezeEncoderCallback(
         cfg.recipe.freeze_encoder_epochs, keep_feature_encoder_frozen=cfg.model.freeze_feature_encoder
     )
-    callbacks: list[TrainerCallback] = [freeze_cb]
+    callbacks: list[TrainerCallback] = [freeze_cb, SaveConfigCallback()]
     if cfg.recipe.early_stopping_patience is not None:
         callbacks.append(
             EarlyStoppingCallback(
@@ -268,7 +264,7 @@ def run(
         run_info = {
             "data_dir": str(data.dataset_dir),
             "encoder": "from scratch" if cfg.model.from_scratch else cfg.model.encoder,
-            "encoder_config": model.config.encoder_config if cfg.model.from_scratch else None,
+            "encoder_config": redact(model.config.encoder_config) if cfg.model.from_scratch else None,
             "freeze_encoder_epochs": cfg.recipe.freeze_encoder_epochs,
             "unfreeze_epoch": freeze_cb.unfreeze_epoch,
             # total, trainable at the end, and trainable while the encoder is frozen (the model card prints them)
@@ -308,8 +304,14 @@ def run(
         if cfg.hub.push_to_hub:
             from .hub import push_folder
 
+            # Before evaluation: weights and run records only; the card follows with recipe.hub (see its docstring).
             url = push_folder(
-                out, cfg.hub.hub_model_id, private=cfg.hub.hub_private_repo, commit_message=cfg.hub.commit_message
+                out,
+                cfg.hub.hub_model_id,
+                private=cfg.hub.hub_private_repo,
+                commit_message=cfg.hub.commit_message,
+                token=cfg.training.get("hub_token"),
+                reports=False,
             )
             print(f"recipe.train: pushed {out} to {url}")
     trainer.accelerator.wait_for_everyone()
