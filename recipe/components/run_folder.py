@@ -102,7 +102,8 @@ def prepare_output_dir(out: Path, cfg: Any, training_args: Any, checkpoint: str 
 def _inputs(cfg: Any) -> list[tuple[str, str | None]]:
     """What a training run reads: the dataset and a local encoder folder."""
     encoder = None if cfg.model.from_scratch else cfg.model.encoder
-    return [("--data", cfg.data.dataset_dir), ("model.encoder", encoder if encoder and Path(encoder).exists() else None)]
+    local = encoder if encoder and Path(encoder).exists() else None
+    return [("--data", cfg.data.dataset_dir), ("model.encoder", local)]
 
 
 def claim_output_dir(out: Path, cfg: Any, *, resuming: bool) -> list[str]:
