@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from common.atomic import OutputError
 from common.config import CliParser
+from common.outputs import EXPORT, check_disjoint, check_replaceable, write_marker
 from recipe.components.inference import OnnxModel, classify_waves, load_onnx_model, padding_is_masked
 from recipe.predict import load_model
 
@@ -171,6 +173,11 @@ def export_model(
     if data_dir is not None and quantize != "int8":
         raise ExportError("--data measures the int8 graph's agreement: add --quantize int8")
     output = Path(output) if output else model_dir / "onnx"
+    try:  # OUTPUT may sit inside MODEL (the default MODEL/onnx), never be or hold an input, nor a folder of the user
+        check_disjoint(output, [("--model", model_dir), ("--data", data_dir)], may_lie_inside=["--model"])
+        check_replaceable(output, EXPORT, overwrite=True, flag="--output")
+    except OutputError as err:
+        raise ExportError(str(err)) from None
     model, extractor = load_model(model_dir, "cpu")
     with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as tmp:
         staging = Path(tmp)  # nothing half-written in `output`: files move there once all are checked
@@ -202,6 +209,7 @@ def export_model(
                 int8 = load_onnx_model(staging / INT8_FILE)
                 info["int8_agreement"] = int8_agreement(fp32, int8, extractor, data_dir, split)
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        write_marker(staging, EXPORT)
         output.mkdir(parents=True, exist_ok=True)
         for path in staging.iterdir():
             shutil.move(str(path), output / path.name)

@@ -135,3 +135,22 @@ def test_resume_refuses_a_structural_change_and_allows_a_safe_one(tmp_path, caps
     assert main([*base, "--resume", "--num_train_epochs", "2", "--logging_steps", "1"]) == 0
     printed = capsys.readouterr().out
     assert "continuing with changed training.logging_steps 5.0 -> 1.0; training.num_train_epochs 1.0 -> 2.0" in printed
+
+
+@pytest.mark.parametrize("where", ["model", "parent", "notes"])
+def test_export_never_replaces_its_model_or_a_foreign_folder(tmp_path, capsys, where) -> None:
+    from recipe.export import main as export_main
+
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    output = {"model": model, "parent": model.parent, "notes": notes}[where]
+    before = files_of(tmp_path)
+    rc = export_main(["--model", str(model), "--output", str(output)])
+    err = one_line_exit_2(rc, capsys.readouterr().err)
+    expected = {"model": "is the input --model", "parent": "contains the input --model", "notes": "did not write"}
+    assert expected[where] in err
+    assert files_of(tmp_path) == before
