@@ -14,6 +14,7 @@ resumed run continues only the run its checkpoints belong to.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ RECORDS = (
     "app.py",
     "requirements.txt",
 )
+SHARD = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")  # sharded weights
 # Config keys whose change does not alter what the checkpoints learnt: how long, how often to log, evaluate and
 # save, when to stop, where to upload.
 SAFE_TO_CHANGE = {
@@ -131,7 +133,7 @@ def remove_records(out: Path) -> list[str]:
     """Delete what an earlier run of the recipe wrote into `out` (RECORDS, checkpoint-*, an onnx/ export)."""
     removed = []
     for path in sorted(out.iterdir()):
-        recipe_file = path.is_file() and path.name in RECORDS
+        recipe_file = path.is_file() and (path.name in RECORDS or SHARD.match(path.name) is not None)
         recipe_dir = path.is_dir() and (
             (path.name.startswith("checkpoint-") and path.name[11:].isdigit()) or kind_of(path) == EXPORT
         )
