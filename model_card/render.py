@@ -21,6 +21,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
 from common import log_history
+from common.secrets import redact
 from common.tables import markdown_table
 from model_card import formatting as fmt
 
@@ -141,8 +142,8 @@ def load_run(
         eval_results=eval_results,
         trainer_state=trainer_state,
         run_info=run_info,
-        train_config=train_config,
-        model_config=_read_json(model_dir / "config.json", ("id2label",)),
+        train_config=redact(train_config),  # a folder written by an older recipe may hold a token
+        model_config=redact(_read_json(model_dir / "config.json", ("id2label",))),
         preprocessor=_read_json(pre_path) if pre_path.is_file() else {},
         prepare_report=_read_json(data_dir / "prepare_report.json", ("corpora", "splits", "settings")),
         ablation=load_ablation(ablation_path) if ablation_path else None,

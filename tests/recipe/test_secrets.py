@@ -109,3 +109,14 @@ def test_no_file_or_log_holds_the_token(tmp_path: Path, capsys: pytest.CaptureFi
     leaks += [f"log line: {s}" for text in logs for s in (HUB_TOKEN, ENCODER_TOKEN) if s in text]
     assert not leaks, leaks
     assert (out / "train_config.yaml").is_file() and (exp / "runs" / "baseline").is_dir()  # the files were searched
+
+
+def test_card_of_an_older_run_with_a_token_does_not_show_it(fake_run) -> None:
+    import yaml
+
+    out, data = fake_run
+    cfg = yaml.safe_load((out / "train_config.yaml").read_text())
+    cfg.setdefault("training", {})["hub_token"] = HUB_TOKEN  # written before redaction existed
+    (out / "train_config.yaml").write_text(yaml.safe_dump(cfg))
+    assert card_main(["--model", str(out), "--data", str(data)]) == 0
+    assert HUB_TOKEN not in (out / "README.md").read_text()
