@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "<redacted>"
+MIN_SECRET = 6  # shorter values are redacted under their key only, not searched for inside other strings
 _NAMES = ("token", "password", "passwd", "secret", "api_key")
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 # Keys ending in _token that hold a vocabulary entry or an id, not a credential.
@@ -45,7 +46,7 @@ def secret_values(obj: Any) -> set[str]:
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """`text` with each of `secrets` and every Hugging Face token pattern replaced by <redacted>."""
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
+    for value in sorted((s for s in secrets if len(s) >= MIN_SECRET), key=len, reverse=True):
         text = text.replace(value, REDACTED)
     return _HF_TOKEN.sub(REDACTED, text)
 

@@ -499,7 +499,7 @@ def _main(args: argparse.Namespace, extra: list[str], argv: list[str] | None) ->
         )
         write_outputs(summarise(variants, results), out, command, n_labels)  # partial results stay readable
     bar.close()
-    summary = summarise(variants, results)
+    summary = redact(summarise(variants, results))
     write_outputs(summary, out, command, n_labels)
     print(ablation.markdown_table(summary))
     print(
