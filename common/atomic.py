@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from common.cli import UserError
 
-class OutputError(Exception):
+
+class OutputError(UserError):
     """The output folder cannot be written: it exists without overwrite, or another run holds its lock."""
 
 

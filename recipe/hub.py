@@ -2,202 +2,22 @@
 
     python -m recipe.hub --model OUT --hub_model_id USER/NAME [--private] [--message TEXT] [--with_app] [--dry_run]
 
-Only an allowlist goes up (`upload_plan`): the weights, config.json with auto_map, the modelling code,
-preprocessor_config.json, the model card README.md, eval_results.json, the plots, the run's records
-(trainer_state.json, run_info.json, train_config.yaml, *_results.json), an ONNX export (its export_info.json and
-the files it lists) and, with `--with_app`, the Space's app.py and requirements.txt. Everything else in the folder
-(checkpoints, the pickled training_args.bin, the user's own files) stays local and is named on stdout; `--dry_run`
-prints the plan and uploads nothing.
-
-A card, eval_results.json or plot older than the weights describes another model: the push is refused until
-`python -m recipe.evaluate` and `python -m model_card` have run again. `python -m recipe.train ... --push_to_hub`
-pushes at the end of training, before any evaluation: the weights and the run's records only, and it removes from
-the repo a card, eval_results.json and plots of an earlier push (push again with this module once they are current).
-The token comes from `HF_TOKEN` or `hf auth login` (recommended: neither is written anywhere), or `--hub_token`.
-The Hub address comes from `HF_ENDPOINT` (read by huggingface_hub when it is imported).
+Uploads the allowlist of `recipe.components.hub_push.upload_plan` (weights, config.json with auto_map, modelling
+code, preprocessor_config.json, the card README.md, eval_results.json, plots, the run's records, an ONNX export's
+listed files, and with `--with_app` a Gradio `app.py` + `requirements.txt` written first, so the repo also runs as
+a Space); prints what it leaves out; `--dry_run` prints the plan and uploads nothing. A card or eval_results.json
+older than the weights is refused (run evaluate and the card again). `python -m recipe.train ... --push_to_hub`
+pushes the weights and records at the end of training. The token comes from `HF_TOKEN` or `hf auth login`
+(recommended: neither is written anywhere). The Hub address comes from `HF_ENDPOINT`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
+from common.cli import run_cli
 from common.config import CliParser
-
-MODEL_FILES = (
-    "config.json",
-    "preprocessor_config.json",
-    "configuration_ser.py",
-    "modeling_ser.py",
-    "feature_extraction_ser.py",
-    "model.safetensors",
-    "model.safetensors.index.json",
-)
-WEIGHT_PATTERN = "model-*-of-*.safetensors"  # sharded weights
-RECORD_FILES = (
-    "trainer_state.json",
-    "run_info.json",
-    "train_config.yaml",
-    "train_results.json",
-    "validation_results.json",
-    "all_results.json",
-)
-REPORT_FILES = ("README.md", "eval_results.json")  # with the top-level *.png plots; must be newer than the weights
-APP_FILES = ("app.py", "requirements.txt")
-EXPORT_INFO = "export_info.json"
-REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
-SPACE_TEMPLATE = Path(__file__).resolve().parent / "space" / "app.py"
-# What the Space's app.py imports, pinned as in the recipe's requirements.txt (torch: the installed version).
-SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "gradio")
-
-
-class HubError(RuntimeError):
-    """Pushing is impossible (no token, incomplete folder); the message says how to fix it."""
-
-
-def require_token(token: str | None = None) -> str:
-    """`token`, else the Hub token from HF_TOKEN or `hf auth login`, or a HubError explaining how to provide one."""
-    from huggingface_hub import get_token
-
-    token = token or get_token()
-    if not token:
-        raise HubError(
-            "push_to_hub: no Hugging Face token found. Set the HF_TOKEN environment variable to a token with "
-            "write access (https://huggingface.co/settings/tokens) or run `hf auth login`."
-        )
-    return token
-
-
-def space_requirements() -> str:
-    """requirements.txt of the Space: SPACE_PACKAGES at the versions installed here, and torch."""
-    from importlib.metadata import version
-
-    import torch
-
-    lines = [f"torch=={torch.__version__.split('+')[0]}"] + [f"{name}=={version(name)}" for name in SPACE_PACKAGES]
-    return "\n".join(lines) + "\n"
-
-
-def write_space_app(folder: str | Path) -> list[str]:
-    """Write app.py (the self-contained Gradio Space, recipe/space/app.py) and requirements.txt into `folder`."""
-    folder = Path(folder)
-    (folder / "app.py").write_text(SPACE_TEMPLATE.read_text())
-    (folder / "requirements.txt").write_text(space_requirements())
-    return ["app.py", "requirements.txt"]
-
-
-def _export_files(folder: Path) -> list[str]:
-    """An ONNX export inside `folder` (a subfolder with export_info.json): that file, the graphs it lists and the
-    files a folder needs to run them (recipe.export's COPIED)."""
-    files = []
-    for info_path in sorted(folder.glob(f"*/{EXPORT_INFO}")):
-        sub = info_path.parent
-        try:
-            listed = list(json.loads(info_path.read_text()).get("files") or [])
-        except (json.JSONDecodeError, AttributeError):
-            raise HubError(f"push_to_hub: {info_path}: not valid JSON") from None
-        names = [EXPORT_INFO, *(n for n in listed if isinstance(n, str) and "/" not in n), *MODEL_FILES[:5]]
-        files += [f"{sub.name}/{n}" for n in dict.fromkeys(names) if (sub / n).is_file()]
-    return files
-
-
-def upload_plan(folder: str | Path, *, with_app: bool = False, reports: bool = True) -> tuple[list[str], list[str]]:
-    """(upload, left_out): the allowlisted files of `folder` (relative paths) and every other file in it.
-    `reports` False leaves out the card, eval_results.json and the plots (train pushes before they exist)."""
-    folder = Path(folder)
-    upload = [n for n in (*MODEL_FILES, *RECORD_FILES) if (folder / n).is_file()]
-    upload += sorted(p.name for p in folder.glob(WEIGHT_PATTERN))
-    if reports:
-        upload += [n for n in REPORT_FILES if (folder / n).is_file()] + sorted(p.name for p in folder.glob("*.png"))
-    if with_app:
-        upload += [n for n in APP_FILES if (folder / n).is_file()]
-    upload += _export_files(folder)
-    chosen = set(upload)
-    every = (str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    left_out = sorted(name for name in every if name not in chosen)
-    return upload, left_out
-
-
-def stale_reports(folder: str | Path) -> list[str]:
-    """The card, eval_results.json and plots of `folder` older than its weights (they describe another model)."""
-    folder = Path(folder)
-    weights = [folder / "model.safetensors", *folder.glob(WEIGHT_PATTERN)]
-    newest = max((p.stat().st_mtime for p in weights if p.is_file()), default=None)
-    if newest is None:
-        return []
-    reports = [folder / n for n in REPORT_FILES] + sorted(folder.glob("*.png"))
-    return [p.name for p in reports if p.is_file() and p.stat().st_mtime < newest]
-
-
-def _summarise_left_out(left_out: list[str]) -> str:
-    tops = sorted({name.split("/", 1)[0] + ("/" if "/" in name else "") for name in left_out})
-    return ", ".join(tops)
-
-
-def push_folder(
-    folder: str | Path,
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    commit_message: str = "Upload speech emotion recognition model",
-    token: str | None = None,
-    with_app: bool = False,
-    reports: bool = True,
-    dry_run: bool = False,
-) -> str:
-    """Create `repo_id` if needed and upload `upload_plan(folder)` in one commit; returns the commit URL (the
-    plan, with `dry_run`). `with_app` first writes the Space's app.py and requirements.txt into `folder`. Without
-    `reports` (the push at the end of training) the commit also deletes the repo's card, eval_results.json and
-    plots, which describe earlier weights."""
-    folder = Path(folder)
-    if "/" not in repo_id:
-        raise HubError(f"push_to_hub: hub_model_id must be USER/NAME, got {repo_id!r}")
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if missing:
-        raise HubError(f"push_to_hub: {folder} is not a finished model folder (missing {', '.join(missing)})")
-    stale = stale_reports(folder) if reports else []
-    if stale:
-        raise HubError(
-            f"push_to_hub: {', '.join(stale)} in {folder} are older than the weights (they describe another model): "
-            f"run `python -m recipe.evaluate --model {folder} --data DIR` and `python -m model_card --model {folder}`, "
-            "then push again"
-        )
-    if with_app and not dry_run:
-        write_space_app(folder)
-    upload, left_out = upload_plan(folder, with_app=with_app, reports=reports)
-    if dry_run:
-        if with_app:  # written just before a real upload
-            upload += [n for n in APP_FILES if n not in upload]
-            left_out = [n for n in left_out if n not in APP_FILES]
-        return "dry run: would upload " + ", ".join(upload) + (f"; leave out {', '.join(left_out)}" if left_out else "")
-    if left_out:
-        print(f"push_to_hub: left out (not in the upload allowlist): {_summarise_left_out(left_out)}", flush=True)
-    return _commit(folder, repo_id, upload, private, commit_message, require_token(token), reports)
-
-
-def _commit(
-    folder: Path, repo_id: str, upload: list[str], private: bool | None, message: str, token: str, reports: bool
-) -> str:
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    operations: list = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in upload]
-    if not reports:
-        remote = [s.rfilename for s in api.model_info(repo_id).siblings or []]
-        old = [n for n in remote if n in REPORT_FILES or ("/" not in n and n.endswith(".png"))]
-        operations += [CommitOperationDelete(path_in_repo=name) for name in old]
-        if old:
-            print(f"push_to_hub: removing {', '.join(old)} of an earlier push from {repo_id} (older than the weights)")
-    info = api.create_commit(repo_id=repo_id, operations=operations, commit_message=message, repo_type="model")
-    if not (folder / "README.md").is_file() or not reports:
-        print(
-            f"push_to_hub: note: no model card pushed yet: run `python -m recipe.evaluate --model {folder} --data DIR`,"
-            f" `python -m model_card --model {folder}` and `python -m recipe.hub --model {folder} --hub_model_id "
-            f"{repo_id}`"
-        )
-    return str(info.commit_url)
+from recipe.components.hub_push import push_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--dry_run", action="store_true", help="print the files that would be uploaded; upload nothing")
     args = ap.parse_args(argv)
-    try:
+
+    def push() -> int:
         url = push_folder(
             args.model,
             args.hub_model_id,
@@ -222,11 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             with_app=args.with_app,
             dry_run=args.dry_run,
         )
-    except HubError as err:
-        print(f"recipe.hub: {err}", file=sys.stderr)
-        return 2
-    print(f"recipe.hub: {url}" if args.dry_run else f"recipe.hub: pushed {args.model} to {url}")
-    return 0
+        print(f"recipe.hub: {url}" if args.dry_run else f"recipe.hub: pushed {args.model} to {url}")
+        return 0
+
+    return run_cli("recipe.hub", push)
 
 
 if __name__ == "__main__":

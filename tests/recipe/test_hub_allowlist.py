@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from recipe.hub import HubError, main, push_folder, upload_plan
+from recipe.components.hub_push import HubError, push_folder, upload_plan
+from recipe.hub import main
 
 MODEL = ("config.json", "model.safetensors", "preprocessor_config.json", "modeling_ser.py", "configuration_ser.py")
 
