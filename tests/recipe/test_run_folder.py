@@ -151,6 +151,6 @@ def test_export_never_replaces_its_model_or_a_foreign_folder(tmp_path, capsys, w
     before = files_of(tmp_path)
     rc = export_main(["--model", str(model), "--output", str(output)])
     err = one_line_exit_2(rc, capsys.readouterr().err)
-    expected = {"model": "is the input --model", "parent": "contains the input --model", "notes": "did not write"}
+    expected = {"model": "holds the model folder", "parent": "holds the model folder", "notes": "did not write"}
     assert expected[where] in err
     assert files_of(tmp_path) == before
