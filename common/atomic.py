@@ -1,18 +1,24 @@
 """Atomic output folders: build in a hidden temporary sibling, then rename into place, under a lock.
 
-A reader of DEST sees either the previous complete output or the new complete one, never a mix: a crash or a kill
-leaves at most a hidden `.DEST.partial-*` sibling (removed by the next run on DEST), never a file inside DEST.
-The lock (`fcntl.flock` on the sibling `.DEST.lock`, released by the kernel when the process dies, so a killed
-run never leaves a stale lock) refuses a second concurrent run on the same DEST.
+A reader of DEST sees either the previous complete output or the new complete one, never a mix and never a gap:
+the new folder and DEST swap places in one `renameat2(RENAME_EXCHANGE)` call (Linux >= 3.15 on ext4, xfs, btrfs,
+tmpfs), and only then is the previous copy deleted. Where the exchange is unavailable, DEST is renamed to a hidden
+`.DEST.old-*` sibling and the new folder renamed into place; a kill between the two renames leaves no DEST, and the
+next run on DEST first restores the `.old-*` copy (`recover`) before it removes any leftover. A crash or a kill
+otherwise leaves at most hidden `.DEST.partial-*` / `.DEST.work-*` siblings (removed by the next run), never a
+file inside DEST. The lock (`fcntl.flock` on the sibling `.DEST.lock`, released by the kernel when the process
+dies, so a killed run never leaves a stale lock) refuses a second concurrent run on the same DEST.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +31,57 @@ class OutputError(UserError):
 
 def _siblings(dest: Path, kind: str) -> list[Path]:
     return sorted(dest.parent.glob(f".{dest.name}.{kind}-*"))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(a: str | Path, b: str | Path) -> bool:
+    """Swap the paths `a` and `b` atomically (both must exist); False where the OS or file system cannot, in which
+    case nothing was changed. glibc's `renameat2` has no Python binding (os.rename/os.replace cannot swap)."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def recover(dest: str | Path) -> Path | None:
+    """When DEST is missing but a `.DEST.old-*` sibling holds the previous copy (a run killed between the two
+    renames of the fallback replace), rename that copy back to DEST; returns the restored source or None.
+    Call under DEST's lock, before removing any leftover."""
+    dest = Path(dest)
+    if dest.exists() or dest.is_symlink():
+        return None
+    copies = [old / dest.name for old in _siblings(dest, "old") if (old / dest.name).exists()]
+    if not copies:
+        return None
+    newest = max(copies, key=lambda p: p.stat().st_mtime)
+    os.rename(newest, dest)
+    return newest
+
+
+def replace_folder(new: str | Path, dest: str | Path) -> None:
+    """Put the folder `new` at `dest`, replacing any previous `dest`; the previous copy is deleted only once the
+    new one is in place. Call under DEST's lock."""
+    new, dest = Path(new), Path(dest)
+    if not dest.exists():
+        os.rename(new, dest)
+        return
+    if exchange(new, dest):
+        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the previous copy
+        return
+    old = work_dir(dest, "old")
+    os.rename(dest, old / dest.name)
+    os.rename(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output(dest: str | Path, *, overwrite: bool, flag: str = "--overwrite") -> None:
@@ -72,12 +129,23 @@ def work_dir(dest: str | Path, kind: str = "work") -> Path:
 
 
 @contextmanager
-def atomic_output(dest: str | Path, *, overwrite: bool, flag: str = "--overwrite") -> Iterator[Path]:
+def atomic_output(
+    dest: str | Path,
+    *,
+    overwrite: bool,
+    flag: str = "--overwrite",
+    check: Callable[[Path], None] | None = None,
+) -> Iterator[Path]:
     """Yield a temporary sibling folder to fill; on success it replaces `dest` (which must be absent or empty
-    unless `overwrite`); on an exception it is removed and `dest` is untouched. Holds `dest`'s lock throughout."""
+    unless `overwrite`); on an exception it is removed and `dest` is untouched. Holds `dest`'s lock throughout.
+    `check(dest)`, run under the lock before anything is removed, may refuse the replacement (OutputError)."""
     dest = Path(dest)
     with output_lock(dest):
+        if restored := recover(dest):
+            print(f"note: restored {dest} from {restored.parent.name}, left by an interrupted run", flush=True)
         check_output(dest, overwrite=overwrite, flag=flag)
+        if check is not None:
+            check(dest)
         for stale in _siblings(dest, "partial") + _siblings(dest, "old") + _siblings(dest, "work"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed run; we hold the lock, so none is live
         tmp = work_dir(dest, "partial")
@@ -86,10 +154,4 @@ def atomic_output(dest: str | Path, *, overwrite: bool, flag: str = "--overwrite
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        old = None
-        if dest.exists():
-            old = work_dir(dest, "old")
-            os.rename(dest, old / dest.name)
-        os.rename(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, dest)

@@ -11,6 +11,7 @@ from typing import Any
 from common.atomic import atomic_output, work_dir
 from common.cli import UserError
 from common.names import display_path, is_lossless_text, raw_name_b64
+from common.outputs import DATASET, check_disjoint, check_replaceable, write_marker
 from data_prep.config import CorpusSpec, PrepareConfig
 from data_prep.corpora import ScanResult, Skipped, Utterance, get_adapter
 from data_prep.dataset import decode_to_dataset, split_datasets
@@ -83,10 +84,16 @@ def prepare(cfg: PrepareConfig, *, verbose: bool = True, overwrite: bool = False
     """Run the whole stage and write the DatasetDict and prepare_report.json to `cfg.output`, atomically (built in
     a hidden sibling folder, renamed into place, under a lock); return the report.
 
-    Raises OutputError when the output exists and `overwrite` is off or another run writes it, NoCorpusError when
-    no configured corpus exists on disk, NothingUsableError when no clip can be kept.
+    Raises OutputError when the output is, contains or lies inside a corpus, exists and `overwrite` is off, is not
+    a prepared dataset (common.outputs) or another run writes it, NoCorpusError when no configured corpus exists on
+    disk, NothingUsableError when no clip can be kept.
     """
-    with atomic_output(cfg.output, overwrite=overwrite) as staging:
+    check_disjoint(cfg.output, [(f"corpus {spec.name}", spec.path) for spec in cfg.corpora])
+
+    def replaceable(dest: Path) -> None:
+        check_replaceable(dest, DATASET, overwrite=overwrite)
+
+    with atomic_output(cfg.output, overwrite=overwrite, check=replaceable) as staging:
         scans, missing = scan_corpora(cfg.corpora)
         if not scans:
             raise NoCorpusError(missing_corpora_message(cfg.corpora))
@@ -168,6 +175,7 @@ def _build(
         (staging / FOLDS_FILE).write_text(json.dumps(folds, indent=2, ensure_ascii=False) + "\n")
     report = build_report(cfg, scans, missing, candidates, kept, skipped, local, before_balancing)
     write_report(report, staging)
+    write_marker(staging, DATASET)
     return report, ", ".join(f"{k} {len(v)}" for k, v in local.items())
 
 

@@ -22,6 +22,7 @@ from transformers import AutoConfig
 
 from common import ablation_results, log_history
 from common.cli import UserError
+from common.secrets import redact
 from common.tables import markdown_table
 from model_card import formatting as fmt
 
@@ -152,8 +153,8 @@ def load_run(
         eval_results=eval_results,
         trainer_state=trainer_state,
         run_info=run_info,
-        train_config=train_config,
-        model_config=_read_json(model_dir / "config.json", ("id2label",)),
+        train_config=redact(train_config),  # a folder written by an older recipe may hold a token
+        model_config=redact(_read_json(model_dir / "config.json", ("id2label",))),
         preprocessor=_read_json(pre_path) if pre_path.is_file() else {},
         prepare_report=_read_json(data_dir / "prepare_report.json", ("corpora", "splits", "settings")),
         ablation=load_ablation(ablation_path) if ablation_path else None,

@@ -34,8 +34,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from common.atomic import output_lock
 from common.cli import UserError, run_cli
 from common.config import CliParser
+from common.outputs import EXPERIMENT, check_disjoint, check_replaceable, write_marker
+from common.secrets import redact, redact_argv
 from recipe.components import ablation
 from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
 from recipe.components.config import ConfigError, load_config
@@ -292,8 +295,8 @@ def finished(run: Run) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     if (
-        result.get("overrides") != run.variant.overrides
-        or result.get("extra") != run.extra
+        result.get("overrides") != redact(run.variant.overrides)
+        or result.get("extra") != redact_argv(run.extra)
         or result.get("data_dir") != run.data_dir
     ):
         print(f"recipe.experiments: {path} is from a different definition of {run.label}; running it again")
@@ -341,8 +344,8 @@ def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool)
         "variant": run.variant.name,
         "seed": run.seed,
         "fold": run.fold,
-        "overrides": run.variant.overrides,
-        "extra": run.extra,
+        "overrides": redact(run.variant.overrides),  # records never hold a credential (common.secrets)
+        "extra": redact_argv(run.extra),
         "data_dir": run.data_dir,
         "test": _headline(results["splits"]["test"]),
         "validation": _headline(results["splits"]["validation"]),
@@ -396,6 +399,7 @@ def summarise(variants: list[Variant], results: dict[tuple[str, int, int | None]
 
 def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: int) -> None:
     """ablation_results.json, .md (with the command) and .png."""
+    summary = redact(summary)
     (out / RESULTS_JSON).write_text(json.dumps(summary, indent=2) + "\n")
     md = (
         f"# Ablation results\n\nCommand: `{command}`\n\nTest metrics in percent, mean ± standard deviation over "
@@ -428,9 +432,27 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point: exit 2 with one line for bad input (before or during a run), 1 when a run fails otherwise."""
     args, extra = parse_args(argv)
     command = "python -m recipe.experiments " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        shlex.quote(a)
+        for a in redact_argv(argv if argv is not None else sys.argv[1:])  # no credential in records
     )
-    return run_cli("recipe.experiments", lambda: _experiment(args, extra, command))
+    return run_cli("recipe.experiments", lambda: _locked_experiment(args, extra, command))
+
+
+def _locked_experiment(args: argparse.Namespace, extra: list[str], command: str) -> int:
+    """The experiment under OUT's lock (common.atomic.output_lock): a second runner on OUT exits 2 naming the
+    holder. OUT overlapping --data is refused before the lock file is written beside it."""
+    check_disjoint(args.output, [("--data", args.data)])
+    with output_lock(args.output):
+        return _experiment(args, extra, command)
+
+
+def claim_output(out: Path, data: str) -> None:
+    """OUT must not be, contain or lie inside --data, and may be reused (to continue an interrupted experiment) only
+    when it holds an experiment of the recipe (common.outputs)."""
+    check_disjoint(out, [("--data", data)])
+    check_replaceable(out, EXPERIMENT, overwrite=True, flag="--output")
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, EXPERIMENT)
 
 
 def _setup(args: argparse.Namespace, extra: list[str], out: Path) -> tuple[list[Variant], list[int]]:
@@ -443,7 +465,7 @@ def _setup(args: argparse.Namespace, extra: list[str], out: Path) -> tuple[list[
     names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(BUILTIN_VARIANTS)
     if BASELINE not in names and any(n not in PROTOCOLS for n in names):
         names.insert(0, BASELINE)  # deltas need it
-    out.mkdir(parents=True, exist_ok=True)
+    claim_output(out, args.data)
     variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
     base_seed = int(load_config(args.config, extra).training.get("seed", 42))
     return variants, [base_seed + i for i in range(args.seeds)]
@@ -484,7 +506,7 @@ def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int
         )
         write_outputs(summarise(variants, results), out, command, n_labels)  # partial results stay readable
     bar.close()
-    summary = summarise(variants, results)
+    summary = redact(summarise(variants, results))
     write_outputs(summary, out, command, n_labels)
     print(ablation.markdown_table(summary))
     print(

@@ -1,13 +1,14 @@
 """Upload a finished training folder to the Hugging Face Hub.
 
-    python -m recipe.hub --model OUT --hub_model_id USER/NAME [--private] [--message TEXT] [--with_app]
+    python -m recipe.hub --model OUT --hub_model_id USER/NAME [--private] [--message TEXT] [--with_app] [--dry_run]
 
-`python -m recipe.train ... --push_to_hub --hub_model_id USER/NAME` calls the same function at the end of training.
-Only the final folder goes up (weights, config.json with auto_map, modelling code, preprocessor_config.json,
-the model card README.md when present, the run's records and plots), never the intermediate checkpoints.
-The Hub address comes from `HF_ENDPOINT` (read by huggingface_hub when it is imported).
-`--with_app` first writes a Gradio `app.py` and its `requirements.txt` into the folder (`write_space_app`), so the
-pushed repo's files also run as a Gradio Space.
+Uploads the allowlist of `recipe.components.hub_push.upload_plan` (weights, config.json with auto_map, modelling
+code, preprocessor_config.json, the card README.md, eval_results.json, plots, the run's records, an ONNX export's
+listed files, and with `--with_app` a Gradio `app.py` + `requirements.txt` written first, so the repo also runs as
+a Space); prints what it leaves out; `--dry_run` prints the plan and uploads nothing. A card or eval_results.json
+older than the weights is refused (run evaluate and the card again). `python -m recipe.train ... --push_to_hub`
+pushes the weights and records at the end of training. The token comes from `HF_TOKEN` or `hf auth login`
+(recommended: neither is written anywhere). The Hub address comes from `HF_ENDPOINT`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also write and push a Gradio app.py + requirements.txt (the repo can then run as a Space)",
     )
+    ap.add_argument("--dry_run", action="store_true", help="print the files that would be uploaded; upload nothing")
     args = ap.parse_args(argv)
 
     def push() -> int:
@@ -39,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
             private=args.private or None,
             commit_message=args.message,
             with_app=args.with_app,
+            dry_run=args.dry_run,
         )
-        print(f"recipe.hub: pushed {args.model} to {url}")
+        print(f"recipe.hub: {url}" if args.dry_run else f"recipe.hub: pushed {args.model} to {url}")
         return 0
 
     return run_cli("recipe.hub", push)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import yaml
 
 from common.config import AUTO, ConfigError, ConfigParser, Parsed
+from common.secrets import redact
 
 __all__ = [
     "AUTO",
@@ -303,7 +304,8 @@ class RecipeConfig:
         }
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        """train_config.yaml: `to_dict` with every credential redacted (common.secrets)."""
+        return yaml.safe_dump(redact(self.to_dict()), sort_keys=False)
 
 
 USAGE = "%(prog)s [--config FILE] [--data DIR] [--output_dir OUT] [--section.key VALUE | --key VALUE ...]"

@@ -14,6 +14,7 @@ from datasets import Dataset
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from common.cli import UserError
+from common.secrets import is_secret_key
 
 from ..modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from .config import ConfigError, RecipeConfig
@@ -48,8 +49,10 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
     """A fresh model (pretrained encoder + new head, or all random with `model.from_scratch`) and its extractor."""
     opts = cfg.model
     if opts.from_scratch:
-        # SERConfig completes a partial encoder_config with the architecture's defaults.
+        # SERConfig completes a partial encoder_config with the architecture's defaults. Nothing is downloaded, so
+        # download options such as a token are dropped (config.json would otherwise hold them).
         encoder_config = {"model_type": "wav2vec2", **opts.encoder_config}
+        encoder_config = {k: v for k, v in encoder_config.items() if not is_secret_key(k)}
         if opts.use_weighted_layer_sum:
             encoder_config.setdefault("layerdrop", 0.0)  # dropped layers would misalign the layer weights
         try:

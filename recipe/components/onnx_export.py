@@ -15,6 +15,7 @@ import torch
 
 from common.atomic import atomic_output
 from common.cli import UserError
+from common.outputs import EXPORT, check_disjoint, check_replaceable, write_marker
 from data_prep.dataset import load_prepared
 
 from .evaluation import predict_probabilities
@@ -169,6 +170,9 @@ def export_model(
         raise ExportError("--data measures the int8 graph's agreement: add --quantize int8")
     output = Path(output) if output else model_dir / "onnx"
     check_export_output(model_dir, output)
+    # Nor may OUTPUT be or hold --data, or replace a folder without the recipe's export marker (common.outputs).
+    check_disjoint(output, [("--model", model_dir), ("--data", data_dir)], may_lie_inside=["--model"])
+    check_replaceable(output, EXPORT, overwrite=True, flag="--output")
     model, extractor = load_model(model_dir, "cpu")
     # Built in a hidden sibling and swapped in whole (common.atomic): a file of an earlier export (an int8 graph of
     # another model) never survives beside the new graph, and a failed export leaves the previous folder as it was.
@@ -201,5 +205,6 @@ def export_model(
                 int8 = load_onnx_model(staging / INT8_FILE)
                 info["int8_agreement"] = int8_agreement(fp32, int8, extractor, data_dir, split)
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        write_marker(staging, EXPORT)
     info["output"] = str(output)
     return info

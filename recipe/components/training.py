@@ -8,7 +8,6 @@ build the trainer, train, write the records, push.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -17,10 +16,10 @@ from typing import Any
 
 from datasets import Dataset
 from transformers import TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from common.config import ConfigParser
 from common.hardware import hardware_info
+from common.secrets import redact
 from data_prep.dataset import load_prepared
 
 from .assembly import build_trainer, freeze_callback
@@ -29,6 +28,7 @@ from .config import ConfigError, RecipeConfig, build_training_arguments, config_
 from .hub_push import push_folder, require_token
 from .model_io import model_view
 from .precision import cpu_bf16_flags, precision_of
+from .run_folder import SaveConfigCallback, check_resume_labels, hold_output_dir, prepare_output_dir
 from .trainer import SERTrainer
 
 PROG = "recipe.train"
@@ -54,7 +54,8 @@ def train_from_argv(argv: Sequence[str], extra_callbacks: Sequence[TrainerCallba
     if not cfg.data.dataset_dir:
         raise ConfigError("no dataset: pass --data DIR (or data.dataset_dir)")
     training_args = build_training_arguments(cfg)
-    return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks)
+    with hold_output_dir(cfg, training_args):  # one run per output folder
+        return run(cfg, training_args, args.resume, args.resume_from_checkpoint, extra_callbacks)
 
 
 def run(
@@ -68,10 +69,8 @@ def run(
     out = Path(training_args.output_dir)
     started_at, t0 = _utc_now(), time.time()
     checkpoint = _resume_point(out, resume, resume_from_checkpoint)
-    if checkpoint is None:
-        _check_output(out, cfg, training_args)
     if cfg.hub.push_to_hub:
-        require_token()  # fail before hours of training, not after
+        require_token(cfg.training.get("hub_token"))  # fail before hours of training, not after
     if training_args.process_index == 0:
         print(
             f"{PROG}: precision {precision_of(training_args)} on {training_args.device.type} "
@@ -79,7 +78,12 @@ def run(
         )
     set_seed(training_args.seed)
     train_ds, eval_ds = _load_data(cfg, training_args)
-    trainer = build_trainer(cfg, training_args, train_ds, eval_ds, extra_callbacks=extra_callbacks)
+    if checkpoint:
+        check_resume_labels(checkpoint, train_ds.features["label"].names)
+    flag = "--resume_from_checkpoint" if resume_from_checkpoint else "--resume"
+    prepare_output_dir(out, cfg, training_args, checkpoint, flag)  # lock held, config checked, old records gone
+    callbacks = [SaveConfigCallback(), *extra_callbacks]
+    trainer = build_trainer(cfg, training_args, train_ds, eval_ds, extra_callbacks=callbacks)
 
     t_train = time.time()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -135,23 +139,6 @@ def resume_checkpoint(out: Path) -> str:
     return str(checkpoint)
 
 
-def _check_output(out: Path, cfg: RecipeConfig, training_args: TrainingArguments) -> None:
-    """A fresh run never mixes with an earlier run's checkpoints: refuse, or remove them with overwrite_output_dir."""
-    if not (out.is_dir() and get_last_checkpoint(str(out)) is not None):
-        return
-    if not cfg.recipe.overwrite_output_dir:
-        raise ConfigError(
-            f"{out} already holds checkpoints of an earlier run: pass --resume to continue it, "
-            "--overwrite_output_dir to start over, or choose another --output_dir"
-        )
-    with training_args.main_process_first(desc="removing old checkpoints"):
-        if training_args.process_index == 0:
-            old = sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
-            print(f"{PROG}: overwrite_output_dir: removing {len(old)} old checkpoint(s) in {out}")
-            for path in old:
-                shutil.rmtree(path)
-
-
 def _load_data(cfg: RecipeConfig, training_args: TrainingArguments) -> tuple[Dataset, Dataset]:
     """The training and validation splits, reduced to the columns the model reads."""
     data = cfg.data
@@ -181,7 +168,7 @@ def _write_run_info(
     run_info = {
         "data_dir": str(cfg.data.dataset_dir),
         "encoder": "from scratch" if cfg.model.from_scratch else cfg.model.encoder,
-        "encoder_config": model.config.encoder_config if cfg.model.from_scratch else None,
+        "encoder_config": redact(model.config.encoder_config) if cfg.model.from_scratch else None,
         "freeze_encoder_epochs": cfg.recipe.freeze_encoder_epochs,
         "unfreeze_epoch": freeze_callback(trainer).unfreeze_epoch,
         # total, trainable at the end, and trainable while the encoder is frozen (the model card prints them)
@@ -225,9 +212,18 @@ def _report(out: Path, run_info: dict[str, Any], trainer: SERTrainer, val_metric
 
 
 def _push(out: Path, cfg: RecipeConfig) -> None:
-    """Upload OUT (without checkpoints) to `hub.hub_model_id`."""
+    """Upload OUT's weights and run records to `hub.hub_model_id`: before evaluation, so no card or eval_results.json
+    (an earlier push's are removed from the repo; `recipe.hub` pushes the current ones, see components.hub_push)."""
     hub = cfg.hub
-    url = push_folder(out, hub.hub_model_id, private=hub.hub_private_repo, commit_message=hub.commit_message)
+    token = cfg.training.get("hub_token")
+    url = push_folder(
+        out,
+        hub.hub_model_id,
+        private=hub.hub_private_repo,
+        commit_message=hub.commit_message,
+        token=token,
+        reports=False,
+    )
     print(f"{PROG}: pushed {out} to {url}")
 
 

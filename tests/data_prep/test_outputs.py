@@ -21,6 +21,7 @@ from datasets import load_from_disk
 
 import data_prep.prepare as prepare_module
 from common.atomic import OutputError, output_lock
+from common.outputs import MARKER
 from data_prep.audio import load_clip
 from data_prep.config import load_config
 from data_prep.prepare import NothingUsableError, prepare
@@ -78,7 +79,8 @@ def test_crash_while_building_leaves_the_previous_output(tmp_path: Path, monkeyp
         prepare(cfg_for(corpus, out), verbose=False, overwrite=True)
     assert (out / "prepare_report.json").read_bytes() == before
     assert sum(len(split) for split in load_from_disk(str(out)).values()) == 9
-    assert siblings(out) == [".out.lock"] and not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert siblings(out) == [".out.lock"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != MARKER]  # no leftover inside
 
 
 def test_second_concurrent_run_is_refused(tmp_path: Path) -> None:
@@ -159,18 +161,21 @@ def test_one_clip_gives_a_loadable_dataset_with_empty_splits(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("content", [b"", b"file;emotion\nx.wav;sad\n"])
 def test_cli_bad_manifest_is_one_line_exit_2(tmp_path: Path, content: bytes) -> None:
-    (tmp_path / "m.csv").write_bytes(content)
-    result = run_cli("--corpus", f"csv={tmp_path / 'm.csv'}", "--output", str(tmp_path / "out"))
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "m.csv").write_bytes(content)
+    result = run_cli("--corpus", f"csv={tmp_path / 'corpus' / 'm.csv'}", "--output", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "m.csv" in result.stderr
+    assert "input" not in result.stderr  # the manifest's own error, not the output rule
 
 
 def test_cli_latin1_semicolon_manifest_works(tmp_path: Path) -> None:
-    names = [fc.write_clip(tmp_path / "clips" / f"c{i}.wav").name for i in range(4)]
+    corpus = tmp_path / "corpus"  # the output may not lie inside the manifest's folder (an input)
+    names = [fc.write_clip(corpus / "clips" / f"c{i}.wav").name for i in range(4)]
     text = "path;label;speaker\r\n" + "".join(
         f"clips/{n};{'traurig' if i else 'sad'};Zoë\r\n" for i, n in enumerate(names)
     )
-    (tmp_path / "m.csv").write_bytes(text.encode("cp1252"))
-    result = run_cli("--corpus", f"csv={tmp_path / 'm.csv'}", "--output", str(tmp_path / "out"), "--workers", "1")
+    (corpus / "m.csv").write_bytes(text.encode("cp1252"))
+    result = run_cli("--corpus", f"csv={corpus / 'm.csv'}", "--output", str(tmp_path / "out"), "--workers", "1")
     assert result.returncode == 0, result.stderr
     assert "read as cp1252" in result.stdout
     report = json.loads((tmp_path / "out" / "prepare_report.json").read_text(encoding="utf-8"))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from common.outputs import MARKER
 from recipe.components import onnx_export
 from recipe.export import main as export_main
 from recipe.predict import main as predict_main
@@ -38,7 +39,7 @@ def test_export_without_quantize_leaves_no_stale_int8_graph(
     (onnx_dir / "export_info.json").write_text(json.dumps({"files": ["model.onnx", "model_int8.onnx"]}))
     assert export_main(["--model", model_dir]) == 0
     assert sorted(p.name for p in onnx_dir.iterdir()) == sorted(
-        ["model.onnx", "export_info.json", *(n for n in onnx_export.COPIED if (Path(model_dir) / n).is_file())]
+        ["model.onnx", "export_info.json", MARKER, *(n for n in onnx_export.COPIED if (Path(model_dir) / n).is_file())]
     )
     assert json.loads((onnx_dir / "export_info.json").read_text())["files"] == ["model.onnx"]
     assert not [p.name for p in Path(model_dir).iterdir() if ".partial-" in p.name or ".old-" in p.name]

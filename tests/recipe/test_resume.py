@@ -91,7 +91,7 @@ def test_resume_and_overwrite_guards(tmp_path, capsys, small_dataset):
     assert main(["--config", config, "--data", data, "--output_dir", str(out)]) == 2
     assert "pass --resume to continue" in capsys.readouterr().err
     assert main(["--config", config, "--data", data, "--output_dir", str(out), "--overwrite_output_dir"]) == 0
-    assert "removing 1 old checkpoint(s)" in capsys.readouterr().out
+    assert "removed checkpoint-999 of an earlier run" in capsys.readouterr().out
     assert not (out / "checkpoint-999").exists() and (out / "run_info.json").is_file()
     assert main(["--config", config, "--data", str(tmp_path / "nowhere"), "--output_dir", str(tmp_path / "o2")]) == 2
     assert "not a prepared dataset" in capsys.readouterr().err

@@ -112,17 +112,22 @@ def _handler(state: HubState):
                     )
                     return
                 added: dict[str, bytes] = {}
+                deleted: list[str] = []
                 for line in body.splitlines():
                     item = json.loads(line)
                     if item["key"] == "file":
                         value = item["value"]
                         added[value["path"]] = base64.b64decode(value["content"])
+                    elif item["key"] == "deletedFile":
+                        deleted.append(item["value"]["path"])
                     elif item["key"] != "header":
                         self._send(400, {"error": f"test hub does not support {item['key']}"})
                         return
                 with state.lock:
+                    for name in deleted:
+                        repo.files.pop(name, None)
                     repo.files.update(added)
-                    sha = hashlib.sha1(repr((repo.sha, sorted(added))).encode()).hexdigest()
+                    sha = hashlib.sha1(repr((repo.sha, sorted(added), sorted(deleted))).encode()).hexdigest()
                     repo.commits.append(sha)
                 host = self.headers["Host"]
                 self._send(
