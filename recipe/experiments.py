@@ -2,6 +2,7 @@
 
     python -m recipe.experiments --config CONFIG --data DIR --output OUT [--seeds N] [--variants a,b,...]
         [--variant_file FILE] [--launcher "accelerate launch"] [--keep_checkpoints] [--section.key value ...]
+        [--executor local|ray|slurm] [--max_parallel N] [--executor_config FILE] [--ray_address ADDR] ...
 
 Variants (``--variants``, default: every built-in variant that changes the config): baseline, no_mixup,
 no_label_smoothing, mean_pooling, no_balancing, no_freeze, from_scratch, the names of ``--variant_file``
@@ -13,7 +14,11 @@ every run.
 Each run trains into OUT/runs/VARIANT/seed-S[/fold-K] (``recipe.train``: in this process, or with ``--launcher``
 as a subprocess under that launcher, e.g. ``torchrun --nproc_per_node 2``), is evaluated there
 (``recipe.evaluate``: eval_results.json), and ends by writing run_result.json. A run whose run_result.json exists
-for the same overrides and data is not redone, so an interrupted experiment continues where it stopped.
+for the same overrides and data is not redone, so an interrupted experiment continues where it stopped; a failed run
+is reported, the others go on, and it runs again on the next call. ``--executor`` says where runs execute: here one
+after another (local, the default), as Ray tasks or as Slurm jobs (recipe.components.executors, docs/scale.md).
+Each run's Trainer logs go to OUT/tensorboard/VARIANT-seedS[-foldK] (with ``--report_to tensorboard``: one
+TensorBoard shows every run side by side).
 OUT receives ablation_results.json (schema: recipe.components.ablation), ablation_results.md and
 ablation_results.png.
 """
@@ -34,7 +39,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from recipe.components import ablation
+from recipe.components import ablation, executors
 from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
 from recipe.components.config import ConfigError, load_config
 from recipe.components.uncertainty import METRICS
@@ -45,6 +50,7 @@ RESULTS_MD = "ablation_results.md"
 RESULTS_PNG = "ablation_results.png"
 FOLDS_FILE = "folds.json"
 DERIVED_MARK = "derived.json"
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -309,20 +315,38 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
         *run.extra,
         *ablation.as_cli_overrides(run.variant.overrides),
     ]
+    # transformers' TensorBoardCallback reads its folder from this variable: one folder per run under OUT
+    logs = {"TENSORBOARD_LOGGING_DIR": str(tensorboard_dir(run))}
     if launcher:
         # `accelerate launch`, `torchrun ...` and `python` all take `-m MODULE ARGS`
         cmd = [*shlex.split(launcher), "-m", "recipe.train", *argv]
-        rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False).returncode
+        rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd(), **logs}, check=False).returncode
     else:
         from recipe.train import main as train_main
 
-        rc = train_main(argv)
+        saved = os.environ.get("TENSORBOARD_LOGGING_DIR")
+        os.environ.update(logs)
+        try:
+            rc = train_main(argv)
+        finally:
+            os.environ.pop("TENSORBOARD_LOGGING_DIR")
+            if saved is not None:
+                os.environ["TENSORBOARD_LOGGING_DIR"] = saved
     if rc != 0:
         raise RuntimeError(f"{run.label}: recipe.train exited with status {rc} (output folder {run.folder})")
 
 
-def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool) -> dict[str, Any]:
-    """Train, evaluate, tidy up and record one run; returns its run_result.json content."""
+def tensorboard_dir(run: Run) -> Path:
+    """OUT/tensorboard/VARIANT-seedS[-foldK]: every run of the experiment under one TensorBoard log folder."""
+    out = run.folder.parents[2 if run.fold is None else 3]
+    return out / TENSORBOARD_DIR / f"{run.variant.name}-seed{run.seed}{'' if run.fold is None else f'-fold{run.fold}'}"
+
+
+def execute(
+    run: Run, config: str, launcher: str | None, keep_checkpoints: bool, executor: str = "local"
+) -> dict[str, Any]:
+    """Train, evaluate, tidy up and record one run (in this process or an executor's worker); returns its
+    run_result.json content."""
     from recipe.evaluate import evaluate_model
 
     run.folder.mkdir(parents=True, exist_ok=True)
@@ -344,6 +368,7 @@ def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool)
         "validation": _headline(results["splits"]["validation"]),
         "test_ci95": results["splits"]["test"]["ci95"],
         "train_seconds": float(info["train_runtime_s"]),
+        "executor": executor,
     }
     tmp = run.folder / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -402,6 +427,69 @@ def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: in
     ablation.plot_results(summary, out / RESULTS_PNG, chance=1.0 / n_labels if n_labels else None)
 
 
+def executor_record(opts: executors.ExecutorOptions, results: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """ablation_results.json's `executor`: this call's executor and how many of the runs each executor ran."""
+    counts: dict[str, int] = {}
+    for r in results.values():
+        counts[r.get("executor", "local")] = counts.get(r.get("executor", "local"), 0) + 1
+    return {**executors.describe(opts), "runs_by_executor": dict(sorted(counts.items()))}
+
+
+def run_todo(
+    todo: list[Run],
+    n_runs: int,
+    results: dict[tuple[str, int, int | None], dict[str, Any]],
+    args: argparse.Namespace,
+    opts: executors.ExecutorOptions,
+    save,
+) -> tuple[list[str], bool]:
+    """Run the unfinished runs on the chosen executor, recording each result as it arrives (`save` rewrites the
+    summary files). A failed run is reported and the others go on, except after bad input (the rest would fail
+    alike). Returns the failed runs' labels and whether one failed on bad input."""
+    if not todo:
+        return [], False
+    executor = executors.create(opts, Path(args.output))
+    tasks = [
+        executors.Task(run.label, execute, (run, args.config, args.launcher, args.keep_checkpoints, opts.executor))
+        for run in todo
+    ]
+    bar = tqdm(total=len(todo), desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
+    failed: list[str] = []
+    bad_input = False
+
+    def submitted(i: int) -> None:
+        bar.set_postfix_str(todo[i].label)
+        tqdm.write(f"recipe.experiments: [{n_runs - len(todo) + i + 1}/{n_runs}] {todo[i].label} -> {todo[i].folder}")
+
+    def done(i: int, result: dict[str, Any]) -> None:
+        run = todo[i]
+        results[(run.variant.name, run.seed, run.fold)] = result
+        bar.update()
+        tqdm.write(
+            f"recipe.experiments: {run.label}: test "
+            + ", ".join(f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS)
+            + f" ({result['train_seconds']:.0f} s training)"
+        )
+        save()  # partial results stay readable
+
+    def fail(i: int, err: BaseException) -> bool:
+        nonlocal bad_input
+        lines = [line for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        print(f"recipe.experiments: {todo[i].label} failed: {lines[-1].strip()}", file=sys.stderr)
+        failed.append(todo[i].label)
+        bar.update()
+        stop = isinstance(err, (ConfigError, ValueError, FileNotFoundError))
+        bad_input = bad_input or stop
+        return stop
+
+    try:
+        executors.run_all(executor, tasks, opts.max_parallel, submitted, done, fail)
+    finally:
+        executor.shutdown()
+        bar.close()
+    return failed, bad_input
+
+
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(prog="python -m recipe.experiments", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="recipe YAML config every variant starts from")
@@ -417,6 +505,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         '"torchrun --nproc_per_node 2" (default: in this process)',
     )
     ap.add_argument("--keep_checkpoints", action="store_true", help="keep each run's checkpoint-* folders")
+    executors.add_arguments(ap)
     return ap.parse_known_args(argv)
 
 
@@ -425,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(argv)
     out = Path(args.output)
     try:
+        exec_opts = executors.options_from(args)
         if args.seeds < 1:
             raise VariantError(f"--seeds must be >= 1, got {args.seeds}")
         if not (Path(args.data) / "dataset_dict.json").is_file():
@@ -436,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
         base_seed = int(load_config(args.config, extra).training.get("seed", 42))
-    except (VariantError, ConfigError) as err:
+    except (VariantError, ConfigError, executors.ExecutorError) as err:
         print(f"recipe.experiments: {err}", file=sys.stderr)
         return 2
     seeds = [base_seed + i for i in range(args.seeds)]
@@ -458,30 +548,28 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     t0 = time.time()
-    bar = tqdm(todo, desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
-    for run in bar:
-        bar.set_postfix_str(run.label)
-        tqdm.write(f"recipe.experiments: [{len(results) + 1}/{len(runs)}] {run.label} -> {run.folder}")
-        try:
-            result = execute(run, args.config, args.launcher, args.keep_checkpoints)
-        except (ConfigError, ValueError, FileNotFoundError) as err:
-            print(f"recipe.experiments: {run.label}: {err}", file=sys.stderr)
-            return 2
-        results[(run.variant.name, run.seed, run.fold)] = result
-        tqdm.write(
-            f"recipe.experiments: {run.label}: test "
-            + ", ".join(f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS)
-            + f" ({result['train_seconds']:.0f} s training)"
+
+    def summary_of() -> dict[str, Any]:
+        return {**summarise(variants, results), "executor": executor_record(exec_opts, results)}
+
+    try:
+        failed, bad_input = run_todo(
+            todo, len(runs), results, args, exec_opts, lambda: write_outputs(summary_of(), out, command, n_labels)
         )
-        write_outputs(summarise(variants, results), out, command, n_labels)  # partial results stay readable
-    bar.close()
-    summary = summarise(variants, results)
-    write_outputs(summary, out, command, n_labels)
-    print(ablation.markdown_table(summary))
+    except executors.ExecutorError as err:
+        print(f"recipe.experiments: {err}", file=sys.stderr)
+        return 2
+    summary = summary_of()
+    if results:
+        write_outputs(summary, out, command, n_labels)
+        print(ablation.markdown_table(summary))
     print(
-        f"recipe.experiments: {len(todo)} run(s) in {time.time() - t0:.0f} s; wrote {out / RESULTS_JSON}, "
-        f"{out / RESULTS_MD}, {out / RESULTS_PNG}"
+        f"recipe.experiments: {len(todo) - len(failed)} run(s) in {time.time() - t0:.0f} s on {exec_opts.executor}; "
+        f"wrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / RESULTS_PNG}"
     )
+    if failed:
+        print(f"recipe.experiments: {len(failed)} run(s) failed, run again on the next call: {', '.join(failed)}")
+        return 2 if bad_input else 1
     return 0
 
 

@@ -7,10 +7,12 @@ ablation_results.json::
                    "runs": [{"seed", ["fold",] "test": {"accuracy", "uar", "macro_f1"}, "validation": {...},
                              "train_seconds"}],
                    "test": {"accuracy": {"mean", "std", "ci95"}, "uar": {...}, "macro_f1": {...}},
-                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null}]}
+                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null}],
+     "executor": {"name": "local" | "ray" | "slurm", [its options,] "runs_by_executor": {"ray": 6, ...}}}
 
 ``std`` is the sample standard deviation over runs (seeds, or folds x seeds); ``ci95`` the Student-t 95 %
-interval of the mean. ``delta_vs_baseline`` pairs each seed's run with the baseline run of the same seed
+interval of the mean. ``executor`` (absent in older files) names where the runs executed
+(recipe.components.executors). ``delta_vs_baseline`` pairs each seed's run with the baseline run of the same seed
 (variant minus baseline) and is null for protocols whose test set differs from the baseline's (leave-one-corpus-out,
 k-fold) or when no seed is shared.
 """
@@ -199,8 +201,10 @@ def plot_results(results: dict[str, Any], path: str | Path, chance: float | None
 
 def check_schema(results: dict[str, Any]) -> None:
     """Raise ValueError when `results` does not have the ablation_results.json shape (used by tests and loaders)."""
-    if set(results) != {"variants"} or not isinstance(results["variants"], list):
-        raise ValueError("ablation results: expected exactly {'variants': [...]}")
+    if not {"variants"} <= set(results) <= {"variants", "executor"} or not isinstance(results["variants"], list):
+        raise ValueError("ablation results: expected {'variants': [...], 'executor': {...}}")
+    if "executor" in results and not {"name", "runs_by_executor"} <= set(results["executor"]):
+        raise ValueError(f"ablation results: executor keys {sorted(results['executor'])}")
     for v in results["variants"]:
         if set(v) != {"name", "overrides", "runs", "test", "delta_vs_baseline"}:
             raise ValueError(f"ablation results: variant keys {sorted(v)}")
