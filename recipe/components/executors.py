@@ -157,7 +157,8 @@ class LocalExecutor:
         pass
 
 
-def _forwarded_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
+    """Environment for Ray workers and Slurm jobs: this checkout importable, and the Hub cache and offline switches."""
     path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     return {"PYTHONPATH": path, **{k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}}
 
@@ -182,7 +183,7 @@ class RayExecutor:
         self._started = False
         if not ray.is_initialized():
             init_kwargs.setdefault("include_dashboard", False)
-            init_kwargs.setdefault("runtime_env", {"env_vars": _forwarded_env()})
+            init_kwargs.setdefault("runtime_env", {"env_vars": worker_env()})
             try:
                 if opts.ray_address:
                     ray.init(address=opts.ray_address, **init_kwargs)
@@ -231,7 +232,7 @@ class SlurmExecutor:
         self._executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
         self._waiters = ThreadPoolExecutor(max_workers=64, thread_name_prefix="slurm-wait")
         self._jobs: list[Any] = []
-        self._env = _forwarded_env()
+        self._env = worker_env()
 
     def submit(self, label: str, fn: Callable[..., Any], *args: Any) -> Future:
         # the job's Python inherits this environment (sbatch --export=ALL, or the local cluster's subprocess)
