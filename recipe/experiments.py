@@ -312,6 +312,8 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
         str(run.seed),
         "--recipe.overwrite_output_dir",
         "true",
+        "--training.run_name",  # how MLflow / trackio name the run
+        tensorboard_dir(run).name,
         *run.extra,
         *ablation.as_cli_overrides(run.variant.overrides),
     ]
@@ -324,14 +326,8 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
     else:
         from recipe.train import main as train_main
 
-        saved = os.environ.get("TENSORBOARD_LOGGING_DIR")
-        os.environ.update(logs)
-        try:
+        with executors.environ(logs):
             rc = train_main(argv)
-        finally:
-            os.environ.pop("TENSORBOARD_LOGGING_DIR")
-            if saved is not None:
-                os.environ["TENSORBOARD_LOGGING_DIR"] = saved
     if rc != 0:
         raise RuntimeError(f"{run.label}: recipe.train exited with status {rc} (output folder {run.folder})")
 
@@ -425,14 +421,6 @@ def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: in
     )
     (out / RESULTS_MD).write_text(md)
     ablation.plot_results(summary, out / RESULTS_PNG, chance=1.0 / n_labels if n_labels else None)
-
-
-def executor_record(opts: executors.ExecutorOptions, results: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """ablation_results.json's `executor`: this call's executor and how many of the runs each executor ran."""
-    counts: dict[str, int] = {}
-    for r in results.values():
-        counts[r.get("executor", "local")] = counts.get(r.get("executor", "local"), 0) + 1
-    return {**executors.describe(opts), "runs_by_executor": dict(sorted(counts.items()))}
 
 
 def run_todo(
@@ -550,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
 
     def summary_of() -> dict[str, Any]:
-        return {**summarise(variants, results), "executor": executor_record(exec_opts, results)}
+        return {**summarise(variants, results), "executor": executors.record(exec_opts, results.values())}
 
     try:
         failed, bad_input = run_todo(

@@ -189,8 +189,13 @@ def search_ray(trainer: SearchTrainer, params: list[Param], n_trials: int, direc
     from .components.executors import worker_env
 
     os.environ.setdefault("RAY_SCOPE", "all")  # the best evaluation of each trial, as with optuna
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(include_dashboard=False, runtime_env={"env_vars": worker_env()})
+    # Ray pickles the trainer into each trial; Trainer drops `model` for that but not the other references to the
+    # same module (`model_wrapped`, the callback handler's), whose weight-norm parametrization does not pickle.
+    # Every trial builds its own model anyway.
+    trainer.model_wrapped = trainer.callback_handler.model = None
     best = trainer.hyperparameter_search(
         hp_space=lambda _: search_space.ray_space(params),
         compute_objective=lambda metrics: metrics[trainer.objective_metric],
@@ -199,6 +204,8 @@ def search_ray(trainer: SearchTrainer, params: list[Param], n_trials: int, direc
         backend="ray",
         storage_path=str(Path(trainer.args.output_dir).resolve()),
     )
+    if started:
+        ray.shutdown()
     mode = "max" if direction == "maximize" else "min"
     return [
         {

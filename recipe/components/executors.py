@@ -15,10 +15,11 @@ same names as keys); a flag given on the command line wins over the file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,31 @@ def describe(opts: ExecutorOptions) -> dict[str, Any]:
     return record
 
 
+def record(opts: ExecutorOptions, results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """ablation_results.json's `executor`: this call's executor (`describe`) and how many of the finished runs each
+    executor ran (from their run_result.json; runs recorded before executors existed ran locally)."""
+    counts: dict[str, int] = {}
+    for result in results:
+        name = result.get("executor", "local")
+        counts[name] = counts.get(name, 0) + 1
+    return {**describe(opts), "runs_by_executor": dict(sorted(counts.items()))}
+
+
+@contextlib.contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore the previous values."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 # ------------------------------------------------------------------------------------------ executors
 
 
@@ -236,16 +262,8 @@ class SlurmExecutor:
 
     def submit(self, label: str, fn: Callable[..., Any], *args: Any) -> Future:
         # the job's Python inherits this environment (sbatch --export=ALL, or the local cluster's subprocess)
-        saved = {k: os.environ.get(k) for k in self._env}
-        os.environ.update(self._env)
-        try:
+        with environ(self._env):
             job = self._executor.submit(_call, os.getcwd(), fn, *args)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         self._jobs.append(job)
         print(f"recipe.experiments: {label}: job {job.job_id}, log {job.paths.stdout}", flush=True)
         return self._waiters.submit(job.result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -187,3 +188,24 @@ def test_same_run_same_metrics_here_on_ray_and_as_a_submitit_job(tmp_path, tiny_
     assert losses["slurm"] == pytest.approx(losses["local"], rel=1e-5)
     assert configs["local"]["training"]["seed"] == 42
     assert list((tmp_path / "slurm/slurm").glob("*/*_log.out"))  # submitit's job log
+
+
+def test_environ_sets_then_restores(monkeypatch):
+    monkeypatch.setenv("SER_KEEP", "before")
+    monkeypatch.delenv("SER_NEW", raising=False)
+    with executors.environ({"SER_KEEP": "inside", "SER_NEW": "x"}):
+        assert os.environ["SER_KEEP"] == "inside" and os.environ["SER_NEW"] == "x"
+    assert os.environ["SER_KEEP"] == "before" and "SER_NEW" not in os.environ
+
+
+def test_record_counts_runs_by_executor():
+    opts = _options(["--executor", "ray", "--ray_address", "head:6379", "--gpus_per_run", "1"])
+    runs = [{"executor": "ray"}, {"executor": "local"}, {}, {"executor": "ray"}]  # {}: recorded before executors
+    assert executors.record(opts, runs) == {
+        "name": "ray",
+        "max_parallel": None,
+        "cpus_per_run": 1,
+        "gpus_per_run": 1,
+        "ray_address": "head:6379",
+        "runs_by_executor": {"local": 2, "ray": 2},
+    }
