@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.n_trials < 1:
             raise ConfigError(f"--n_trials must be >= 1, got {args.n_trials}")
         params = search_space.load_space(args.space)
+        if args.backend == "ray":  # Ray Tune runs each trial in a folder of its own: relative paths would break
+            paths = (args.config, args.data, args.output)
+            args.config, args.data, args.output = (str(Path(f).resolve()) for f in paths)
         base = (args.config, [*extra, "--data", args.data])
         cfg = load_config(*base)
         for p in params:  # every key checked by the config parser before any trial starts
