@@ -39,9 +39,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from common.cli import UserError, run_cli
+from common.config import CliParser
 from recipe.components import ablation, executors
 from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
 from recipe.components.config import ConfigError, load_config
+from recipe.components.evaluation import evaluate_model
+from recipe.components.training import train_from_argv
 from recipe.components.uncertainty import METRICS
 
 RESULT_FILE = "run_result.json"
@@ -51,6 +55,10 @@ RESULTS_PNG = "ablation_results.png"
 FOLDS_FILE = "folds.json"
 DERIVED_MARK = "derived.json"
 TENSORBOARD_DIR = "tensorboard"
+
+
+class RunInputError(UserError):
+    """One run of the experiment met input it cannot use (the message names the run)."""
 
 
 @dataclass
@@ -165,7 +173,7 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
 
     folds_path = Path(data_dir) / FOLDS_FILE
     if not folds_path.is_file():
-        raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 2) for kfold")
+        raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 3) for kfold")
     folds = json.loads(folds_path.read_text())
     k, fold_of = int(folds["k"]), folds["speakers"]
     if k < 3:
@@ -324,10 +332,8 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
         cmd = [*shlex.split(launcher), "-m", "recipe.train", *argv]
         rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd(), **logs}, check=False).returncode
     else:
-        from recipe.train import main as train_main
-
         with executors.environ(logs):
-            rc = train_main(argv)
+            rc = train_from_argv(argv)
     if rc != 0:
         raise RuntimeError(f"{run.label}: recipe.train exited with status {rc} (output folder {run.folder})")
 
@@ -343,8 +349,6 @@ def execute(
 ) -> dict[str, Any]:
     """Train, evaluate, tidy up and record one run (in this process or an executor's worker); returns its
     run_result.json content."""
-    from recipe.evaluate import evaluate_model
-
     run.folder.mkdir(parents=True, exist_ok=True)
     (run.folder / RESULT_FILE).unlink(missing_ok=True)
     train_run(run, config, launcher)
@@ -423,63 +427,8 @@ def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: in
     ablation.plot_results(summary, out / RESULTS_PNG, chance=1.0 / n_labels if n_labels else None)
 
 
-def run_todo(
-    todo: list[Run],
-    n_runs: int,
-    results: dict[tuple[str, int, int | None], dict[str, Any]],
-    args: argparse.Namespace,
-    opts: executors.ExecutorOptions,
-    save,
-) -> tuple[list[str], bool]:
-    """Run the unfinished runs on the chosen executor, recording each result as it arrives (`save` rewrites the
-    summary files). A failed run is reported and the others go on, except after bad input (the rest would fail
-    alike). Returns the failed runs' labels and whether one failed on bad input."""
-    if not todo:
-        return [], False
-    executor = executors.create(opts, Path(args.output))
-    tasks = [
-        executors.Task(run.label, execute, (run, args.config, args.launcher, args.keep_checkpoints, opts.executor))
-        for run in todo
-    ]
-    bar = tqdm(total=len(todo), desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
-    failed: list[str] = []
-    bad_input = False
-
-    def submitted(i: int) -> None:
-        bar.set_postfix_str(todo[i].label)
-        tqdm.write(f"recipe.experiments: [{n_runs - len(todo) + i + 1}/{n_runs}] {todo[i].label} -> {todo[i].folder}")
-
-    def done(i: int, result: dict[str, Any]) -> None:
-        run = todo[i]
-        results[(run.variant.name, run.seed, run.fold)] = result
-        bar.update()
-        tqdm.write(
-            f"recipe.experiments: {run.label}: test "
-            + ", ".join(f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS)
-            + f" ({result['train_seconds']:.0f} s training)"
-        )
-        save()  # partial results stay readable
-
-    def fail(i: int, err: BaseException) -> bool:
-        nonlocal bad_input
-        lines = [line for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
-        print(f"recipe.experiments: {todo[i].label} failed: {lines[-1].strip()}", file=sys.stderr)
-        failed.append(todo[i].label)
-        bar.update()
-        stop = isinstance(err, (ConfigError, ValueError, FileNotFoundError))
-        bad_input = bad_input or stop
-        return stop
-
-    try:
-        executors.run_all(executor, tasks, opts.max_parallel, submitted, done, fail)
-    finally:
-        executor.shutdown()
-        bar.close()
-    return failed, bad_input
-
-
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    ap = argparse.ArgumentParser(prog="python -m recipe.experiments", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m recipe.experiments", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="recipe YAML config every variant starts from")
     ap.add_argument("--data", required=True, help="prepared DatasetDict folder (data_prep --output)")
     ap.add_argument("--output", required=True, help="experiment folder OUT")
@@ -498,26 +447,35 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: exit 2 with one line for bad input, 1 when a run fails."""
+    """CLI entry point: exit 2 with one line for bad input (before or during a run), 1 when a run fails otherwise."""
     args, extra = parse_args(argv)
+    command = "python -m recipe.experiments " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    return run_cli("recipe.experiments", lambda: _experiment(args, extra, command))
+
+
+def _setup(args: argparse.Namespace, extra: list[str], out: Path) -> tuple[list[Variant], list[int]]:
+    """The variants and seeds of the experiment; every input is checked before the first run."""
+    if args.seeds < 1:
+        raise VariantError(f"--seeds must be >= 1, got {args.seeds}")
+    if not (Path(args.data) / "dataset_dict.json").is_file():
+        raise VariantError(f"{args.data}: not a prepared dataset (no dataset_dict.json)")
+    user = ablation.load_variant_file(args.variant_file) if args.variant_file else {}
+    names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(BUILTIN_VARIANTS)
+    if BASELINE not in names and any(n not in PROTOCOLS for n in names):
+        names.insert(0, BASELINE)  # deltas need it
+    out.mkdir(parents=True, exist_ok=True)
+    variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
+    base_seed = int(load_config(args.config, extra).training.get("seed", 42))
+    return variants, [base_seed + i for i in range(args.seeds)]
+
+
+def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int:
+    """Run every unfinished run, rewriting the summary after each, then print the table."""
     out = Path(args.output)
-    try:
-        exec_opts = executors.options_from(args)
-        if args.seeds < 1:
-            raise VariantError(f"--seeds must be >= 1, got {args.seeds}")
-        if not (Path(args.data) / "dataset_dict.json").is_file():
-            raise VariantError(f"{args.data}: not a prepared dataset (no dataset_dict.json)")
-        user = ablation.load_variant_file(args.variant_file) if args.variant_file else {}
-        names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(BUILTIN_VARIANTS)
-        if BASELINE not in names and any(n not in PROTOCOLS for n in names):
-            names.insert(0, BASELINE)  # deltas need it
-        out.mkdir(parents=True, exist_ok=True)
-        variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
-        base_seed = int(load_config(args.config, extra).training.get("seed", 42))
-    except (VariantError, ConfigError, executors.ExecutorError) as err:
-        print(f"recipe.experiments: {err}", file=sys.stderr)
-        return 2
-    seeds = [base_seed + i for i in range(args.seeds)]
+    exec_opts = executors.options_from(args)
+    variants, seeds = _setup(args, extra, out)
     runs = plan(variants, seeds, out, extra)
     results: dict[tuple[str, int, int | None], dict[str, Any]] = {}
     todo = []
@@ -532,21 +490,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(runs) - len(todo)} already finished, {len(todo)} to run"
     )
     n_labels = len(_load_dsd(args.data)["test"].features["label"].names)
-    command = "python -m recipe.experiments " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
     t0 = time.time()
 
     def summary_of() -> dict[str, Any]:
         return {**summarise(variants, results), "executor": executors.record(exec_opts, results.values())}
 
-    try:
-        failed, bad_input = run_todo(
-            todo, len(runs), results, args, exec_opts, lambda: write_outputs(summary_of(), out, command, n_labels)
-        )
-    except executors.ExecutorError as err:
-        print(f"recipe.experiments: {err}", file=sys.stderr)
-        return 2
+    failed = run_todo(
+        todo, len(runs), results, args, exec_opts, lambda: write_outputs(summary_of(), out, command, n_labels)
+    )
     summary = summary_of()
     if results:
         write_outputs(summary, out, command, n_labels)
@@ -557,8 +508,66 @@ def main(argv: list[str] | None = None) -> int:
     )
     if failed:
         print(f"recipe.experiments: {len(failed)} run(s) failed, run again on the next call: {', '.join(failed)}")
-        return 2 if bad_input else 1
+        return 1
     return 0
+
+
+def run_todo(
+    todo: list[Run],
+    n_runs: int,
+    results: dict[tuple[str, int, int | None], dict[str, Any]],
+    args: argparse.Namespace,
+    opts: executors.ExecutorOptions,
+    save,
+) -> list[str]:
+    """Run the unfinished runs on the chosen executor, recording each result as it arrives (`save` rewrites the
+    summary files). A failed run is reported and the others go on; returns the failed runs' labels. A run failing
+    on bad input stops further submissions (the rest would fail alike) and raises RunInputError once the runs in
+    flight have finished."""
+    if not todo:
+        return []
+    executor = executors.create(opts, Path(args.output))
+    tasks = [
+        executors.Task(run.label, execute, (run, args.config, args.launcher, args.keep_checkpoints, opts.executor))
+        for run in todo
+    ]
+    bar = tqdm(total=len(todo), desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
+    failed: list[str] = []
+    bad_input: list[RunInputError] = []
+
+    def submitted(i: int) -> None:
+        bar.set_postfix_str(todo[i].label)
+        tqdm.write(f"recipe.experiments: [{n_runs - len(todo) + i + 1}/{n_runs}] {todo[i].label} -> {todo[i].folder}")
+
+    def done(i: int, result: dict[str, Any]) -> None:
+        run = todo[i]
+        results[(run.variant.name, run.seed, run.fold)] = result
+        bar.update()
+        tqdm.write(
+            f"recipe.experiments: {run.label}: test "
+            + ", ".join(f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS)
+            + f" ({result['train_seconds']:.0f} s training)"
+        )
+        save()  # partial results stay readable
+
+    def fail(i: int, err: BaseException) -> bool:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        bar.update()
+        if isinstance(err, (UserError, ValueError, FileNotFoundError)):
+            bad_input.append(RunInputError(f"{todo[i].label}: {lines[-1]}"))
+            return True
+        print(f"recipe.experiments: {todo[i].label} failed: {lines[-1]}", file=sys.stderr)
+        failed.append(todo[i].label)
+        return False
+
+    try:
+        executors.run_all(executor, tasks, opts.max_parallel, submitted, done, fail)
+    finally:
+        executor.shutdown()
+        bar.close()
+    if bad_input:
+        raise bad_input[0]
+    return failed
 
 
 if __name__ == "__main__":

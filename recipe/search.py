@@ -18,7 +18,6 @@ as Ray tasks on a local Ray cluster (or the one at RAY_ADDRESS); that backend do
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
@@ -26,20 +25,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transformers import EarlyStoppingCallback, TrainerCallback
+from transformers import TrainerCallback
 
 from common.cli import run_cli
-from data_prep.dataset import PreparedDataError, load_prepared
+from common.config import CliParser
+from data_prep.dataset import load_prepared
 
 from .components import search_space
 from .components.ablation import as_cli_overrides
+from .components.assembly import build_callbacks, freeze_callback
 from .components.callbacks import FreezeEncoderCallback, TrainAccuracyCallback
 from .components.collator import AudioClassificationCollator
 from .components.config import ConfigError, RecipeConfig, build_training_arguments, load_config
 from .components.metrics import compute_metrics
+from .components.model_io import build_model, model_view
 from .components.search_space import Param, SearchSpaceError
 from .components.trainer import SERTrainer
-from .train import DataError, build_model, model_view
 
 DEFAULT_SPACE = Path(__file__).resolve().parents[1] / "configs" / "search.yaml"
 RESULTS_JSON = "search_results.json"
@@ -107,10 +108,6 @@ def build_search_trainer(
     id2label = dict(enumerate(dsd[data.train_split].features["label"].names))
     need_length = training_args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
     _, feature_extractor = build_model(cfg, id2label)  # the same extractor for every trial (max_duration fixed)
-    freeze_cb = FreezeEncoderCallback(cfg.recipe.freeze_encoder_epochs, cfg.model.freeze_feature_encoder)
-    callbacks: list[TrainerCallback] = [freeze_cb]
-    if cfg.recipe.early_stopping_patience is not None:
-        callbacks.append(EarlyStoppingCallback(cfg.recipe.early_stopping_patience, cfg.recipe.early_stopping_threshold))
     trainer = SearchTrainer(
         model_init=lambda trial_cfg=None: build_model(trial_cfg or cfg, id2label)[0],
         args=training_args,
@@ -121,13 +118,13 @@ def build_search_trainer(
         ),
         processing_class=feature_extractor,
         compute_metrics=compute_metrics,
-        callbacks=callbacks,
+        callbacks=build_callbacks(cfg),
         mixup_alpha=cfg.recipe.mixup_alpha,
         label_smoothing=cfg.recipe.label_smoothing,
         base=base,
         params=params,
     )
-    trainer.freeze_cb = freeze_cb
+    trainer.freeze_cb = freeze_callback(trainer)
     if cfg.recipe.log_train_accuracy:
         trainer.add_callback(TrainAccuracyCallback(trainer))
     trainer.add_callback(TrialEndCallback(trainer, keep_checkpoints))
@@ -238,8 +235,8 @@ def write_results(out: Path, trials: list[dict], cfg_argv: tuple[str, list[str]]
     return results
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    ap = argparse.ArgumentParser(prog="python -m recipe.search", description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str]) -> tuple[Any, list[str]]:
+    ap = CliParser(prog="python -m recipe.search", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="recipe YAML config the trials start from")
     ap.add_argument("--data", required=True, help="prepared DatasetDict folder (data_prep --output)")
     ap.add_argument("--output", required=True, help="search folder OUT (trials, study, results)")
@@ -270,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             except ConfigError as err:
                 raise SearchSpaceError(f"{args.space}: {p.name}: {err}") from None
         out = Path(args.output)
+        trainer = build_search_trainer(cfg, base, params, out, args.keep_checkpoints)  # checks the data first
         out.mkdir(parents=True, exist_ok=True)
-        trainer = build_search_trainer(cfg, base, params, out, args.keep_checkpoints)
         metric, direction = objective_of(cfg)
         trainer.objective_metric = metric
         seed = int(cfg.training.get("seed", 42))
@@ -298,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recipe.search: wrote {out / RESULTS_JSON}" + (f" and {out / BEST_CONFIG}" if best else ""))
         return 0 if best else 1
 
-    return run_cli("recipe.search", search, (DataError, PreparedDataError))
+    return run_cli("recipe.search", search)
 
 
 if __name__ == "__main__":
