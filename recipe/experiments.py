@@ -499,13 +499,13 @@ def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int
         todo, len(runs), results, args, exec_opts, lambda: write_outputs(summary_of(), out, command, n_labels)
     )
     summary = summary_of()
+    wrote = "no run finished yet"
     if results:
         write_outputs(summary, out, command, n_labels)
         print(ablation.markdown_table(summary))
-    print(
-        f"recipe.experiments: {len(todo) - len(failed)} run(s) in {time.time() - t0:.0f} s on {exec_opts.executor}; "
-        f"wrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / RESULTS_PNG}"
-    )
+        wrote = f"wrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / RESULTS_PNG}"
+    elapsed = time.time() - t0
+    print(f"recipe.experiments: {len(todo) - len(failed)} run(s) in {elapsed:.0f} s on {exec_opts.executor}; {wrote}")
     if failed:
         print(f"recipe.experiments: {len(failed)} run(s) failed, run again on the next call: {', '.join(failed)}")
         return 1
