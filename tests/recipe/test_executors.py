@@ -209,3 +209,19 @@ def test_record_counts_runs_by_executor():
         "ray_address": "head:6379",
         "runs_by_executor": {"local": 2, "ray": 2},
     }
+
+
+def test_a_run_failing_on_bad_input_stops_the_experiment_with_exit_2(tmp_path, tiny_experiment, monkeypatch, capsys):
+    calls: list[str] = []
+
+    def execute(run, *args):
+        calls.append(run.label)
+        raise FileNotFoundError(f"{run.data_dir}/train: no such split")
+
+    monkeypatch.setattr(experiments, "execute", execute)
+    argv = [*tiny_experiment, "--output", str(tmp_path / "out"), "--variants", "baseline,no_mixup"]
+    assert experiments.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recipe.experiments: error: baseline seed 42: ") and "no such split" in err
+    assert err.count("\n") == 1
+    assert calls == ["baseline seed 42"]  # nothing submitted after bad input
