@@ -21,7 +21,7 @@ SEEDS ?= 3
 VARIANTS ?=
 ABLATE_ARGS ?=
 
-.PHONY: install lint test test-fast prepare train evaluate baseline card demo ablate ablate-demo bench predict export app clean
+.PHONY: install lint test test-fast prepare train evaluate baseline card demo ablate ablate-demo search tensorboard bench predict export app clean
 
 install: $(STAMP)
 
@@ -60,6 +60,20 @@ baseline: $(STAMP)
 ablate: $(STAMP)
 	$(PY) -m recipe.experiments --config configs/recipe.yaml --data $(DATA) --output $(ABLATION) --seeds $(SEEDS) \
 		$(if $(VARIANTS),--variants $(VARIANTS)) $(ABLATE_ARGS)
+
+# Hyperparameter search (docs/scale.md): N_TRIALS trials over SPACE, resumable; SEARCH/best_config.yaml at the end.
+SEARCH ?= outputs/search
+SPACE ?= configs/search.yaml
+N_TRIALS ?= 20
+search: $(STAMP)
+	$(PY) -m recipe.search --config configs/recipe.yaml --data $(DATA) --output $(SEARCH) --space $(SPACE) \
+		--n_trials $(N_TRIALS) $(SEARCH_ARGS)
+
+# TensorBoard over every run's logs (report_to: tensorboard), e.g. make tensorboard LOGDIR=outputs/ablation/tensorboard
+LOGDIR ?= outputs
+TB_PORT ?= 6006
+tensorboard: $(STAMP)
+	$(PY) -m tensorboard.main --logdir $(LOGDIR) --port $(TB_PORT)
 
 # DATA only when given (make card MODEL=DIR [DATA=DIR]); otherwise the data_dir recorded in MODEL/run_info.json.
 card: $(STAMP)

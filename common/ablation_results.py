@@ -21,9 +21,16 @@ class AblationSchemaError(UserError, ValueError):
 
 def check_schema(results: Any) -> None:
     """Raise AblationSchemaError unless ``results`` is ``{"variants": [...]}`` with every variant, run and summary
-    holding exactly the keys recipe.experiments writes (a run may also name its ``fold``)."""
-    if not isinstance(results, dict) or set(results) != {"variants"} or not isinstance(results["variants"], list):
-        raise AblationSchemaError("ablation results: expected exactly {'variants': [...]}")
+    holding exactly the keys recipe.experiments writes (a run may also name its ``fold``; the file may name the
+    ``executor`` its runs ran on)."""
+    if (
+        not isinstance(results, dict)
+        or not {"variants"} <= set(results) <= {"variants", "executor"}
+        or not isinstance(results["variants"], list)
+    ):
+        raise AblationSchemaError("ablation results: expected {'variants': [...]} and optionally {'executor': {...}}")
+    if "executor" in results and not {"name", "runs_by_executor"} <= set(results["executor"]):
+        raise AblationSchemaError(f"ablation results: executor keys {sorted(results['executor'])}")
     if not results["variants"]:
         raise AblationSchemaError("ablation results: 'variants' is empty")
     for v in results["variants"]:

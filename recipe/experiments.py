@@ -2,6 +2,7 @@
 
     python -m recipe.experiments --config CONFIG --data DIR --output OUT [--seeds N] [--variants a,b,...]
         [--variant_file FILE] [--launcher "accelerate launch"] [--keep_checkpoints] [--section.key value ...]
+        [--executor local|ray|slurm] [--max_parallel N] [--executor_config FILE] [--ray_address ADDR] ...
 
 Variants (``--variants``, default: every built-in variant that changes the config): baseline, no_mixup,
 no_label_smoothing, mean_pooling, no_balancing, no_freeze, from_scratch, the names of ``--variant_file``
@@ -13,7 +14,11 @@ every run.
 Each run trains into OUT/runs/VARIANT/seed-S[/fold-K] (``recipe.train``: in this process, or with ``--launcher``
 as a subprocess under that launcher, e.g. ``torchrun --nproc_per_node 2``), is evaluated there
 (``recipe.evaluate``: eval_results.json), and ends by writing run_result.json. A run whose run_result.json exists
-for the same overrides and data is not redone, so an interrupted experiment continues where it stopped.
+for the same overrides and data is not redone, so an interrupted experiment continues where it stopped; a failed run
+is reported, the others go on, and it runs again on the next call. ``--executor`` says where runs execute: here one
+after another (local, the default), as Ray tasks or as Slurm jobs (recipe.components.executors, docs/scale.md).
+Each run's Trainer logs go to OUT/tensorboard/VARIANT-seedS[-foldK] (with ``--report_to tensorboard``: one
+TensorBoard shows every run side by side).
 OUT receives ablation_results.json (schema: recipe.components.ablation), ablation_results.md and
 ablation_results.png.
 """
@@ -39,7 +44,7 @@ from common.cli import UserError, run_cli
 from common.config import CliParser
 from common.outputs import EXPERIMENT, check_disjoint, check_replaceable, write_marker
 from common.secrets import redact, redact_argv
-from recipe.components import ablation
+from recipe.components import ablation, executors
 from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
 from recipe.components.config import ConfigError, load_config
 from recipe.components.evaluation import evaluate_model
@@ -52,6 +57,7 @@ RESULTS_MD = "ablation_results.md"
 RESULTS_PNG = "ablation_results.png"
 FOLDS_FILE = "folds.json"
 DERIVED_MARK = "derived.json"
+TENSORBOARD_DIR = "tensorboard"
 
 
 class RunInputError(UserError):
@@ -317,21 +323,35 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
         str(run.seed),
         "--recipe.overwrite_output_dir",
         "true",
+        "--training.run_name",  # how MLflow / trackio name the run
+        tensorboard_dir(run).name,
         *run.extra,
         *ablation.as_cli_overrides(run.variant.overrides),
     ]
+    # transformers' TensorBoardCallback reads its folder from this variable: one folder per run under OUT
+    logs = {"TENSORBOARD_LOGGING_DIR": str(tensorboard_dir(run))}
     if launcher:
         # `accelerate launch`, `torchrun ...` and `python` all take `-m MODULE ARGS`
         cmd = [*shlex.split(launcher), "-m", "recipe.train", *argv]
-        rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False).returncode
+        rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd(), **logs}, check=False).returncode
     else:
-        rc = train_from_argv(argv)
+        with executors.environ(logs):
+            rc = train_from_argv(argv)
     if rc != 0:
         raise RuntimeError(f"{run.label}: recipe.train exited with status {rc} (output folder {run.folder})")
 
 
-def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool) -> dict[str, Any]:
-    """Train, evaluate, tidy up and record one run; returns its run_result.json content."""
+def tensorboard_dir(run: Run) -> Path:
+    """OUT/tensorboard/VARIANT-seedS[-foldK]: every run of the experiment under one TensorBoard log folder."""
+    out = run.folder.parents[2 if run.fold is None else 3]
+    return out / TENSORBOARD_DIR / f"{run.variant.name}-seed{run.seed}{'' if run.fold is None else f'-fold{run.fold}'}"
+
+
+def execute(
+    run: Run, config: str, launcher: str | None, keep_checkpoints: bool, executor: str = "local"
+) -> dict[str, Any]:
+    """Train, evaluate, tidy up and record one run (in this process or an executor's worker); returns its
+    run_result.json content."""
     run.folder.mkdir(parents=True, exist_ok=True)
     (run.folder / RESULT_FILE).unlink(missing_ok=True)
     train_run(run, config, launcher)
@@ -351,6 +371,7 @@ def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool)
         "validation": _headline(results["splits"]["validation"]),
         "test_ci95": results["splits"]["test"]["ci95"],
         "train_seconds": float(info["train_runtime_s"]),
+        "executor": executor,
     }
     tmp = run.folder / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
@@ -425,6 +446,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         '"torchrun --nproc_per_node 2" (default: in this process)',
     )
     ap.add_argument("--keep_checkpoints", action="store_true", help="keep each run's checkpoint-* folders")
+    executors.add_arguments(ap)
     return ap.parse_known_args(argv)
 
 
@@ -474,6 +496,7 @@ def _setup(args: argparse.Namespace, extra: list[str], out: Path) -> tuple[list[
 def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int:
     """Run every unfinished run, rewriting the summary after each, then print the table."""
     out = Path(args.output)
+    exec_opts = executors.options_from(args)
     variants, seeds = _setup(args, extra, out)
     runs = plan(variants, seeds, out, extra)
     results: dict[tuple[str, int, int | None], dict[str, Any]] = {}
@@ -490,30 +513,83 @@ def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int
     )
     n_labels = len(_load_dsd(args.data)["test"].features["label"].names)
     t0 = time.time()
-    bar = tqdm(todo, desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
-    for run in bar:
-        bar.set_postfix_str(run.label)
-        tqdm.write(f"recipe.experiments: [{len(results) + 1}/{len(runs)}] {run.label} -> {run.folder}")
-        try:
-            result = execute(run, args.config, args.launcher, args.keep_checkpoints)
-        except (UserError, ValueError, FileNotFoundError) as err:
-            raise RunInputError(f"{run.label}: {err}") from err
+
+    def summary_of() -> dict[str, Any]:
+        return {**summarise(variants, results), "executor": executors.record(exec_opts, results.values())}
+
+    failed = run_todo(
+        todo, len(runs), results, args, exec_opts, lambda: write_outputs(summary_of(), out, command, n_labels)
+    )
+    summary = redact(summary_of())
+    wrote = "no run finished yet"
+    if results:
+        write_outputs(summary, out, command, n_labels)
+        print(ablation.markdown_table(summary))
+        wrote = f"wrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / RESULTS_PNG}"
+    elapsed = time.time() - t0
+    print(f"recipe.experiments: {len(todo) - len(failed)} run(s) in {elapsed:.0f} s on {exec_opts.executor}; {wrote}")
+    if failed:
+        print(f"recipe.experiments: {len(failed)} run(s) failed, run again on the next call: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def run_todo(
+    todo: list[Run],
+    n_runs: int,
+    results: dict[tuple[str, int, int | None], dict[str, Any]],
+    args: argparse.Namespace,
+    opts: executors.ExecutorOptions,
+    save,
+) -> list[str]:
+    """Run the unfinished runs on the chosen executor, recording each result as it arrives (`save` rewrites the
+    summary files). A failed run is reported and the others go on; returns the failed runs' labels. A run failing
+    on bad input stops further submissions (the rest would fail alike) and raises RunInputError once the runs in
+    flight have finished."""
+    if not todo:
+        return []
+    executor = executors.create(opts, Path(args.output))
+    tasks = [
+        executors.Task(run.label, execute, (run, args.config, args.launcher, args.keep_checkpoints, opts.executor))
+        for run in todo
+    ]
+    bar = tqdm(total=len(todo), desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
+    failed: list[str] = []
+    bad_input: list[RunInputError] = []
+
+    def submitted(i: int) -> None:
+        bar.set_postfix_str(todo[i].label)
+        tqdm.write(f"recipe.experiments: [{n_runs - len(todo) + i + 1}/{n_runs}] {todo[i].label} -> {todo[i].folder}")
+
+    def done(i: int, result: dict[str, Any]) -> None:
+        run = todo[i]
         results[(run.variant.name, run.seed, run.fold)] = result
+        bar.update()
         tqdm.write(
             f"recipe.experiments: {run.label}: test "
             + ", ".join(f"{m} {100 * result['test'][m]:.2f} %" for m in METRICS)
             + f" ({result['train_seconds']:.0f} s training)"
         )
-        write_outputs(summarise(variants, results), out, command, n_labels)  # partial results stay readable
-    bar.close()
-    summary = redact(summarise(variants, results))
-    write_outputs(summary, out, command, n_labels)
-    print(ablation.markdown_table(summary))
-    print(
-        f"recipe.experiments: {len(todo)} run(s) in {time.time() - t0:.0f} s; wrote {out / RESULTS_JSON}, "
-        f"{out / RESULTS_MD}, {out / RESULTS_PNG}"
-    )
-    return 0
+        save()  # partial results stay readable
+
+    def fail(i: int, err: BaseException) -> bool:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        bar.update()
+        if isinstance(err, (UserError, ValueError, FileNotFoundError)):
+            bad_input.append(RunInputError(f"{todo[i].label}: {lines[-1]}"))
+            return True
+        print(f"recipe.experiments: {todo[i].label} failed: {lines[-1]}", file=sys.stderr)
+        failed.append(todo[i].label)
+        return False
+
+    try:
+        executors.run_all(executor, tasks, opts.max_parallel, submitted, done, fail)
+    finally:
+        executor.shutdown()
+        bar.close()
+    if bad_input:
+        raise bad_input[0]
+    return failed
 
 
 if __name__ == "__main__":

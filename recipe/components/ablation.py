@@ -7,10 +7,12 @@ ablation_results.json::
                    "runs": [{"seed", ["fold",] "test": {"accuracy", "uar", "macro_f1"}, "validation": {...},
                              "train_seconds"}],
                    "test": {"accuracy": {"mean", "std", "ci95"}, "uar": {...}, "macro_f1": {...}},
-                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null}]}
+                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null}],
+     "executor": {"name": "local" | "ray" | "slurm", [its options,] "runs_by_executor": {"ray": 6, ...}}}
 
 ``std`` is the sample standard deviation over runs (seeds, or folds x seeds); ``ci95`` the Student-t 95 %
-interval of the mean. ``delta_vs_baseline`` pairs each seed's run with the baseline run of the same seed
+interval of the mean. ``executor`` (absent in older files) names where the runs executed
+(recipe.components.executors). ``delta_vs_baseline`` pairs each seed's run with the baseline run of the same seed
 (variant minus baseline) and is null for protocols whose test set differs from the baseline's (leave-one-corpus-out,
 k-fold) or when no seed is shared. common.ablation_results checks this shape and writes its cells (the model card
 reads the file too).
