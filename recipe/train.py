@@ -38,6 +38,7 @@ from .components.config import ConfigError, RecipeConfig, build_training_argumen
 from .components.metrics import compute_metrics
 from .components.precision import cpu_bf16_flags, precision_of
 from .components.speechbrain_checkpoint import SpeechBrainFormatError
+from .components.techniques import build_techniques, finish_techniques
 from .components.trainer import SERTrainer
 from .hub import HubError
 from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
@@ -234,6 +235,7 @@ def run(
                 early_stopping_threshold=cfg.recipe.early_stopping_threshold,
             )
         )
+    techniques = build_techniques(cfg, train_ds["label"], label_names, collator, compute_metrics)
     trainer = SERTrainer(
         model=model,
         args=training_args,
@@ -241,10 +243,11 @@ def run(
         eval_dataset=eval_ds,
         data_collator=collator,
         processing_class=feature_extractor,
-        compute_metrics=compute_metrics,
-        callbacks=callbacks + list(extra_callbacks or []),
+        compute_metrics=techniques.compute_metrics,
+        callbacks=callbacks + techniques.callbacks + list(extra_callbacks or []),
         mixup_alpha=cfg.recipe.mixup_alpha,
         label_smoothing=cfg.recipe.label_smoothing,
+        **techniques.trainer_kwargs,
     )
     if cfg.recipe.log_train_accuracy:
         trainer.add_callback(TrainAccuracyCallback(trainer))
@@ -252,11 +255,12 @@ def run(
     t_train = time.time()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     t_after = time.time()
-    trainer.save_model(str(out))  # the best model when load_best_model_at_end
+    averaged_metrics = finish_techniques(cfg, trainer, techniques, out)  # checkpoint averaging, when asked
+    trainer.save_model(str(out))  # the best (or averaged) model
     train_metrics = dict(train_result.metrics)
     # The final model's validation metrics were logged when it was evaluated during training: reuse them instead
     # of a second pass over the validation set (same weights, same data, same precision).
-    val_metrics = logged_eval_metrics(trainer.state, training_args.load_best_model_at_end)
+    val_metrics = averaged_metrics or logged_eval_metrics(trainer.state, training_args.load_best_model_at_end)
     if val_metrics is None:
         val_metrics = dict(trainer.evaluate(eval_ds))
     if trainer.is_world_process_zero():
@@ -294,6 +298,11 @@ def run(
             "started_at": started_at,
             "finished_at": _utc_now(),
             "demo": cfg.recipe.demo,
+            "techniques": techniques.info,
+            "collapse": techniques.collapse.record(
+                state.best_global_step if training_args.load_best_model_at_end else state.global_step,
+                final_is_last_evaluation=averaged_metrics is not None,
+            ),
         }
         (out / "run_info.json").write_text(json.dumps(run_info, indent=2) + "\n")
         print(
