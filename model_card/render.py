@@ -433,6 +433,14 @@ def classical_verdict(primary: dict[str, Any]) -> str | None:
     )
 
 
+def _short_mapping(mapping: dict[str, Any]) -> str:
+    """A small flat mapping in full (``{default: 0.5, fear: 1.0}``: per-class probabilities); a larger or nested one
+    (an architecture) as ``{…}``."""
+    if len(mapping) > 4 or any(isinstance(v, (dict, list)) for v in mapping.values()):
+        return "{…}"
+    return "{" + ", ".join(f"{k}: {fmt.value(v)}" for k, v in mapping.items()) + "}"
+
+
 def techniques_rows(run: RunFiles) -> list[list[str]]:
     """The "Techniques & impact" table: one row per variant of the ablation file, numbers as the file has them."""
     rows = []
@@ -451,7 +459,8 @@ def techniques_rows(run: RunFiles) -> list[list[str]]:
 
         what = (
             ", ".join(
-                f"{k}={fmt.value(val) if not isinstance(val, dict) else '{…}'}" for k, val in v["overrides"].items()
+                f"{k}={fmt.value(val) if not isinstance(val, dict) else _short_mapping(val)}"
+                for k, val in v["overrides"].items()
             )
             or "the config as trained"
         )
