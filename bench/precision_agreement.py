@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from data_prep.dataset import load_prepared
     from recipe.components.collator import AudioClassificationCollator
     from recipe.components.config import load_config
-    from recipe.train import build_model, model_view
+    from recipe.components.model_io import build_model, model_view
 
     cfg = load_config(args.config)
     dsd = load_prepared(args.data, ("train",))
