@@ -59,7 +59,9 @@ def build_trainer(
         feature_extractor, naive_padding=cfg.data.naive_padding, pad_to_multiple_of=cfg.data.pad_to_multiple_of
     )
     names = [id2label[i] for i in range(len(id2label))]
-    techniques = build_techniques(cfg, train_ds["label"], names, collator, compute_metrics)
+    # the label column is read only for class weights (a bench's length-only dataset has none)
+    labels = train_ds["label"] if cfg.recipe.class_weights != "none" else None
+    techniques = build_techniques(cfg, labels, names, collator, compute_metrics)
     trainer = SERTrainer(
         model=model,
         args=training_args,

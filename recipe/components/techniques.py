@@ -29,15 +29,18 @@ class Techniques:
 
 
 def build_techniques(
-    cfg: RecipeConfig, train_labels: np.ndarray, label_names: list[str], collator: Any, compute_metrics: Any
+    cfg: RecipeConfig, train_labels: np.ndarray | None, label_names: list[str], collator: Any, compute_metrics: Any
 ) -> Techniques:
-    """Loss settings, the augmenter (switches `collator` to report clip lengths when on) and the collapse guard."""
+    """Loss settings, the augmenter (switches `collator` to report clip lengths when on) and the collapse guard;
+    `train_labels` (the train split's label ids) are needed for class weights only."""
     r = cfg.recipe
     kwargs: dict[str, Any] = {"focal_gamma": r.focal_gamma if r.loss == "focal" else 0.0}
     info: dict[str, Any] = {"loss": r.loss}
     if r.loss == "focal":
         info["focal_gamma"] = r.focal_gamma
     if r.class_weights == "inverse_frequency":
+        if train_labels is None:
+            raise ConfigError("recipe.class_weights: inverse_frequency needs the train split's labels")
         weights = inverse_frequency_weights(train_labels, len(label_names))
         kwargs["class_weights"] = weights
         info["class_weights"] = {name: round(float(w), 6) for name, w in zip(label_names, weights, strict=True)}
