@@ -65,8 +65,11 @@ def paired_delta(stats: dict[str, Any] | None, unit: str = "") -> str:
 
 
 def _value(value: Any) -> str:
-    """A config value as YAML prints a scalar; a mapping (an architecture) abbreviated to its size."""
+    """A config value as YAML prints a scalar; a small flat mapping in full (``{default: 0.5, fear: 1.0}``: per-class
+    probabilities), a larger or nested one (an architecture) abbreviated to its size."""
     if isinstance(value, dict):
+        if len(value) <= 4 and not any(isinstance(v, (dict, list)) for v in value.values()):
+            return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
         return f"{{{len(value)} keys}}"
     if value is None:
         return "null"

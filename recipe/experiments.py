@@ -5,7 +5,9 @@
         [--executor local|ray|slurm] [--max_parallel N] [--executor_config FILE] [--ray_address ADDR] ...
 
 Variants (``--variants``, default: every built-in variant that changes the config): baseline, no_mixup,
-no_label_smoothing, mean_pooling, no_balancing, no_freeze, from_scratch, the names of ``--variant_file``
+no_label_smoothing, mean_pooling, no_balancing, no_freeze, from_scratch; techniques run when named: focal_loss,
+class_weights (both on the split before balancing), speed_perturb, noise_augment, checkpoint_average (see
+recipe.components.ablation.TECHNIQUE_VARIANTS); the names of ``--variant_file``
 (``variants: {NAME: {section.key: value}}``), and two protocols: ``loco`` (one variant per corpus: train on all
 other corpora, test on every clip of that one) and ``kfold`` (speaker-independent k-fold cross-validation on the
 folds of DIR/folds.json, written by data_prep with ``folds: K``). Further ``--section.key value`` pairs apply to
@@ -45,7 +47,14 @@ from common.config import CliParser
 from common.outputs import EXPERIMENT, check_disjoint, check_replaceable, write_marker
 from common.secrets import redact, redact_argv
 from recipe.components import ablation, executors
-from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
+from recipe.components.ablation import (
+    BASELINE,
+    BUILTIN_VARIANTS,
+    PROTOCOLS,
+    TECHNIQUE_VARIANTS,
+    UNBALANCED_SPLIT,
+    VariantError,
+)
 from recipe.components.config import ConfigError, load_config
 from recipe.components.evaluation import evaluate_model
 from recipe.components.training import train_from_argv
@@ -260,10 +269,10 @@ def resolve_variants(
             continue
         if name in user:
             overrides = user[name]
-        elif name in BUILTIN_VARIANTS:
-            overrides = dict(BUILTIN_VARIANTS[name])
+        elif name in BUILTIN_VARIANTS or name in TECHNIQUE_VARIANTS:
+            overrides = dict({**BUILTIN_VARIANTS, **TECHNIQUE_VARIANTS}[name])
         else:
-            known = [*BUILTIN_VARIANTS, *user, *PROTOCOLS]
+            known = [*BUILTIN_VARIANTS, *TECHNIQUE_VARIANTS, *user, *PROTOCOLS]
             raise VariantError(f"--variants: unknown variant {name!r} (known: {', '.join(known)})")
         cfg_obj = load_config(config, extra)
         if name == "from_scratch" and not cfg_obj.model.from_scratch:
@@ -437,7 +446,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--data", required=True, help="prepared DatasetDict folder (data_prep --output)")
     ap.add_argument("--output", required=True, help="experiment folder OUT")
     ap.add_argument("--seeds", type=int, default=3, help="runs per variant: seeds training.seed, +1, ... (default 3)")
-    ap.add_argument("--variants", default=None, help="comma-separated variant names (default: all built-in)")
+    ap.add_argument(
+        "--variants",
+        default=None,
+        help=f"comma-separated variant names (default: all of {', '.join(BUILTIN_VARIANTS)}); techniques, run when "
+        f"named: {', '.join(TECHNIQUE_VARIANTS)}; protocols: {', '.join(PROTOCOLS)}",
+    )
     ap.add_argument("--variant_file", default=None, help="YAML file of user variants: variants: {NAME: {k: v}}")
     ap.add_argument(
         "--launcher",

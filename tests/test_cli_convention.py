@@ -34,6 +34,7 @@ CLIS = [
     "bench.infer_bench",
     "bench.prepare_bench",
     "bench.recipe_bench",
+    "bench.precision_agreement",
     "demo.corpus",
     "demo.pipeline",
 ]

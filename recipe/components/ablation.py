@@ -48,6 +48,15 @@ BUILTIN_VARIANTS: dict[str, dict[str, Any]] = {
     "no_freeze": {"recipe.freeze_encoder_epochs": 0, "model.freeze_feature_encoder": False},
     "from_scratch": {"model.from_scratch": True},  # recipe.experiments adds the encoder's architecture
 }
+# Techniques that are off in the recipe, each switched on by one variant; run only when named in --variants.
+# Focal loss and class weights are alternatives to oversampling, so they train on the split before balancing.
+TECHNIQUE_VARIANTS: dict[str, dict[str, Any]] = {
+    "focal_loss": {"data.train_split": UNBALANCED_SPLIT, "recipe.loss": "focal"},
+    "class_weights": {"data.train_split": UNBALANCED_SPLIT, "recipe.class_weights": "inverse_frequency"},
+    "speed_perturb": {"recipe.speed_perturb": {"default": 1.0}},
+    "noise_augment": {"recipe.noise_augment": {"default": 0.5}},
+    "checkpoint_average": {"recipe.checkpoint_average": 3, "training.save_total_limit": 4},
+}
 # Protocols run as variant sets on data derived from the prepared set (recipe.experiments builds it).
 PROTOCOLS = ("loco", "kfold")
 METRIC_NAMES = {"accuracy": "accuracy", "uar": "UAR", "macro_f1": "macro-F1"}

@@ -16,6 +16,7 @@ from .collator import AudioClassificationCollator
 from .config import RecipeConfig
 from .metrics import compute_metrics
 from .model_io import build_model
+from .techniques import build_techniques
 from .trainer import SERTrainer
 
 
@@ -49,6 +50,7 @@ def build_trainer(
 
     `id2label` defaults to the names of `train_ds`'s ClassLabel column "label". The model's feature extractor is
     the trainer's `processing_class`; the `FreezeEncoderCallback` is the first of `trainer.callback_handler`'s.
+    `trainer.techniques` holds the switchable techniques (components.techniques) for the end of the run.
     """
     if id2label is None:
         id2label = dict(enumerate(train_ds.features["label"].names))
@@ -56,6 +58,10 @@ def build_trainer(
     collator = AudioClassificationCollator(
         feature_extractor, naive_padding=cfg.data.naive_padding, pad_to_multiple_of=cfg.data.pad_to_multiple_of
     )
+    names = [id2label[i] for i in range(len(id2label))]
+    # the label column is read only for class weights (a bench's length-only dataset has none)
+    labels = train_ds["label"] if cfg.recipe.class_weights != "none" else None
+    techniques = build_techniques(cfg, labels, names, collator, compute_metrics)
     trainer = SERTrainer(
         model=model,
         args=training_args,
@@ -63,11 +69,13 @@ def build_trainer(
         eval_dataset=eval_ds,
         data_collator=collator,
         processing_class=feature_extractor,
-        compute_metrics=compute_metrics,
-        callbacks=build_callbacks(cfg) + list(extra_callbacks),
+        compute_metrics=techniques.compute_metrics,
+        callbacks=build_callbacks(cfg) + techniques.callbacks + list(extra_callbacks),
         mixup_alpha=cfg.recipe.mixup_alpha,
         label_smoothing=cfg.recipe.label_smoothing,
+        **techniques.trainer_kwargs,
     )
+    trainer.techniques = techniques
     if cfg.recipe.log_train_accuracy:
         trainer.add_callback(TrainAccuracyCallback(trainer))
     return trainer

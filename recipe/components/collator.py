@@ -28,11 +28,11 @@ class AudioClassificationCollator:
     pad_to_multiple_of: int | None = None
     audio_column: str = "audio"
     label_column: str = "label"
+    return_lengths: bool = False  # add "lengths" (samples per clip after cropping): training-time augmentation
 
     def __call__(self, rows: list[dict[str, Any]]) -> BatchFeature:
         if not rows:
             raise ValueError("AudioClassificationCollator: empty batch")
-        fe = self.feature_extractor
         waves = []
         for row in rows:
             wave = np.asarray(row[self.audio_column], dtype=np.float32)
@@ -42,6 +42,14 @@ class AudioClassificationCollator:
                     f"got shape {wave.shape} (row path: {row.get('path', '?')})"
                 )
             waves.append(wave)
+        batch = self.pad_waves(waves)
+        if self.label_column in rows[0]:
+            batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
+        return batch
+
+    def pad_waves(self, waves: list[np.ndarray]) -> BatchFeature:
+        """Crop, normalise and pad 1-D float32 clips into ``input_values`` [+ ``attention_mask``, ``lengths``]."""
+        fe = self.feature_extractor
         max_length = None
         padding: str = "longest"
         if self.naive_padding:
@@ -61,6 +69,7 @@ class AudioClassificationCollator:
         batch["input_values"] = batch["input_values"].to(torch.float32)
         if "attention_mask" in batch:
             batch["attention_mask"] = batch["attention_mask"].to(torch.long)
-        if self.label_column in rows[0]:
-            batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
+        if self.return_lengths:
+            cap = fe.max_samples
+            batch["lengths"] = torch.tensor([len(w) if cap is None else min(len(w), cap) for w in waves])
         return batch

@@ -164,6 +164,33 @@ class RecipeOptions:
         default=AUTO,
         metadata={"help": "auto: bf16 where the GPU or CPU has it natively, fp16 on older GPUs, else fp32"},
     )
+    loss: Literal["cross_entropy", "focal"] = field(
+        default="cross_entropy",
+        metadata={"help": "training loss: cross_entropy, or focal (down-weights confidently predicted classes)"},
+    )
+    focal_gamma: float = field(default=2.0, metadata={"help": "focusing exponent of the focal loss (0: cross-entropy)"})
+    class_weights: Literal["none", "inverse_frequency"] = field(
+        default="none",
+        metadata={"help": "loss weight per class: none, or inverse_frequency of the train split (N / (C * n_c))"},
+    )
+    speed_perturb: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"help": "speed perturbation probability per training clip: {default: p, CLASS: q}; {} is off"},
+    )
+    speed_factors: list[float] = field(
+        default_factory=lambda: [0.9, 1.0, 1.1], metadata={"help": "speed factors drawn from, uniformly"}
+    )
+    noise_augment: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"help": "additive Gaussian noise probability per training clip: {default: p, CLASS: q}; {} is off"},
+    )
+    noise_snr_db: list[float] = field(
+        default_factory=lambda: [5.0, 20.0], metadata={"help": "[low, high]: SNR in dB drawn uniformly"}
+    )
+    checkpoint_average: int = field(
+        default=0,
+        metadata={"help": "end with the mean weights of the last K evaluated checkpoints (0: off, 1: the last)"},
+    )
 
 
 @dataclass
@@ -402,7 +429,47 @@ def validate(cfg: RecipeConfig, parsed: Parsed | None = None) -> None:
         "push_to_hub",
         "needs hub.hub_model_id (USER/NAME)",
     )
+    _validate_techniques(r, t, parsed)
     _validate_training(t, r, parsed)
+
+
+def _validate_techniques(r: RecipeOptions, t: dict[str, Any], parsed: Parsed | None) -> None:
+    """Loss, augmentation and checkpoint-averaging keys (class names are checked against the data at train time)."""
+    _check(r.focal_gamma >= 0, parsed, "focal_gamma", f"must be >= 0, got {r.focal_gamma}")
+    for key in ("speed_perturb", "noise_augment"):
+        probs = getattr(r, key)
+        ok = all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1 for p in probs.values())
+        _check(ok, parsed, key, f"must map class names (or default) to probabilities in [0, 1], got {probs}")
+    _check(
+        bool(r.speed_factors) and all(f > 0 for f in r.speed_factors),
+        parsed,
+        "speed_factors",
+        f"must be a non-empty list of factors > 0, got {r.speed_factors}",
+    )
+    _check(
+        len(r.noise_snr_db) == 2 and r.noise_snr_db[0] <= r.noise_snr_db[1],
+        parsed,
+        "noise_snr_db",
+        f"must be [low, high] with low <= high, got {r.noise_snr_db}",
+    )
+    k = r.checkpoint_average
+    _check(k >= 0, parsed, "checkpoint_average", f"must be >= 0, got {k}")
+    if k > 0:
+        # Trainer keeps the best checkpoint besides the newest ones: one more slot with load_best_model_at_end.
+        need = k + (1 if t.get("load_best_model_at_end") else 0)
+        limit = t.get("save_total_limit")
+        _check(
+            limit is None or limit >= need,
+            parsed,
+            "checkpoint_average",
+            f"{k} needs training.save_total_limit >= {need} (or null) to keep the last {k} checkpoints, got {limit}",
+        )
+        _check(
+            t.get("save_strategy") not in ("no", None),
+            parsed,
+            "checkpoint_average",
+            "needs checkpoints: training.save_strategy must not be no",
+        )
 
 
 def _validate_training(t: dict[str, Any], r: RecipeOptions, parsed: Parsed | None) -> None:

@@ -14,6 +14,10 @@ from torch import nn
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
+from .losses import soft_target_loss
+
+__all__ = ["EpochTrainStats", "MixedBatch", "SERTrainer", "mixup_batch", "soft_target_loss"]
+
 
 @dataclass
 class MixedBatch:
@@ -46,12 +50,6 @@ def mixup_batch(
     targets = lam * one_hot + (1.0 - lam) * one_hot[permutation]
     dominant = labels if lam >= 0.5 else labels[permutation]
     return MixedBatch(mixed, mask, targets, dominant, lam, permutation)
-
-
-def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-    """Mean cross-entropy against probability targets, smoothed by torch's own `label_smoothing`
-    (targets become ``targets * (1 - eps) + eps / C``)."""
-    return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
 @dataclass
@@ -131,9 +129,11 @@ def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
 class SERTrainer(Trainer):
     """Trainer for `SERForAudioClassification`.
 
-    * training loss: mixup (lambda ~ Beta(alpha, alpha), one per batch, rows paired by a random permutation)
-      of waveforms, attention masks and one-hot targets, then cross-entropy on the soft targets with
-      torch's `label_smoothing`;
+    * training batches: optional waveform augmentation per class (`augmenter`, components.augment), then mixup
+      (lambda ~ Beta(alpha, alpha), one per batch, rows paired by a random permutation) of waveforms, attention
+      masks and one-hot targets;
+    * training loss: cross-entropy, or focal loss with ``focal_gamma`` > 0, on the soft targets with torch's
+      `label_smoothing` and optional per-class weights (components.losses);
     * evaluation loss: plain cross-entropy on the true labels (no mixup, no smoothing), so `eval_loss`
       is the validation negative log-likelihood;
     * optimizer: built over *all* parameters, including frozen ones. The stock `create_optimizer` keeps only
@@ -145,12 +145,24 @@ class SERTrainer(Trainer):
     # Our loss is a per-micro-batch mean: let Trainer divide it by the gradient-accumulation steps.
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, mixup_alpha: float = 0.0, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        mixup_alpha: float = 0.0,
+        label_smoothing: float = 0.0,
+        focal_gamma: float = 0.0,
+        class_weights: torch.Tensor | None = None,
+        augmenter: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {mixup_alpha}")
         self.mixup_alpha = float(mixup_alpha)
         self.label_smoothing = float(label_smoothing)
+        self.focal_gamma = float(focal_gamma)
+        self.class_weights = class_weights
+        self.augmenter = augmenter  # components.augment.BatchAugmenter or None
         self.train_stats = EpochTrainStats(device=self.args.device)
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
@@ -207,6 +219,10 @@ class SERTrainer(Trainer):
             raise ValueError("SERTrainer.compute_loss: the batch has no 'labels' (check the data collator)")
         if model.training:
             num_classes = self.model.config.num_labels
+            if self.augmenter is not None:
+                # One seed per batch from torch's global generator (checkpointed by Trainer): exact on resume.
+                inputs = self.augmenter(inputs, labels, int(torch.randint(0, 2**31 - 1, ())))
+            inputs.pop("lengths", None)
             if self.mixup_alpha > 0 and labels.shape[0] > 1:
                 lam, perm = self.sample_mixup(labels.shape[0])
                 mixed = mixup_batch(
@@ -224,9 +240,10 @@ class SERTrainer(Trainer):
             else:
                 targets, dominant = F.one_hot(labels, num_classes).to(torch.float32), labels
             outputs = model(**inputs)
-            loss = soft_target_loss(outputs.logits, targets, self.label_smoothing)
+            loss = soft_target_loss(outputs.logits, targets, self.label_smoothing, self.focal_gamma, self.class_weights)
             self.train_stats.update(outputs.logits, dominant, loss)
         else:
+            inputs.pop("lengths", None)
             outputs = model(**inputs)
             loss = F.cross_entropy(outputs.logits.float(), labels)
         return (loss, outputs) if return_outputs else loss

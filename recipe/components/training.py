@@ -29,6 +29,7 @@ from .hub_push import push_folder, require_token
 from .model_io import model_view
 from .precision import cpu_bf16_flags, precision_of
 from .run_folder import SaveConfigCallback, check_resume_labels, hold_output_dir, prepare_output_dir
+from .techniques import finish_techniques
 from .trainer import SERTrainer
 
 PROG = "recipe.train"
@@ -88,10 +89,11 @@ def run(
     t_train = time.time()
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     t_after = time.time()
-    trainer.save_model(str(out))  # the best model when load_best_model_at_end
+    averaged_metrics = finish_techniques(cfg, trainer, trainer.techniques, out)  # checkpoint averaging, when asked
+    trainer.save_model(str(out))  # the best (or averaged) model
     # The final model's validation metrics were logged when it was evaluated during training: reuse them instead
     # of a second pass over the validation set (same weights, same data, same precision).
-    val_metrics = logged_eval_metrics(trainer.state, training_args.load_best_model_at_end)
+    val_metrics = averaged_metrics or logged_eval_metrics(trainer.state, training_args.load_best_model_at_end)
     if val_metrics is None:
         val_metrics = dict(trainer.evaluate(eval_ds))
     if trainer.is_world_process_zero():
@@ -194,6 +196,11 @@ def _write_run_info(
         "started_at": timings["started_at"],
         "finished_at": _utc_now(),
         "demo": cfg.recipe.demo,
+        "techniques": trainer.techniques.info,
+        "collapse": trainer.techniques.collapse.record(
+            state.best_global_step if args.load_best_model_at_end else state.global_step,
+            final_is_last_evaluation="checkpoint_average" in trainer.techniques.info,
+        ),
     }
     (out / "run_info.json").write_text(json.dumps(run_info, indent=2) + "\n")
     return run_info

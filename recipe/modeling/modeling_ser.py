@@ -148,6 +148,37 @@ class MeanPooling(nn.Module):
 
 POOLING_TYPES = ("attentive", "mean")
 
+# base class -> its subclass whose forward runs in float32 under autocast (one per class, so isinstance still holds)
+_FLOAT32_CLASSES: dict[type, type] = {}
+
+
+def keep_in_float32(module: nn.Module) -> None:
+    """Make `module` run in float32 when autocast is on (inputs cast up, autocast off inside); unchanged otherwise.
+
+    For the convolutional feature encoder: its first convolution and group norm see the raw normalised waveform,
+    whose 8-bit bf16 mantissa (fp16: 5-bit exponent) loses the small samples that carry most of speech, and its
+    per-channel statistics over thousands of frames are where reduced precision errs most; fairseq's wav2vec 2.0
+    keeps these layers in float32 (`Fp32GroupNorm`) for mixed-precision training for that reason. The rest of the
+    encoder still runs in the autocast dtype. Swapping the instance's class keeps parameter names (checkpoints
+    load unchanged) and is copied by `copy.deepcopy`; without autocast (export, fp32) the original forward runs.
+    """
+    base = type(module)
+    if getattr(base, "_float32_under_autocast", False):
+        return
+    cls = _FLOAT32_CLASSES.get(base)
+    if cls is None:
+
+        def forward(self: nn.Module, input_values: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            device_type = input_values.device.type
+            if not torch.is_autocast_enabled(device_type):
+                return base.forward(self, input_values, *args, **kwargs)
+            with torch.autocast(device_type, enabled=False):
+                return base.forward(self, input_values.float(), *args, **kwargs)
+
+        cls = type(f"Float32{base.__name__}", (base,), {"forward": forward, "_float32_under_autocast": True})
+        _FLOAT32_CLASSES[base] = cls
+    module.__class__ = cls
+
 
 class SERForAudioClassification(PreTrainedModel):
     """Encoder [-> weighted layer sum] [-> utterance norm] -> attentive pooling (masked)
@@ -174,6 +205,7 @@ class SERForAudioClassification(PreTrainedModel):
         encoder_class = ENCODER_CLASSES[encoder_config.model_type]
         encoder_config._attn_implementation = _encoder_attn_implementation(encoder_class, requested_attn)
         self.encoder = encoder_class(encoder_config)
+        keep_in_float32(self.encoder.feature_extractor)  # the CNN on raw audio: float32 under mixed precision
         if config.use_weighted_layer_sum:
             # Same parameter (name, shape, initial value) as transformers' *ForSequenceClassification.
             self.layer_weights = nn.Parameter(torch.ones(config.num_hidden_states) / config.num_hidden_states)
