@@ -161,7 +161,7 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
     if not folds_path.is_file():
         raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 2) for kfold")
     folds = json.loads(folds_path.read_text())
-    k, fold_of = int(folds["k"]), folds["speakers"]
+    k, fold_of = int(folds["k"]), folds.get("speakers", {})
     if k < 3:
         raise VariantError(
             f"{folds_path}: kfold needs k >= 3 (one fold tests, the next validates, the rest train), got {k}"
@@ -170,10 +170,12 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
     per_class = int(json.loads(report_path.read_text())["settings"]["per_class"]) if report_path.is_file() else 0
     dsd = _load_dsd(data_dir)
     pool = _pool(dsd)
-    missing = sorted(set(pool["speaker"]) - set(fold_of))
+    # Published folds (data_prep --split_file) place clips by path; our own folds place whole speakers.
+    column, fold_of = ("path", folds["paths"]) if "paths" in folds else ("speaker", fold_of)
+    missing = sorted(set(pool[column]) - set(fold_of))
     if missing:
-        raise VariantError(f"{folds_path}: speakers {missing[:5]} of the dataset have no fold (stale folds.json?)")
-    row_fold = [fold_of[s] for s in pool["speaker"]]
+        raise VariantError(f"{folds_path}: {column}s {missing[:5]} of the dataset have no fold (stale folds.json?)")
+    row_fold = [fold_of[s] for s in pool[column]]
     labels = pool["label"]
     datasets = []
     for fold in range(k):
