@@ -56,6 +56,7 @@ from recipe.components.inference import (
 from recipe.components.metrics_report import classification_report, majority_baseline, random_baseline
 from recipe.components.plots import plot_confusion_matrix, plot_training_curves
 from recipe.components.precision import PRECISIONS, choose_precision, probe_hardware
+from recipe.components.speaker_norm import grouped_probabilities, uses_speaker_norm
 from recipe.components.uncertainty import bootstrap_ci
 from recipe.predict import load_model
 
@@ -96,8 +97,12 @@ def predict_probabilities(
     Batches follow `plan_batches` (the rule `recipe.predict` and the app use too), so every clip gets exactly the
     prediction it would get on its own (as in `pipeline`), whatever the batch size.
     """
-    batches = plan_batches(dataset["length"], batch_size, feature_extractor)
     audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
+    if uses_speaker_norm(model) and "speaker" in dataset.column_names:  # each speaker's clips normalised together
+        waves = [np.asarray(a, dtype=np.float32) for a in audio["audio"]]
+        model.to(device)
+        return grouped_probabilities(model, feature_extractor, waves, dataset["speaker"], batch_size, dtype)
+    batches = plan_batches(dataset["length"], batch_size, feature_extractor)
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
     if isinstance(model, torch.nn.Module):
         model.eval().to(device)

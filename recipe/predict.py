@@ -53,6 +53,7 @@ from .components.inference import (
     model_load_errors,
 )
 from .components.precision import PRECISIONS, choose_precision, probe_hardware
+from .components.speaker_norm import grouped_probabilities, groups_from_paths, uses_speaker_norm
 from .modeling import SERFeatureExtractor  # importing the package also registers the Auto classes
 
 
@@ -224,6 +225,7 @@ def predict_files(
     chunk: bool = False,
     min_duration: float = 0.25,
     dtype: str = "fp32",
+    speaker_regex: str | None = None,
 ) -> PredictionReport:
     """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run."""
     report = PredictionReport()
@@ -253,7 +255,11 @@ def predict_files(
 
     if not waves:
         return report
-    probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype)
+    if uses_speaker_norm(model):  # one speaker per folder (or per --speaker_regex match): docs/model.md
+        speakers = groups_from_paths([decoded[i][0] for i in owners], speaker_regex)
+        probs = grouped_probabilities(model, extractor, waves, speakers, batch_size, dtype)
+    else:
+        probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype)
     lengths = np.array([len(w) for w in waves], dtype=np.float64)
     owners_arr = np.array(owners)
     names = [model.config.id2label[i] for i in range(probs.shape[1])]
@@ -298,6 +304,12 @@ def build_parser() -> CliParser:
         action="store_true",
         help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx",
     )
+    parser.add_argument(
+        "--speaker_regex",
+        default=None,
+        help="models trained with speaker_norm: the speaker of each file (group `speaker` or 1 of this regex on the "
+        "path); default: one speaker per folder",
+    )
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads; none given: the backend's default")
     parser.add_argument(
         "--backend",
@@ -332,7 +344,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     files, errors = find_audio_files(args.paths)
     report = predict_files(
-        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name
+        model,
+        extractor,
+        files,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        chunk=args.chunk,
+        dtype=precision.name,
+        speaker_regex=args.speaker_regex,
     )
     report.errors = errors + report.errors
 

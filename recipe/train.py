@@ -49,11 +49,11 @@ class DataError(ValueError):
     """The prepared dataset cannot be trained on; the message names the directory and the problem."""
 
 
-def model_view(ds: Dataset, need_length: bool) -> Dataset:
-    """Only the columns training reads, as numpy (fast float32 arrays instead of Python lists)."""
+def model_view(ds: Dataset, need_length: bool, extra: tuple[str, ...] = ()) -> Dataset:
+    """Only the columns training reads (and `extra`, e.g. speaker), as numpy (fast float32 arrays)."""
     if need_length and "length" not in ds.column_names:
         raise DataError("the 'length' column is needed for length-grouped batches (train_sampling_strategy)")
-    columns = [c for c in MODEL_COLUMNS if c in ds.column_names]
+    columns = [c for c in (*MODEL_COLUMNS, *extra) if c in ds.column_names]
     ds = ds.select_columns(columns)
     ds.set_format("numpy", columns=columns)
     return ds
@@ -103,6 +103,8 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             ) from err
         except SpeechBrainFormatError as err:
             raise ConfigError(f"model.encoder {opts.encoder!r}: {err}") from err
+    if opts.speaker_norm:
+        model.enable_speaker_norm()
     if opts.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)
@@ -216,12 +218,16 @@ def run(
     label_names = dsd[data.train_split].features["label"].names
     id2label = dict(enumerate(label_names))
     need_length = training_args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
-    train_ds = model_view(dsd[data.train_split], need_length)
-    eval_ds = model_view(dsd[data.eval_split], need_length)
+    extra = ("speaker",) if cfg.model.speaker_norm else ()
+    train_ds = model_view(dsd[data.train_split], need_length, extra)
+    eval_ds = model_view(dsd[data.eval_split], need_length, extra)
 
     model, feature_extractor = build_model(cfg, id2label)
     collator = AudioClassificationCollator(
-        feature_extractor, naive_padding=data.naive_padding, pad_to_multiple_of=data.pad_to_multiple_of
+        feature_extractor,
+        naive_padding=data.naive_padding,
+        pad_to_multiple_of=data.pad_to_multiple_of,
+        speaker_column="speaker" if cfg.model.speaker_norm else None,
     )
     freeze_cb = FreezeEncoderCallback(
         cfg.recipe.freeze_encoder_epochs, keep_feature_encoder_frozen=cfg.model.freeze_feature_encoder
@@ -245,6 +251,7 @@ def run(
         callbacks=callbacks + list(extra_callbacks or []),
         mixup_alpha=cfg.recipe.mixup_alpha,
         label_smoothing=cfg.recipe.label_smoothing,
+        speaker_clips=cfg.model.speaker_norm_clips if cfg.model.speaker_norm else 0,
     )
     if cfg.recipe.log_train_accuracy:
         trainer.add_callback(TrainAccuracyCallback(trainer))

@@ -10,6 +10,7 @@ import torch
 from transformers import BatchFeature
 
 from ..modeling.feature_extraction_ser import SERFeatureExtractor
+from .speaker_norm import speaker_codes
 
 
 @dataclass
@@ -28,6 +29,7 @@ class AudioClassificationCollator:
     pad_to_multiple_of: int | None = None
     audio_column: str = "audio"
     label_column: str = "label"
+    speaker_column: str | None = None  # set for speaker normalisation: the batch's speaker ids go to the model
 
     def __call__(self, rows: list[dict[str, Any]]) -> BatchFeature:
         if not rows:
@@ -63,4 +65,6 @@ class AudioClassificationCollator:
             batch["attention_mask"] = batch["attention_mask"].to(torch.long)
         if self.label_column in rows[0]:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
+        if self.speaker_column is not None:
+            batch["speaker_ids"] = speaker_codes([row[self.speaker_column] for row in rows])
         return batch
