@@ -469,7 +469,26 @@ def techniques_rows(run: RunFiles) -> list[list[str]]:
                 change("uar"),
             ]
         )
+        if v.get("ensemble"):
+            rows.append(ensemble_row(v["name"], v["ensemble"], seeds))
     return rows
+
+
+def ensemble_row(name: str, ensemble: dict[str, Any], seeds: list[int]) -> list[str]:
+    """A variant's seed ensemble (`recipe.experiments --ensemble`) as a row: one model, its test numbers with the
+    UAR's bootstrap interval; no paired delta (one ensemble, not one run per seed)."""
+    low, high = ensemble["test_ci95"]["uar"]
+    return [
+        f"{name} (seed ensemble)",
+        f"its {len(ensemble['members'])} seed models' probabilities averaged (recipe.ensemble)",
+        1,
+        ", ".join(str(x) for x in seeds),
+        fmt.pct(ensemble["test"]["accuracy"]),
+        f"{fmt.pct(ensemble['test']['uar'])} [{fmt.pct(low)}, {fmt.pct(high)}]",
+        fmt.pct(ensemble["test"]["macro_f1"]),
+        "—",
+        "—",
+    ]
 
 
 def template_context(run: RunFiles) -> dict[str, Any]:

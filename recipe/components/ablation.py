@@ -7,7 +7,8 @@ ablation_results.json::
                    "runs": [{"seed", ["fold",] "test": {"accuracy", "uar", "macro_f1"}, "validation": {...},
                              "train_seconds"}],
                    "test": {"accuracy": {"mean", "std", "ci95"}, "uar": {...}, "macro_f1": {...}},
-                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null}]}
+                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null,
+                   ["ensemble": {"members", "model_dir", "test": {"accuracy", "uar", "macro_f1"}, "test_ci95"}]}]}
 
 ``std`` is the sample standard deviation over runs (seeds, or folds x seeds); ``ci95`` the Student-t 95 %
 interval of the mean. ``delta_vs_baseline`` pairs each seed's run with the baseline run of the same seed
@@ -41,9 +42,10 @@ BUILTIN_VARIANTS: dict[str, dict[str, Any]] = {
     "no_balancing": {"data.train_split": UNBALANCED_SPLIT},
     "no_freeze": {"recipe.freeze_encoder_epochs": 0, "model.freeze_feature_encoder": False},
     "from_scratch": {"model.from_scratch": True},  # recipe.experiments adds the encoder's architecture
+    "speaker_norm": {"model.speaker_norm": True},
 }
 # Protocols run as variant sets on data derived from the prepared set (recipe.experiments builds it).
-PROTOCOLS = ("loco", "kfold")
+PROTOCOLS = ("loco", "kfold", "cross_corpus")
 METRIC_NAMES = {"accuracy": "accuracy", "uar": "UAR", "macro_f1": "macro-F1"}
 
 
@@ -202,7 +204,7 @@ def check_schema(results: dict[str, Any]) -> None:
     if set(results) != {"variants"} or not isinstance(results["variants"], list):
         raise ValueError("ablation results: expected exactly {'variants': [...]}")
     for v in results["variants"]:
-        if set(v) != {"name", "overrides", "runs", "test", "delta_vs_baseline"}:
+        if set(v) - {"ensemble"} != {"name", "overrides", "runs", "test", "delta_vs_baseline"}:
             raise ValueError(f"ablation results: variant keys {sorted(v)}")
         for run in v["runs"]:
             if (
