@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from .inference import autocast, plan_batches
+from .inference import autocast, classify_waves, plan_batches
 
 
 def speaker_codes(speakers: Sequence[str]) -> torch.Tensor:
@@ -105,7 +105,17 @@ def grouped_probabilities(
 ) -> np.ndarray:
     """Class probabilities (N, num_labels) with each clip normalised by the statistics of all clips of its
     speaker in `waves` (rows in the order of `waves`). Embeddings are computed in `plan_batches` batches, so a
-    clip's embedding does not depend on its batch mates; then each speaker's clips go through the head together."""
+    clip's embedding does not depend on its batch mates; then each speaker's clips go through the head together.
+    An ensemble (`SEREnsembleForAudioClassification`) averages its members' probabilities, each member computed
+    this way when it normalises by speaker, else clip by clip."""
+    if hasattr(model, "members"):
+        member_probs = [
+            grouped_probabilities(member, extractor, waves, speakers, batch_size, dtype)
+            if uses_speaker_norm(member)
+            else classify_waves(member, extractor, waves, batch_size=batch_size, dtype=dtype)
+            for member in model.members
+        ]
+        return np.mean(member_probs, axis=0).astype(np.float32)
     device = next(model.parameters()).device
     model.eval()
     pooled = torch.zeros(len(waves), model.config.hidden_size)
@@ -126,7 +136,10 @@ def grouped_probabilities(
 
 
 def uses_speaker_norm(model: Any) -> bool:
-    """Whether `model` normalises by speaker (our SER model with `config.speaker_norm`)."""
+    """Whether `model` normalises by speaker (our SER model with `config.speaker_norm`, or an ensemble with such a
+    member)."""
+    if hasattr(model, "members"):
+        return any(uses_speaker_norm(member) for member in model.members)
     return bool(getattr(getattr(model, "config", None), "speaker_norm", False)) and hasattr(model, "pooled_embeddings")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoFeatureExtractor, pipeline
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 from recipe import SERForAudioClassification
 from recipe.components.collator import AudioClassificationCollator
@@ -142,3 +142,19 @@ def test_tiny_training_run_with_speaker_norm(tmp_path: Path) -> None:
     weights = load_file(str(out / "model.safetensors"))
     assert weights["speaker_norm_var"].shape == (config["encoder_config"]["hidden_size"],)
     assert not torch.equal(weights["speaker_norm_mean"], torch.zeros_like(weights["speaker_norm_mean"]))
+
+
+def test_ensemble_with_a_speaker_norm_member_groups_that_member(model_dir: str, tmp_path: Path) -> None:
+    from recipe.components.ensemble import build_ensemble
+    from recipe.components.inference import classify_waves
+
+    plain = save_tiny_ser_model(tmp_path / "plain", seed=5)
+    folder = build_ensemble([model_dir, plain], tmp_path / "ens")
+    ensemble = AutoModelForAudioClassification.from_pretrained(str(folder)).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(str(folder))
+    waves, speakers = _waves(4, seed=9), ["a", "a", "b", "b"]
+    want = (
+        grouped_probabilities(SERForAudioClassification.from_pretrained(model_dir).eval(), extractor, waves, speakers)
+        + classify_waves(SERForAudioClassification.from_pretrained(plain).eval(), extractor, waves)
+    ) / 2
+    assert grouped_probabilities(ensemble, extractor, waves, speakers) == pytest.approx(want, abs=1e-5)
