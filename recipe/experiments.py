@@ -448,7 +448,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--data", required=True, help="prepared DatasetDict folder (data_prep --output)")
     ap.add_argument("--output", required=True, help="experiment folder OUT")
     ap.add_argument("--seeds", type=int, default=3, help="runs per variant: seeds training.seed, +1, ... (default 3)")
-    ap.add_argument("--variants", default=None, help="comma-separated variant names (default: all built-in)")
+    ap.add_argument(
+        "--variants",
+        default=None,
+        help=f"comma-separated variant names (default: all built-in): {', '.join(BUILTIN_VARIANTS)}; "
+        f"protocols: {', '.join(PROTOCOLS)}",
+    )
     ap.add_argument("--variant_file", default=None, help="YAML file of user variants: variants: {NAME: {k: v}}")
     ap.add_argument(
         "--launcher",
