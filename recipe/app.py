@@ -5,7 +5,8 @@
 A Gradio page: an audio input (file upload or microphone), the class probabilities as a bar chart (`gr.Label`)
 and, for clips longer than the extractor's `max_duration`, a per-window timeline (every window classified, the
 overall answer their length-weighted mean: `python -m recipe.predict --chunk`). It calls
-`recipe.predict.predict_files`, the function behind the CLI, so decoding, crop and batching are the same.
+`recipe.components.prediction.predict_files`, the function behind `recipe.predict`, so decoding, crop and batching
+are the same.
 Unreadable audio shows its reason in the page (`gr.Error`).
 
 API: the endpoint `classify` takes an audio file and returns the label confidences, for `gradio_client`::
@@ -16,6 +17,7 @@ API: the endpoint `classify` takes an audio file and returns the label confidenc
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,13 +27,15 @@ import gradio as gr
 import pandas as pd
 from transformers.utils import logging as hf_logging
 
+from common.cli import UserError, run_cli
 from common.config import CliParser
-from recipe.predict import Prediction, load_model, predict_files
+from recipe.components.model_io import load_model
+from recipe.components.prediction import Prediction, predict_files
 
 TIMELINE_COLUMNS = ["start_s", "end_s", "label", "score"]
 
 
-class AudioInputError(ValueError):
+class AudioInputError(UserError, ValueError):
     """The uploaded or recorded audio cannot be classified (message: file name and reason)."""
 
 
@@ -109,11 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quantize", action="store_true", help="int8 (as in python -m recipe.predict --quantize)")
     args = ap.parse_args(argv)
     hf_logging.disable_progress_bar()
-    try:
-        model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
-    except (FileNotFoundError, OSError) as err:
-        print(f"recipe.app: {err}", file=sys.stderr)
-        return 2
+    return run_cli("recipe.app", lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Load the model (a bad folder is one line, exit 2) and serve the page until interrupted."""
+    model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
     demo = build_demo(model, extractor, title=f"Speech emotion recognition: {Path(args.model).resolve().name}")
     demo.launch(server_name=args.host, server_port=args.port, show_error=False)
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from common.atomic import OutputError
 from common.cli import run_cli
 from common.config import CliParser
 
@@ -33,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {out}: ensemble of {len(args.model)} models")
         return 0
 
-    return run_cli("recipe.ensemble", run, (OutputError, FileNotFoundError))
+    return run_cli("recipe.ensemble", run)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def build_ensemble(model_dirs: Sequence[str | Path], output: str | Path, overwri
 def seed_ensemble(run_folders: Sequence[Path], data_dir: str, output: Path) -> dict[str, Any]:
     """Combine one variant's seed runs into an ensemble folder at `output`, evaluate it on the test split of
     `data_dir` (the split the runs were scored on) and return its headline numbers with the bootstrap interval."""
-    from recipe.evaluate import evaluate_model
+    from .evaluation import evaluate_model
 
     build_ensemble(run_folders, output, overwrite=True)
     results = evaluate_model(output, data_dir, "test", also=())

@@ -15,8 +15,8 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from data_prep.config import load_config
 from data_prep.prepare import prepare
 from recipe import experiments
+from recipe.components.evaluation import predict_probabilities
 from recipe.components.metrics import classification_metrics
-from recipe.evaluate import predict_probabilities
 from tests.support import fixture_corpora as fc
 from tests.support.train_helpers import tiny_config, write_config
 

@@ -15,8 +15,8 @@ import soundfile as sf
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
+from recipe.components.evaluation import evaluate_model, predict_probabilities
 from recipe.ensemble import main as ensemble_main
-from recipe.evaluate import evaluate_model, predict_probabilities
 from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 from tests.support.train_helpers import make_dataset
