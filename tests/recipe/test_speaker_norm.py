@@ -92,6 +92,7 @@ def test_single_clip_uses_the_training_running_statistics(model_dir: str) -> Non
     with torch.no_grad():
         pooled, _ = model.pooled_embeddings(extractor(clip, sampling_rate=SR, return_tensors="pt")["input_values"])
     mean, var = model.speaker_norm_mean.numpy(), model.speaker_norm_var.numpy()
+    assert var.min() > 0.5 and abs(mean).max() > 0  # the saved running statistics, not fresh ones (0 and 1)
     want = _head(model, (pooled.numpy() - mean) / np.sqrt(var + EPS))[0]
     assert [got[model.config.id2label[i]] for i in range(len(want))] == pytest.approx(want.tolist(), abs=1e-5)
     # a speaker with one clip among others falls back the same way
