@@ -164,3 +164,16 @@ def test_remote_code_loads_the_ensemble_in_a_fresh_process(ensemble_dir: str, me
     config = json.loads((Path(ensemble_dir) / "config.json").read_text())
     labels = [config["id2label"][str(i)] for i in range(len(want))]
     assert [report["scores"][label] for label in labels] == pytest.approx(want.tolist(), abs=1e-5)
+
+
+def test_the_app_classifies_with_the_ensemble(ensemble_dir: str, members: list[str], tmp_path: Path) -> None:
+    from recipe.app import classify_file
+    from recipe.components.model_io import load_model
+
+    clip = _clip(1.1, 4)
+    sf.write(tmp_path / "clip.wav", clip, SR)
+    model, extractor = load_model(ensemble_dir, "cpu")
+    prediction = classify_file(model, extractor, tmp_path / "clip.wav")
+    want = (_own_probabilities(members[0], clip) + _own_probabilities(members[1], clip)) / 2
+    labels = [model.config.id2label[i] for i in range(len(want))]
+    assert [prediction.probabilities[label] for label in labels] == pytest.approx(want.tolist(), abs=1e-4)
