@@ -21,8 +21,8 @@ class AblationSchemaError(UserError, ValueError):
 
 def check_schema(results: Any) -> None:
     """Raise AblationSchemaError unless ``results`` is ``{"variants": [...]}`` with every variant, run and summary
-    holding exactly the keys recipe.experiments writes (a run may also name its ``fold``; the file may name the
-    ``executor`` its runs ran on)."""
+    holding exactly the keys recipe.experiments writes (a run may also name its ``fold``, a variant its seed
+    ``ensemble``; the file may name the ``executor`` its runs ran on)."""
     if (
         not isinstance(results, dict)
         or not {"variants"} <= set(results) <= {"variants", "executor"}
@@ -34,7 +34,7 @@ def check_schema(results: Any) -> None:
     if not results["variants"]:
         raise AblationSchemaError("ablation results: 'variants' is empty")
     for v in results["variants"]:
-        if not isinstance(v, dict) or set(v) != VARIANT_KEYS:
+        if not isinstance(v, dict) or set(v) - {"ensemble"} != VARIANT_KEYS:
             raise AblationSchemaError(
                 f"ablation results: variant {str(v)[:80]} lacks or adds keys to {sorted(VARIANT_KEYS)}"
             )

@@ -72,6 +72,13 @@ class PrepareOptions:
     folds: int = field(
         default=5, metadata={"help": "0: none; >= 3: assign whole speakers to this many folds in folds.json"}
     )
+    split_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "CSV path,split or path,fold placing every clip (a published protocol; data_prep.split_file); "
+            "replaces split_by and the fractions; clips it does not name are reported, not placed"
+        },
+    )
 
 
 @dataclass
@@ -106,6 +113,10 @@ class PrepareConfig(PrepareOptions):
         for key in ("min_duration", "workers"):
             check(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
         check(self.sampling_rate > 0, "sampling_rate", f"must be > 0, got {self.sampling_rate}")
+        if self.split_file is not None:
+            from data_prep.split_file import read_split_file
+
+            read_split_file(self.split_file)  # a malformed file is refused before any clip is decoded
         check(
             self.folds == 0 or self.folds >= 3,
             "folds",
@@ -129,7 +140,8 @@ class PrepareConfig(PrepareOptions):
             "min_duration",
             "sampling_rate",
         )
-        return {key: getattr(self, key) for key in keys}
+        published = {"split_file": self.split_file} if self.split_file else {}
+        return {**{key: getattr(self, key) for key in keys}, **published}
 
 
 def _spec(name: str, path: Any, entry: dict[str, Any], corpus_options: dict[str, Any], source: str) -> CorpusSpec:

@@ -18,6 +18,7 @@ from data_prep.dataset import decode_to_dataset, split_datasets
 from data_prep.decode import utterance_dicts
 from data_prep.labels import EMOTIONS
 from data_prep.report import summary, write_report
+from data_prep.split_file import apply_split_file
 from data_prep.splits import (
     balance,
     class_counts,
@@ -146,13 +147,15 @@ def _build(
     if not kept:
         raise NothingUsableError(nothing_usable_message(scans, skipped))
 
+    published = None
+    if cfg.split_file:
+        roots = {spec.name: spec.path for spec in cfg.corpora}
+        kept, local, split_block, published = apply_split_file(cfg.split_file, candidates, kept, skipped, roots)
     labels = [candidates[i].label for i in kept]
     corpora = [candidates[i].corpus for i in kept]
     speakers = [candidates[i].speaker for i in kept]
-    if cfg.split_by == "speaker":
-        local = split_by_speaker(labels, corpora, speakers, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    else:
-        local = split_by_utterance(labels, corpora, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    if cfg.split_file is None:
+        local = _split(cfg, labels, corpora, speakers)
     before_balancing = class_counts(local["train"], labels, EMOTIONS)
     unbalanced = list(local["train"])
     local["train"] = balance(local["train"], labels, cfg.per_class, cfg.seed)
@@ -164,7 +167,7 @@ def _build(
     # An empty split saved with the default sharding has no Arrow file and load_from_disk fails on it; one shard
     # gives a loadable 0-row split.
     dataset.save_to_disk(str(staging), num_shards={name: 1 for name, ds in dataset.items() if len(ds) == 0})
-    folds = fold_assignment(cfg, labels, speakers) if cfg.folds else None
+    folds = published or (fold_assignment(cfg, labels, speakers) if cfg.folds else None)
     if cfg.folds and folds is None:
         print(
             f"warning: folds: {cfg.folds} folds need at least {cfg.folds} speakers, the data has "
@@ -174,9 +177,18 @@ def _build(
     if folds is not None:
         (staging / FOLDS_FILE).write_text(json.dumps(folds, indent=2, ensure_ascii=False) + "\n")
     report = build_report(cfg, scans, missing, candidates, kept, skipped, local, before_balancing)
+    if cfg.split_file:
+        report["split_file"] = split_block
     write_report(report, staging)
     write_marker(staging, DATASET)
     return report, ", ".join(f"{k} {len(v)}" for k, v in local.items())
+
+
+def _split(cfg: PrepareConfig, labels: list[str], corpora: list[str], speakers: list[str]) -> dict[str, list[int]]:
+    """train / validation / test rows by `split_by` and the fractions."""
+    if cfg.split_by == "speaker":
+        return split_by_speaker(labels, corpora, speakers, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    return split_by_utterance(labels, corpora, cfg.val_fraction, cfg.test_fraction, cfg.seed)
 
 
 def fold_assignment(cfg: PrepareConfig, labels: list[str], speakers: list[str]) -> dict[str, Any] | None:

@@ -467,17 +467,37 @@ def techniques_rows(run: RunFiles) -> list[list[str]]:
     rows = []
     for v in (run.ablation or {}).get("variants", []):
         delta = v["delta_vs_baseline"] or {}
+        seeds = sorted({r["seed"] for r in v["runs"]})
         rows.append(
             [
                 v["name"],
                 ablation_results.overrides_text(v["overrides"]),
                 len(v["runs"]),
-                ", ".join(str(seed) for seed in sorted({r["seed"] for r in v["runs"]})),
+                ", ".join(str(seed) for seed in seeds),
                 *[ablation_results.mean_std(v["test"][m], " %") for m in ablation_results.METRICS],
                 *[ablation_results.paired_delta(delta.get(m), " pp") for m in ("accuracy", "uar")],
             ]
         )
+        if v.get("ensemble"):
+            rows.append(ensemble_row(v["name"], v["ensemble"], seeds))
     return rows
+
+
+def ensemble_row(name: str, ensemble: dict[str, Any], seeds: list[int]) -> list[str]:
+    """A variant's seed ensemble (`recipe.experiments --ensemble`) as a row: one model, its test numbers with the
+    UAR's bootstrap interval; no paired delta (one ensemble, not one run per seed)."""
+    low, high = ensemble["test_ci95"]["uar"]
+    return [
+        f"{name} (seed ensemble)",
+        f"its {len(ensemble['members'])} seed models' probabilities averaged (recipe.ensemble)",
+        1,
+        ", ".join(str(x) for x in seeds),
+        fmt.pct(ensemble["test"]["accuracy"]),
+        f"{fmt.pct(ensemble['test']['uar'])} [{fmt.pct(low)}, {fmt.pct(high)}]",
+        fmt.pct(ensemble["test"]["macro_f1"]),
+        "—",
+        "—",
+    ]
 
 
 def headline_section(run: RunFiles) -> dict[str, Any]:

@@ -9,9 +9,21 @@ It also lets `SERForAudioClassification.from_encoder` read SpeechBrain repos (co
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
 from .components import speechbrain_checkpoint  # noqa: F401  (registers the SpeechBrain encoder reader)
-from .modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
+from .modeling import (
+    SERConfig,
+    SEREnsembleConfig,
+    SEREnsembleForAudioClassification,
+    SERFeatureExtractor,
+    SERForAudioClassification,
+)
 
-__all__ = ["SERConfig", "SERFeatureExtractor", "SERForAudioClassification"]
+__all__ = [
+    "SERConfig",
+    "SEREnsembleConfig",
+    "SEREnsembleForAudioClassification",
+    "SERFeatureExtractor",
+    "SERForAudioClassification",
+]
 
 
 def _register() -> None:
@@ -19,6 +31,9 @@ def _register() -> None:
     AutoConfig.register(SERConfig.model_type, SERConfig, exist_ok=True)
     AutoModelForAudioClassification.register(SERConfig, SERForAudioClassification, exist_ok=True)
     AutoFeatureExtractor.register(SERConfig, SERFeatureExtractor, exist_ok=True)
+    AutoConfig.register(SEREnsembleConfig.model_type, SEREnsembleConfig, exist_ok=True)
+    AutoModelForAudioClassification.register(SEREnsembleConfig, SEREnsembleForAudioClassification, exist_ok=True)
+    AutoFeatureExtractor.register(SEREnsembleConfig, SERFeatureExtractor, exist_ok=True)
 
 
 _register()

@@ -91,8 +91,12 @@ def score_split(clf, features: np.ndarray, dataset, n_classes: int) -> dict[str,
     }
 
 
-def classical_baseline(data_dir: str | Path, splits: Sequence[str], seed: int = 0) -> dict[str, dict[str, Any]]:
-    """{split: scores} of the classical baseline trained on `train` of the prepared set in `data_dir`."""
+def classical_baseline(
+    data_dir: str | Path, splits: Sequence[str], seed: int = 0, speaker_norm: bool = False
+) -> dict[str, dict[str, Any]]:
+    """{split: scores} of the classical baseline trained on `train` of the prepared set in `data_dir`; with
+    `speaker_norm` the eGeMAPS features are z-normalised per speaker first (every split with its own speakers'
+    statistics; recipe.components.speaker_norm.standardise_features_by_speaker)."""
     data_dir = Path(data_dir)
     try:
         dsd = load_prepared(data_dir, ["train", *splits])
@@ -103,15 +107,32 @@ def classical_baseline(data_dir: str | Path, splits: Sequence[str], seed: int = 
     smile = egemaps_extractor()
     cache: dict[str, np.ndarray] = {}
     train_x = extract_features(dsd["train"], sampling_rate, smile, cache)
-    clf = fit_classifier(train_x, np.asarray(dsd["train"]["label"]), seed)
+    normalise = _speaker_normaliser(train_x, dsd["train"]) if speaker_norm else (lambda x, _ds: x)
+    clf = fit_classifier(normalise(train_x, dsd["train"]), np.asarray(dsd["train"]["label"]), seed)
     n_classes = len(dsd["train"].features["label"].names)
-    return {
-        s: score_split(clf, extract_features(dsd[s], sampling_rate, smile, cache), dsd[s], n_classes) for s in splits
-    }
+    scores = {}
+    for s in splits:
+        features = normalise(extract_features(dsd[s], sampling_rate, smile, cache), dsd[s])
+        scores[s] = score_split(clf, features, dsd[s], n_classes)
+        if speaker_norm:
+            scores[s]["method"] = METHOD.replace("functionals (88 per clip)", "functionals z-normalised per speaker")
+    return scores
 
 
-def fold_into_eval_results(model_dir: str | Path, scores: dict[str, dict[str, Any]]) -> Path:
-    """Add the scores as splits[s]["baselines"]["classical"] of model_dir/eval_results.json (rewritten whole)."""
+def _speaker_normaliser(train_x: np.ndarray, train_ds):
+    """features, split -> features standardised per speaker (fallback: the train split's global statistics)."""
+    from recipe.components.speaker_norm import standardise_features_by_speaker
+
+    mean, std = train_x.mean(axis=0), train_x.std(axis=0)
+
+    def normalise(features: np.ndarray, dataset) -> np.ndarray:
+        return standardise_features_by_speaker(features, dataset["speaker"], dataset["path"], mean, std)
+
+    return normalise
+
+
+def fold_into_eval_results(model_dir: str | Path, scores: dict[str, dict[str, Any]], key: str = "classical") -> Path:
+    """Add the scores as splits[s]["baselines"][key] of model_dir/eval_results.json (rewritten whole)."""
     path = Path(model_dir) / "eval_results.json"
     if not path.is_file():
         raise BaselineError(f"{path}: not found; run `python -m recipe.evaluate --model {model_dir}` first")
@@ -119,7 +140,7 @@ def fold_into_eval_results(model_dir: str | Path, scores: dict[str, dict[str, An
     for split, entry in scores.items():
         if split not in results.get("splits", {}):
             raise BaselineError(f"{path}: split {split!r} was not evaluated (has {sorted(results.get('splits', {}))})")
-        results["splits"][split].setdefault("baselines", {})["classical"] = entry
+        results["splits"][split].setdefault("baselines", {})[key] = entry
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     tmp.replace(path)
@@ -137,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--output", help="also write the scores to this JSON file")
     ap.add_argument("--seed", type=int, default=0, help="seed of the logistic regression")
+    ap.add_argument(
+        "--speaker_norm",
+        action="store_true",
+        help="z-normalise the eGeMAPS features per speaker (the field's standard); folded in as classical_speaker_norm",
+    )
     args = ap.parse_args(argv)
     return run_cli("recipe.baseline", lambda: _baseline(args))
 
@@ -151,9 +177,10 @@ def _baseline(args: argparse.Namespace) -> int:
         evaluated = list(json.loads(path.read_text()).get("splits", {}))
         splits = [args.split] if args.split else []
         splits += [s for s in (args.also if args.also is not None else evaluated) if s not in splits]
-    scores = classical_baseline(args.data, list(dict.fromkeys(splits)), args.seed)
+    scores = classical_baseline(args.data, list(dict.fromkeys(splits)), args.seed, args.speaker_norm)
     if args.model:
-        print(f"wrote {fold_into_eval_results(args.model, scores)}")
+        key = "classical_speaker_norm" if args.speaker_norm else "classical"
+        print(f"wrote {fold_into_eval_results(args.model, scores, key)}")
     if args.output:
         Path(args.output).write_text(json.dumps(scores, indent=2) + "\n")
         print(f"wrote {args.output}")

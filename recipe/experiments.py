@@ -6,11 +6,14 @@
 
 Variants (``--variants``, default: every built-in variant that changes the config): baseline, no_mixup,
 no_label_smoothing, mean_pooling, no_balancing, no_freeze, from_scratch; techniques run when named: focal_loss,
-class_weights (both on the split before balancing), speed_perturb, noise_augment, checkpoint_average (see
-recipe.components.ablation.TECHNIQUE_VARIANTS); the names of ``--variant_file``
-(``variants: {NAME: {section.key: value}}``), and two protocols: ``loco`` (one variant per corpus: train on all
-other corpora, test on every clip of that one) and ``kfold`` (speaker-independent k-fold cross-validation on the
-folds of DIR/folds.json, written by data_prep with ``folds: K``). Further ``--section.key value`` pairs apply to
+class_weights (both on the split before balancing), speed_perturb, noise_augment, checkpoint_average, speaker_norm
+(see recipe.components.ablation.TECHNIQUE_VARIANTS); the names of ``--variant_file``
+(``variants: {NAME: {section.key: value}}``), and three protocols: ``loco`` (one variant per corpus: train on all
+other corpora, test on every clip of that one), ``kfold`` (speaker-independent k-fold cross-validation on the
+folds of DIR/folds.json, written by data_prep with ``folds: K`` or a ``--split_file`` with folds, e.g. EmoBox's)
+and ``cross_corpus`` (train on each corpus alone, test on every corpus: OUT/cross_corpus.json/.md/.png).
+``--ensemble`` adds to each variant an ``ensemble`` entry: its seed models combined (recipe.ensemble) and
+scored on the same test split with a bootstrap interval. Further ``--section.key value`` pairs apply to
 every run.
 
 Each run trains into OUT/runs/VARIANT/seed-S[/fold-K] (``recipe.train``: in this process, or with ``--launcher``
@@ -82,6 +85,7 @@ class Variant:
     datasets: list[tuple[int | None, str]]  # (fold or None, prepared dataset folder)
     paired: bool = True  # same test set as the baseline: deltas paired by seed make sense
     note: str = ""
+    also: tuple[str, ...] = ()  # further test splits scored per run (cross_corpus: test-<corpus>)
 
 
 @dataclass
@@ -187,7 +191,7 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
     if not folds_path.is_file():
         raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 3) for kfold")
     folds = json.loads(folds_path.read_text())
-    k, fold_of = int(folds["k"]), folds["speakers"]
+    k, fold_of = int(folds["k"]), folds.get("speakers", {})
     if k < 3:
         raise VariantError(
             f"{folds_path}: kfold needs k >= 3 (one fold tests, the next validates, the rest train), got {k}"
@@ -196,10 +200,12 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
     per_class = int(json.loads(report_path.read_text())["settings"]["per_class"]) if report_path.is_file() else 0
     dsd = _load_dsd(data_dir)
     pool = _pool(dsd)
-    missing = sorted(set(pool["speaker"]) - set(fold_of))
+    # Published folds (data_prep --split_file) place clips by path; our own folds place whole speakers.
+    column, fold_of = ("path", folds["paths"]) if "paths" in folds else ("speaker", fold_of)
+    missing = sorted(set(pool[column]) - set(fold_of))
     if missing:
-        raise VariantError(f"{folds_path}: speakers {missing[:5]} of the dataset have no fold (stale folds.json?)")
-    row_fold = [fold_of[s] for s in pool["speaker"]]
+        raise VariantError(f"{folds_path}: {column}s {missing[:5]} of the dataset have no fold (stale folds.json?)")
+    row_fold = [fold_of[s] for s in pool[column]]
     labels = pool["label"]
     datasets = []
     for fold in range(k):
@@ -225,6 +231,19 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
         }
         datasets.append((fold, _save_derived(out / "data" / f"fold-{fold}", spec, build)))
     return Variant("kfold", {}, datasets, paired=False, note=f"{k}-fold speaker-independent cross-validation")
+
+
+def cross_corpus_variants(data_dir: str, out: Path) -> list[Variant]:
+    """Train on each corpus alone, test on every corpus (recipe.components.cross_corpus)."""
+    from recipe.components import cross_corpus
+
+    def make(name: str, folder: str, also: tuple[str, ...], note: str) -> Variant:
+        return Variant(name, {}, [(None, folder)], paired=False, note=note, also=also)
+
+    try:
+        return cross_corpus.variants(data_dir, out, _load_dsd, _save_derived, make)
+    except ValueError as err:
+        raise VariantError(str(err)) from None
 
 
 def from_scratch_overrides(cfg) -> dict[str, Any]:
@@ -266,6 +285,9 @@ def resolve_variants(
             continue
         if name == "kfold":
             variants.append(kfold_variant(data_dir, out))
+            continue
+        if name == "cross_corpus":
+            variants += cross_corpus_variants(data_dir, out)
             continue
         if name in user:
             overrides = user[name]
@@ -364,7 +386,7 @@ def execute(
     run.folder.mkdir(parents=True, exist_ok=True)
     (run.folder / RESULT_FILE).unlink(missing_ok=True)
     train_run(run, config, launcher)
-    results = evaluate_model(run.folder, run.data_dir, "test", also=("validation",))
+    results = evaluate_model(run.folder, run.data_dir, "test", also=("validation", *run.variant.also))
     if not keep_checkpoints:
         for ckpt in run.folder.glob("checkpoint-*"):
             shutil.rmtree(ckpt)
@@ -382,6 +404,10 @@ def execute(
         "train_seconds": float(info["train_runtime_s"]),
         "executor": executor,
     }
+    if run.variant.also:
+        result["extra_splits"] = {
+            s: {**_headline(results["splits"][s]), "ci95": results["splits"][s]["ci95"]} for s in run.variant.also
+        }
     tmp = run.folder / (RESULT_FILE + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(run.folder / RESULT_FILE)  # atomic: a run counts as finished only with a complete file
@@ -436,8 +462,22 @@ def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: in
         "runs; Δ = variant − baseline paired by seed, mean with the 95 % t interval of the mean "
         "(percentage points).\n\n" + ablation.markdown_table(summary) + f"\n![bar chart]({RESULTS_PNG})\n"
     )
+    if any(v.get("ensemble") for v in summary["variants"]):
+        from recipe.components.ensemble import ensemble_markdown
+
+        md += "\n" + ensemble_markdown(summary)
     (out / RESULTS_MD).write_text(md)
     ablation.plot_results(summary, out / RESULTS_PNG, chance=1.0 / n_labels if n_labels else None)
+
+
+def write_protocol_outputs(variants: list[Variant], results: dict, out: Path, command: str, n_labels: int) -> None:
+    """cross_corpus.json/.md/.png when the cross_corpus protocol ran."""
+    from recipe.components import cross_corpus
+
+    corpora = [v.name[len(cross_corpus.PREFIX) :] for v in variants if v.name.startswith(cross_corpus.PREFIX)]
+    if corpora:
+        cross_corpus.write(results, corpora, out, command, 1.0 / n_labels if n_labels else None)
+        print(f"recipe.experiments: wrote {out / cross_corpus.RESULTS_JSON} (train x test corpus matrix)")
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -460,6 +500,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         '"torchrun --nproc_per_node 2" (default: in this process)',
     )
     ap.add_argument("--keep_checkpoints", action="store_true", help="keep each run's checkpoint-* folders")
+    ap.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also combine each variant's seed models into one ensemble (OUT/ensembles/VARIANT) scored on the same "
+        "test split: the `ensemble` entry of each variant",
+    )
     executors.add_arguments(ap)
     return ap.parse_known_args(argv)
 
@@ -537,7 +583,10 @@ def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int
     summary = redact(summary_of())
     wrote = "no run finished yet"
     if results:
+        if args.ensemble:
+            add_ensembles(summary, runs, results, out)
         write_outputs(summary, out, command, n_labels)
+        write_protocol_outputs(variants, results, out, command, n_labels)
         print(ablation.markdown_table(summary))
         wrote = f"wrote {out / RESULTS_JSON}, {out / RESULTS_MD}, {out / RESULTS_PNG}"
     elapsed = time.time() - t0
@@ -546,6 +595,20 @@ def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int
         print(f"recipe.experiments: {len(failed)} run(s) failed, run again on the next call: {', '.join(failed)}")
         return 1
     return 0
+
+
+def add_ensembles(
+    summary: dict[str, Any], runs: list[Run], results: dict[tuple[str, int, int | None], dict[str, Any]], out: Path
+) -> None:
+    """Each variant's finished seed models combined into one ensemble (OUT/ensembles/VARIANT), scored on its test
+    split: the variant's ``ensemble`` entry (``--ensemble``)."""
+    from recipe.components.ensemble import add_seed_ensembles
+
+    members: dict[str, list[tuple[Path, str]]] = {}
+    for run in runs:
+        if run.fold is None and (run.variant.name, run.seed, run.fold) in results:
+            members.setdefault(run.variant.name, []).append((run.folder, run.data_dir))
+    add_seed_ensembles(summary, members, out / "ensembles")
 
 
 def run_todo(

@@ -63,6 +63,12 @@ def build_parser() -> CliParser:
         action="store_true",
         help="int8: torch's dynamic quantisation of Linear layers (CPU), or model_int8.onnx with onnx",
     )
+    parser.add_argument(
+        "--speaker_regex",
+        default=None,
+        help="models trained with speaker_norm: the speaker of each file (group `speaker` or 1 of this regex on the "
+        "path); default: one speaker per folder",
+    )
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads; none given: the backend's default")
     parser.add_argument(
         "--backend",
@@ -98,7 +104,14 @@ def _predict(args: argparse.Namespace, device: torch.device, requested: str) -> 
     model, extractor = load_model(args.model_dir, device, args.quantize, args.backend, args.threads)
     files, errors = find_audio_files(args.paths)
     report = predict_files(
-        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name
+        model,
+        extractor,
+        files,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        chunk=args.chunk,
+        dtype=precision.name,
+        speaker_regex=args.speaker_regex,
     )
     report.errors = errors + report.errors
 

@@ -17,6 +17,8 @@ from common.config import CliParser, ConfigError
 # recipe.modeling's __main__ takes one JSON argument: neither has options).
 CLIS = [
     "data_prep.__main__",
+    "data_prep.emobox",
+    "recipe.ensemble",
     "recipe.train",
     "recipe.evaluate",
     "recipe.predict",
@@ -115,6 +117,8 @@ def user_errors(tmp: Path) -> dict[str, list[str]]:
     nope = str(tmp / "nope")
     return {
         "data_prep.__main__": ["--corpus", "ravdess", "--output", str(tmp / "prepared")],  # NAME=PATH wanted
+        "data_prep.emobox": [nope, "--output", str(tmp / "split.csv")],
+        "recipe.ensemble": ["--model", nope, "--model", nope + "2", "--output", str(tmp / "ens")],
         "recipe.train": ["--data", nope, "--output_dir", str(tmp / "out")],
         "recipe.evaluate": ["--model", nope, "--data", nope],
         "recipe.predict": [nope, nope],

@@ -7,7 +7,8 @@ ablation_results.json::
                    "runs": [{"seed", ["fold",] "test": {"accuracy", "uar", "macro_f1"}, "validation": {...},
                              "train_seconds"}],
                    "test": {"accuracy": {"mean", "std", "ci95"}, "uar": {...}, "macro_f1": {...}},
-                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null}],
+                   "delta_vs_baseline": {"accuracy": {"mean", "ci95"}, "uar": {...}, "macro_f1": {...}} | null,
+                   ["ensemble": {"members", "model_dir", "test": {"accuracy", "uar", "macro_f1"}, "test_ci95"}]}],
      "executor": {"name": "local" | "ray" | "slurm", [its options,] "runs_by_executor": {"ray": 6, ...}}}
 
 ``std`` is the sample standard deviation over runs (seeds, or folds x seeds); ``ci95`` the Student-t 95 %
@@ -56,9 +57,10 @@ TECHNIQUE_VARIANTS: dict[str, dict[str, Any]] = {
     "speed_perturb": {"recipe.speed_perturb": {"default": 1.0}},
     "noise_augment": {"recipe.noise_augment": {"default": 0.5}},
     "checkpoint_average": {"recipe.checkpoint_average": 3, "training.save_total_limit": 4},
+    "speaker_norm": {"model.speaker_norm": True},
 }
 # Protocols run as variant sets on data derived from the prepared set (recipe.experiments builds it).
-PROTOCOLS = ("loco", "kfold")
+PROTOCOLS = ("loco", "kfold", "cross_corpus")
 METRIC_NAMES = {"accuracy": "accuracy", "uar": "UAR", "macro_f1": "macro-F1"}
 
 

@@ -56,7 +56,10 @@ def build_trainer(
         id2label = dict(enumerate(train_ds.features["label"].names))
     model, feature_extractor = build_model(cfg, id2label)
     collator = AudioClassificationCollator(
-        feature_extractor, naive_padding=cfg.data.naive_padding, pad_to_multiple_of=cfg.data.pad_to_multiple_of
+        feature_extractor,
+        naive_padding=cfg.data.naive_padding,
+        pad_to_multiple_of=cfg.data.pad_to_multiple_of,
+        speaker_column="speaker" if cfg.model.speaker_norm else None,
     )
     names = [id2label[i] for i in range(len(id2label))]
     # the label column is read only for class weights (a bench's length-only dataset has none)
@@ -73,6 +76,7 @@ def build_trainer(
         callbacks=build_callbacks(cfg) + techniques.callbacks + list(extra_callbacks),
         mixup_alpha=cfg.recipe.mixup_alpha,
         label_smoothing=cfg.recipe.label_smoothing,
+        speaker_clips=cfg.model.speaker_norm_clips if cfg.model.speaker_norm else 0,
         **techniques.trainer_kwargs,
     )
     trainer.techniques = techniques

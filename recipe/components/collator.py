@@ -10,6 +10,7 @@ import torch
 from transformers import BatchFeature
 
 from ..modeling.feature_extraction_ser import SERFeatureExtractor
+from .speaker_norm import speaker_codes
 
 
 @dataclass
@@ -29,6 +30,7 @@ class AudioClassificationCollator:
     audio_column: str = "audio"
     label_column: str = "label"
     return_lengths: bool = False  # add "lengths" (samples per clip after cropping): training-time augmentation
+    speaker_column: str | None = None  # set for speaker normalisation: the batch's speaker ids go to the model
 
     def __call__(self, rows: list[dict[str, Any]]) -> BatchFeature:
         if not rows:
@@ -45,6 +47,8 @@ class AudioClassificationCollator:
         batch = self.pad_waves(waves)
         if self.label_column in rows[0]:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
+        if self.speaker_column is not None:
+            batch["speaker_ids"] = speaker_codes([row[self.speaker_column] for row in rows])
         return batch
 
     def pad_waves(self, waves: list[np.ndarray]) -> BatchFeature:

@@ -96,6 +96,16 @@ class ModelOptions:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "recompute activations in the backward pass (less memory, slower)"}
     )
+    speaker_norm: bool = field(
+        default=False,
+        metadata={
+            "help": "standardise pooled embeddings by speaker statistics (speaker-grouped training batches; "
+            "recipe.components.speaker_norm)"
+        },
+    )
+    speaker_norm_clips: int = field(
+        default=4, metadata={"help": "with speaker_norm: clips of one speaker per group in a training batch (>= 2)"}
+    )
 
 
 @dataclass

@@ -55,6 +55,7 @@ from .metrics_report import classification_report, majority_baseline, random_bas
 from .model_io import load_model
 from .plots import plot_confusion_matrix, plot_training_curves
 from .precision import choose_precision, probe_hardware
+from .speaker_norm import grouped_probabilities, uses_speaker_norm
 from .uncertainty import bootstrap_ci
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,12 @@ def predict_probabilities(
     Batches follow `plan_batches` (the rule `recipe.predict` and the app use too), so every clip gets exactly the
     prediction it would get on its own (as in `pipeline`), whatever the batch size.
     """
-    batches = plan_batches(dataset["length"], batch_size, feature_extractor)
     audio = dataset.select_columns(["audio"]).with_format("numpy")  # float32 arrays, not Python lists
+    if uses_speaker_norm(model) and "speaker" in dataset.column_names:  # each speaker's clips normalised together
+        waves = [np.asarray(a, dtype=np.float32) for a in audio["audio"]]
+        model.to(device)
+        return grouped_probabilities(model, feature_extractor, waves, dataset["speaker"], batch_size, dtype)
+    batches = plan_batches(dataset["length"], batch_size, feature_extractor)
     probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
     if isinstance(model, torch.nn.Module):
         model.eval().to(device)

@@ -35,11 +35,11 @@ class DataError(UserError, ValueError):
     """The prepared dataset cannot be trained on; the message names the directory and the problem."""
 
 
-def model_view(ds: Dataset, need_length: bool) -> Dataset:
+def model_view(ds: Dataset, need_length: bool, extra: tuple[str, ...] = ()) -> Dataset:
     """Only the columns training reads, as numpy (fast float32 arrays instead of Python lists)."""
     if need_length and "length" not in ds.column_names:
         raise DataError("the 'length' column is needed for length-grouped batches (train_sampling_strategy)")
-    columns = [c for c in MODEL_COLUMNS if c in ds.column_names]
+    columns = [c for c in (*MODEL_COLUMNS, *extra) if c in ds.column_names]
     ds = ds.select_columns(columns)
     ds.set_format("numpy", columns=columns)
     return ds
@@ -91,6 +91,8 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             ) from err
         except SpeechBrainFormatError as err:
             raise ConfigError(f"model.encoder {opts.encoder!r}: {err}") from err
+    if opts.speaker_norm:
+        model.enable_speaker_norm()
     if opts.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = SERFeatureExtractor.for_encoder(model.config.encoder_config, max_duration=opts.max_duration)

@@ -18,6 +18,7 @@ from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
 from ..modeling import SERFeatureExtractor
 from .inference import OnnxModel, classify_waves
+from .speaker_norm import grouped_probabilities, groups_from_paths, uses_speaker_norm
 
 
 @dataclass
@@ -123,6 +124,7 @@ def predict_files(
     chunk: bool = False,
     min_duration: float = 0.25,
     dtype: str = "fp32",
+    speaker_regex: str | None = None,
 ) -> PredictionReport:
     """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run."""
     report = PredictionReport()
@@ -152,7 +154,11 @@ def predict_files(
 
     if not waves:
         return report
-    probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype)
+    if uses_speaker_norm(model):  # one speaker per folder (or per --speaker_regex match): docs/model.md
+        speakers = groups_from_paths([decoded[i][0] for i in owners], speaker_regex)
+        probs = grouped_probabilities(model, extractor, waves, speakers, batch_size, dtype)
+    else:
+        probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype)
     lengths = np.array([len(w) for w in waves], dtype=np.float64)
     owners_arr = np.array(owners)
     names = [model.config.id2label[i] for i in range(probs.shape[1])]

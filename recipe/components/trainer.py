@@ -15,6 +15,7 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from .losses import soft_target_loss
+from .speaker_norm import SpeakerGroupedSampler, speaker_sorted_order
 
 __all__ = ["EpochTrainStats", "MixedBatch", "SERTrainer", "mixup_batch", "soft_target_loss"]
 
@@ -153,9 +154,11 @@ class SERTrainer(Trainer):
         focal_gamma: float = 0.0,
         class_weights: torch.Tensor | None = None,
         augmenter: Any = None,
+        speaker_clips: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.speaker_clips = int(speaker_clips)  # > 0: speaker-grouped batches (speaker normalisation)
         if mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {mixup_alpha}")
         self.mixup_alpha = float(mixup_alpha)
@@ -177,6 +180,9 @@ class SERTrainer(Trainer):
         (see EpochSeededLengthGroupedSampler); anything else is the stock sampler."""
         dataset = self.train_dataset if train_dataset is None else train_dataset
         column = self.args.length_column_name
+        if self.speaker_clips:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return SpeakerGroupedSampler(list(dataset["speaker"]), self.speaker_clips, seed)
         if (
             self.args.train_sampling_strategy == "group_by_length"
             and hasattr(dataset, "column_names")
@@ -194,6 +200,8 @@ class SERTrainer(Trainer):
         possible, so each clip is scored almost as it would be alone (group-norm encoders see zero padding as
         audio); the same order on every process. `predict()` returns predictions and label_ids in this order."""
         column = self.args.length_column_name
+        if self.speaker_clips and column in eval_dataset.column_names:
+            return speaker_sorted_order(list(eval_dataset["speaker"]), [int(n) for n in eval_dataset[column]])
         if hasattr(eval_dataset, "column_names") and column in eval_dataset.column_names:
             lengths = [int(n) for n in eval_dataset[column]]
             return sorted(range(len(lengths)), key=lambda i: -lengths[i])

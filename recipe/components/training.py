@@ -146,7 +146,8 @@ def _load_data(cfg: RecipeConfig, training_args: TrainingArguments) -> tuple[Dat
     data = cfg.data
     dsd = load_prepared(data.dataset_dir, (data.train_split, data.eval_split))
     need_length = training_args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
-    return model_view(dsd[data.train_split], need_length), model_view(dsd[data.eval_split], need_length)
+    extra = ("speaker",) if cfg.model.speaker_norm else ()  # speaker-grouped batches (speaker_norm)
+    return model_view(dsd[data.train_split], need_length, extra), model_view(dsd[data.eval_split], need_length, extra)
 
 
 def logged_eval_metrics(state, load_best_model_at_end: bool) -> dict[str, Any] | None:

@@ -5,8 +5,16 @@
 each other by relative import.
 """
 
+from .configuration_ensemble import SEREnsembleConfig
 from .configuration_ser import SERConfig
 from .feature_extraction_ser import SERFeatureExtractor
+from .modeling_ensemble import SEREnsembleForAudioClassification
 from .modeling_ser import SERForAudioClassification
 
-__all__ = ["SERConfig", "SERFeatureExtractor", "SERForAudioClassification"]
+__all__ = [
+    "SERConfig",
+    "SEREnsembleConfig",
+    "SEREnsembleForAudioClassification",
+    "SERFeatureExtractor",
+    "SERForAudioClassification",
+]

@@ -80,6 +80,8 @@ class SERConfig(PretrainedConfig):
         pooling (`str`): "attentive" (learned frame weights) or "mean" (masked average of the frames).
         head_sizes (`list[int]`): widths of the MLP head's hidden layers (each Linear+LayerNorm+ReLU+Dropout).
         head_dropout (`float`): dropout after each hidden layer of the head.
+        speaker_norm (`bool`): standardise each pooled embedding by its speaker's statistics (mean and variance
+            over the speaker's clips given together; the training set's running statistics for a lone clip).
         id2label / label2id: default to the six emotions.
 
     The default A = 384 is the width that reproduces the parameter counts of the model this recipe rebuilds
@@ -103,6 +105,7 @@ class SERConfig(PretrainedConfig):
     head_dropout: float = 0.3
     use_weighted_layer_sum: bool = False
     encoder_output_norm: bool = False
+    speaker_norm: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.encoder_config is None:

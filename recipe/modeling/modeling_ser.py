@@ -147,6 +147,35 @@ class MeanPooling(nn.Module):
 
 
 POOLING_TYPES = ("attentive", "mean")
+SPEAKER_NORM_EPS = 1e-5
+SPEAKER_NORM_MIN_CLIPS = 2  # a speaker with fewer clips falls back to the training set's running statistics
+
+
+def speaker_standardise(
+    pooled: torch.Tensor,
+    speaker_ids: torch.Tensor | None,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    eps: float = SPEAKER_NORM_EPS,
+) -> torch.Tensor:
+    """Standardise each pooled embedding (B, H) by its speaker's mean and variance over the speaker's clips in
+    `pooled` (per feature, biased variance, float32 statistics). Rows whose speaker has fewer than
+    SPEAKER_NORM_MIN_CLIPS clips, and every row when `speaker_ids` is None, are standardised by the running
+    statistics of the training set instead (the single-clip fallback)."""
+    states = pooled.float()
+    out = (states - running_mean.float()) * torch.rsqrt(running_var.float() + eps)
+    if speaker_ids is not None:
+        speaker_ids = speaker_ids.to(pooled.device).view(-1)
+        for speaker in torch.unique(speaker_ids):
+            rows = speaker_ids == speaker
+            if int(rows.sum()) < SPEAKER_NORM_MIN_CLIPS:
+                continue
+            clips = states[rows]
+            mean = clips.mean(dim=0, keepdim=True)
+            var = clips.var(dim=0, unbiased=False, keepdim=True)
+            out = out.index_put((rows.nonzero().view(-1),), (clips - mean) * torch.rsqrt(var + eps))
+    return out.to(pooled.dtype)
+
 
 # base class -> its subclass whose forward runs in float32 under autocast (one per class, so isinstance still holds)
 _FLOAT32_CLASSES: dict[type, type] = {}
@@ -222,14 +251,30 @@ class SERForAudioClassification(PreTrainedModel):
             width = size
         self.head = nn.Sequential(*layers)
         self.classifier = nn.Linear(width, config.num_labels)
+        if config.speaker_norm:
+            self._add_speaker_norm_buffers()
         # Filled by `from_encoder`: which tensors came from the checkpoint and which are new.
         self.loading_info: dict[str, Any] = {}
         self.post_init()
+
+    def _add_speaker_norm_buffers(self) -> None:
+        """Running mean and variance of the pooled embeddings over training batches (the single-clip fallback)."""
+        self.register_buffer("speaker_norm_mean", torch.zeros(self.config.hidden_size))
+        self.register_buffer("speaker_norm_var", torch.ones(self.config.hidden_size))
+
+    def enable_speaker_norm(self) -> None:
+        """Turn on speaker normalisation of the pooled embeddings (config.speaker_norm) on a built model."""
+        if not self.config.speaker_norm:
+            self.config.speaker_norm = True
+            self._add_speaker_norm_buffers()
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Initialise the pooling/head (the encoder's own `_init_weights` handles its modules)."""
         std = float(self.config.encoder_config.get("initializer_range", 0.02))
+        if module is self and self.config.speaker_norm:
+            init.zeros_(self.speaker_norm_mean)
+            init.ones_(self.speaker_norm_var)
         if module is self and self.config.use_weighted_layer_sum:
             init.constant_(self.layer_weights, 1.0 / self.config.num_hidden_states)
         elif isinstance(module, nn.Linear):
@@ -400,18 +445,14 @@ class SERForAudioClassification(PreTrainedModel):
             return None
         return self.encoder._get_feature_vector_attention_mask(num_frames, attention_mask).bool()
 
-    def forward(
+    def pooled_embeddings(
         self,
         input_values: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple:
-        """input_values (B, samples) normalised 16 kHz audio; attention_mask (B, samples) 1 for real samples
-        (give it for layer-norm encoders; group-norm ones such as wav2vec2-base were trained without it, so all
-        frames, including zero padding, take part); labels (B,) class ids -> loss (cross-entropy) and logits."""
+    ) -> tuple[torch.Tensor, Any]:
+        """Encoder [-> weighted layer sum] [-> utterance norm] -> pooling: (pooled (B, H), the encoder outputs)."""
         encoder_kwargs: dict[str, Any] = {}
         if output_hidden_states is not None or self.config.use_weighted_layer_sum:
             encoder_kwargs["output_hidden_states"] = bool(output_hidden_states or self.config.use_weighted_layer_sum)
@@ -429,8 +470,37 @@ class SERForAudioClassification(PreTrainedModel):
             hidden_states = outputs.last_hidden_state
             if self.config.encoder_output_norm:
                 hidden_states = utterance_norm(hidden_states, frame_mask)
-        pooled = self.pooling(hidden_states, frame_mask)
-        logits = self.classifier(self.head(pooled))
+        return self.pooling(hidden_states, frame_mask), outputs
+
+    def logits_from_pooled(self, pooled: torch.Tensor, speaker_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """[speaker normalisation ->] head -> classifier. In training mode the running statistics (the fallback)
+        are updated from the batch first, like batch norm's (momentum 0.1)."""
+        if self.config.speaker_norm:
+            if self.training:
+                with torch.no_grad():
+                    states = pooled.detach().float()
+                    self.speaker_norm_mean.lerp_(states.mean(dim=0), 0.1)
+                    self.speaker_norm_var.lerp_(states.var(dim=0, unbiased=False), 0.1)
+            pooled = speaker_standardise(pooled, speaker_ids, self.speaker_norm_mean, self.speaker_norm_var)
+        return self.classifier(self.head(pooled))
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        speaker_ids: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """input_values (B, samples) normalised 16 kHz audio; attention_mask (B, samples) 1 for real samples
+        (give it for layer-norm encoders; group-norm ones such as wav2vec2-base were trained without it, so all
+        frames, including zero padding, take part); labels (B,) class ids -> loss (cross-entropy) and logits.
+        With `config.speaker_norm`, speaker_ids (B,) integer ids group the rows by speaker (see
+        `speaker_standardise`); without them every row uses the single-clip fallback."""
+        pooled, outputs = self.pooled_embeddings(input_values, attention_mask, output_hidden_states, output_attentions)
+        logits = self.logits_from_pooled(pooled, speaker_ids)
 
         loss = None
         if labels is not None:
