@@ -4,8 +4,10 @@
 
 Writes into OUTPUT:
 - ``model.onnx``: the network from `input_values` (and `attention_mask` for encoders that take one) to `logits`,
-  with dynamic batch and length axes. The feature extractor's centre crop and normalisation are not in the graph:
-  they stay in Python (`preprocessor_config.json`), shared with the torch backend.
+  with dynamic batch and length axes; the logits are divided by the calibration temperature of config.json (traced
+  from the model's forward, recorded in the graph's metadata as ``temperature``: export after `recipe.evaluate`).
+  The feature extractor's centre crop and normalisation are not in the graph: they stay in Python
+  (`preprocessor_config.json`), shared with the torch backend.
 - ``model_int8.onnx`` with ``--quantize int8``: `onnxruntime.quantization.quantize_dynamic` (int8 weights of the
   MatMul/Gemm layers, activations quantised on the fly).
 - ``config.json`` (label map), ``preprocessor_config.json`` and the remote-code files, so that
@@ -33,6 +35,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from common.config import CliParser
+from recipe.components.calibration import stamp_onnx_temperature
 from recipe.components.inference import OnnxModel, classify_waves, load_onnx_model, padding_is_masked
 from recipe.predict import load_model
 
@@ -180,6 +183,8 @@ def export_model(
         if not (staging / "preprocessor_config.json").is_file():
             extractor.save_pretrained(str(staging))
         inputs = export_fp32(model, extractor, staging / FP32_FILE)
+        temperature = float(getattr(model.config, "temperature", 1.0))
+        stamp_onnx_temperature(staging / FP32_FILE, temperature)
         fp32 = load_onnx_model(staging / FP32_FILE)
         info: dict[str, Any] = {
             "model_dir": str(model_dir),
@@ -187,6 +192,7 @@ def export_model(
             "opset": OPSET,
             "inputs": inputs,
             "outputs": ["logits"],
+            "temperature": temperature,  # calibration divisor traced into the graph (recipe.evaluate fits it)
             "files": [FP32_FILE],
             "fp32_vs_torch_max_abs_prob_diff": compare_with_torch(model, fp32, extractor),
         }
@@ -197,6 +203,7 @@ def export_model(
             )
         if quantize == "int8":
             quantize_int8(staging / FP32_FILE, staging / INT8_FILE)
+            stamp_onnx_temperature(staging / INT8_FILE, temperature)
             info["files"].append(INT8_FILE)
             if data_dir is not None:
                 int8 = load_onnx_model(staging / INT8_FILE)

@@ -2,7 +2,7 @@
 
     python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json] [--chunk] [--batch_size N]
                              [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
-                             [--backend torch|onnx]
+                             [--backend torch|onnx] [--min_confidence P]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
@@ -19,6 +19,10 @@ older GPUs, fp32 otherwise (`recipe.components.precision`; fp32 with `--quantize
 `--quantize` applies dynamic int8 quantisation to the Linear layers (CPU only), `--threads N` sets the intra-op
 threads. `--backend onnx` runs the graph written by `python -m recipe.export` in onnxruntime (`model_int8.onnx`
 with `--quantize`), same decoding, crop and batching.
+
+Scores are calibrated when `python -m recipe.evaluate` has fitted a temperature (stored in config.json and applied
+by the model's forward). `--min_confidence P` answers `uncertain` (scores still printed) for a file whose top
+probability is below P.
 
 Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found), 2 when the
 model folder is missing or not a loadable model, or has no exported graph for `--backend onnx` (one line on stderr).
@@ -44,7 +48,9 @@ from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
+from .components.calibration import UNCERTAIN, check_min_confidence, check_onnx_temperature
 from .components.inference import (
+    ModelFolderError,
     OnnxModel,
     check_model_folder,
     classify_waves,
@@ -70,6 +76,12 @@ class Prediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     window_probabilities: list[dict[str, float]] = field(default_factory=list)
     window_s: float | None = None
+    uncertain: bool = False  # the top probability is below --min_confidence: the answer is UNCERTAIN
+
+    @property
+    def answer(self) -> str:
+        """The top label, or UNCERTAIN below --min_confidence."""
+        return UNCERTAIN if self.uncertain else self.labels[0]
 
     def timeline(self) -> list[dict]:
         """One row per window: start and end in seconds, top label and its probability (empty for one window)."""
@@ -87,7 +99,7 @@ class Prediction:
     def to_dict(self) -> dict:
         out = {
             "path": self.path,
-            "label": self.labels[0],
+            "label": self.answer,
             "score": self.scores[0],
             "top_k": [{"label": label, "score": score} for label, score in zip(self.labels, self.scores)],
             "windows": self.windows,
@@ -190,6 +202,10 @@ def load_model(
     if backend == "onnx":
         path = onnx_file(model_dir, quantize)
         model = load_onnx_model(path, threads=threads)
+        try:
+            check_onnx_temperature(model_dir, model)
+        except ValueError as err:
+            raise ModelFolderError(str(err)) from err
         return model, load_extractor(path.parent, model.config)
     if backend != "torch":
         raise ValueError(f"backend must be torch or onnx, got {backend!r}")
@@ -224,8 +240,10 @@ def predict_files(
     chunk: bool = False,
     min_duration: float = 0.25,
     dtype: str = "fp32",
+    min_confidence: float | None = None,
 ) -> PredictionReport:
-    """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run."""
+    """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run.
+    A file whose top probability is below `min_confidence` is answered UNCERTAIN (its scores are kept)."""
     report = PredictionReport()
     sr = extractor.sampling_rate
     max_duration = getattr(extractor, "max_duration", 8.0)  # a stock Wav2Vec2FeatureExtractor has none
@@ -273,6 +291,7 @@ def predict_files(
                 probabilities={name: round(float(p), 6) for name, p in zip(names, mean)},
                 window_probabilities=[{name: round(float(p), 6) for name, p in zip(names, row)} for row in probs[mine]],
                 window_s=max_duration if chunk else None,
+                uncertain=min_confidence is not None and float(mean.max()) < min_confidence,
             )
         )
     return report
@@ -286,6 +305,12 @@ def build_parser() -> CliParser:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument(
+        "--min_confidence",
+        type=float,
+        default=None,
+        help="answer 'uncertain' (scores still shown) when the top probability is below this, in (0, 1]",
+    )
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     parser.add_argument(
         "--precision",
@@ -313,6 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         build_parser().error("--top_k, --batch_size and --threads must be at least 1")
+    try:
+        check_min_confidence(args.min_confidence)
+    except ValueError as err:
+        build_parser().error(str(err))
     if args.backend == "onnx" and (args.precision not in ("auto", "fp32") or args.device):
         build_parser().error("--precision and --device are torch options; the onnx backend picks its provider itself")
     if args.threads is not None:
@@ -332,7 +361,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     files, errors = find_audio_files(args.paths)
     report = predict_files(
-        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name
+        model,
+        extractor,
+        files,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        chunk=args.chunk,
+        dtype=precision.name,
+        min_confidence=args.min_confidence,
     )
     report.errors = errors + report.errors
 
@@ -348,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         for pred in report.predictions:
             labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
-            print(f"{pred.path}\t{labels}")
+            print(f"{pred.path}\t{UNCERTAIN} ({labels})" if pred.uncertain else f"{pred.path}\t{labels}")
     print(
         f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used "
         f"(precision {precision.name})",

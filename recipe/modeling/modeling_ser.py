@@ -379,7 +379,8 @@ class SERForAudioClassification(PreTrainedModel):
     ) -> SequenceClassifierOutput | tuple:
         """input_values (B, samples) normalised 16 kHz audio; attention_mask (B, samples) 1 for real samples
         (give it for layer-norm encoders; group-norm ones such as wav2vec2-base were trained without it, so all
-        frames, including zero padding, take part); labels (B,) class ids -> loss (cross-entropy) and logits."""
+        frames, including zero padding, take part); labels (B,) class ids -> loss (cross-entropy) and logits, divided by
+        `config.temperature` (1.0 unless calibrated)."""
         encoder_kwargs: dict[str, Any] = {}
         if output_hidden_states is not None or self.config.use_weighted_layer_sum:
             encoder_kwargs["output_hidden_states"] = bool(output_hidden_states or self.config.use_weighted_layer_sum)
@@ -399,6 +400,10 @@ class SERForAudioClassification(PreTrainedModel):
                 hidden_states = utterance_norm(hidden_states, frame_mask)
         pooled = self.pooling(hidden_states, frame_mask)
         logits = self.classifier(self.head(pooled))
+        if self.config.temperature != 1.0:
+            # Calibration lives in the forward so every consumer (pipeline, predict, the app, the traced ONNX
+            # graph) gets it exactly once; a fixed divisor, so the loss below trains the same network.
+            logits = logits / self.config.temperature
 
         loss = None
         if labels is not None:
