@@ -21,8 +21,16 @@ from common.config import CliParser
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.bin", "*.pt", "*.pth", ".*"]
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 SPACE_TEMPLATE = Path(__file__).resolve().parent / "space" / "app.py"
+# The recipe's modules the Space's app.py imports, shipped beside it under the same names: the Space checks audio
+# with the very function recipe.predict uses. They import only numpy, soundfile, soxr and (lazily) librosa.
+DATA_PREP = Path(__file__).resolve().parents[1] / "data_prep"
+SPACE_MODULES = {
+    "data_prep/__init__.py": '"""The recipe\'s audio decoding and checks, shipped with the Space (recipe.hub)."""\n',
+    "data_prep/audio.py": DATA_PREP / "audio.py",
+    "data_prep/audio_limits.py": DATA_PREP / "audio_limits.py",
+}
 # What the Space's app.py imports, pinned as in the recipe's requirements.txt (torch: the installed version).
-SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "gradio")
+SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "soxr", "gradio")
 
 
 class HubError(RuntimeError):
@@ -53,11 +61,15 @@ def space_requirements() -> str:
 
 
 def write_space_app(folder: str | Path) -> list[str]:
-    """Write app.py (the self-contained Gradio Space, recipe/space/app.py) and requirements.txt into `folder`."""
+    """Write app.py (the Gradio Space, recipe/space/app.py), the modules it imports (SPACE_MODULES) and
+    requirements.txt into `folder`."""
     folder = Path(folder)
     (folder / "app.py").write_text(SPACE_TEMPLATE.read_text())
+    for name, source in SPACE_MODULES.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text(source.read_text() if isinstance(source, Path) else source)
     (folder / "requirements.txt").write_text(space_requirements())
-    return ["app.py", "requirements.txt"]
+    return ["app.py", *SPACE_MODULES, "requirements.txt"]
 
 
 def push_folder(
