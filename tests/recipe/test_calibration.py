@@ -165,3 +165,26 @@ def test_evaluate_fits_stores_and_reports_the_temperature(tmp_path: Path) -> Non
     again = evaluate_model(model_dir, data_dir, "test", also=(), precision="fp32", write=False)
     assert again["calibration"]["temperature"] == pytest.approx(calibration["temperature"], rel=1e-4)
     assert again["splits"]["test"]["accuracy"] == results["splits"]["test"]["accuracy"]
+
+
+@pytest.mark.slow
+def test_onnx_graph_carries_the_temperature_once(tmp_path: Path) -> None:
+    from recipe.components.inference import ModelFolderError
+    from recipe.export import export_model
+
+    model_dir = save_tiny_ser_model(tmp_path / "model", seed=6)
+    waves = synthetic_waves([0.8, 1.9, 1.9, 3.0], SR, seed=4)
+    raw = _raw_logits(model_dir, waves[:1])
+    write_temperature(model_dir, 3.0)
+    info = export_model(model_dir)
+    assert info["temperature"] == 3.0
+    torch_model, extractor = load_model(model_dir, "cpu")
+    onnx_model, _ = load_model(model_dir, backend="onnx")
+    assert onnx_model.temperature == 3.0
+    reference = classify_waves(torch_model, extractor, waves, batch_size=2)
+    assert np.abs(classify_waves(onnx_model, extractor, waves, batch_size=2) - reference).max() < 1e-4
+    np.testing.assert_allclose(reference[0], _softmax(raw / 3.0)[0], atol=1e-5)  # divided once, not twice
+
+    write_temperature(model_dir, 1.7)  # calibrated again after the export: the old graph is refused
+    with pytest.raises(ModelFolderError, match="re-run python -m recipe.export"):
+        load_model(model_dir, backend="onnx")
