@@ -472,6 +472,34 @@ def techniques_rows(run: RunFiles) -> list[list[str]]:
     return rows
 
 
+def calibration_context(ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibration section: temperature, where it was fitted, and per split ECE/NLL before and after (None for
+    an evaluation without calibration)."""
+    summary = ev.get("calibration")
+    if not summary:
+        return None
+    rows = [
+        [
+            name + (" (fitted here)" if name == summary["fitted_on"] else ""),
+            res["calibration"]["n"],
+            fmt.pct(res["calibration"]["ece_before"]),
+            fmt.pct(res["calibration"]["ece_after"]),
+            fmt.loss(res["calibration"]["nll_before"]),
+            fmt.loss(res["calibration"]["nll_after"]),
+        ]
+        for name, res in ev["splits"].items()
+        if "calibration" in res
+    ]
+    return {
+        "temperature": f"{summary['temperature']:.4f}",
+        "fitted_on": summary["fitted_on"],
+        "n_fit": summary["n_fit"],
+        "bins": summary["bins"],
+        "stored": summary.get("stored_in_config", False),
+        "rows": rows,
+    }
+
+
 def template_context(run: RunFiles) -> dict[str, Any]:
     """All template variables, numbers already formatted (see model_card.formatting)."""
     ev, info, report = run.eval_results, run.run_info, run.prepare_report
@@ -627,6 +655,7 @@ def template_context(run: RunFiles) -> dict[str, Any]:
         "per_split": per_split,
         "primary_block": per_split[split],
         "figures": ev.get("figures") or {},
+        "calibration": calibration_context(ev),
         "files_rows": files_table(run.model_dir),
         "hardware": hardware,
         "train_runtime": fmt.duration(info["train_runtime_s"])
