@@ -22,7 +22,7 @@ MAX_AUDIO_S = 600.0
 QUEUE_SIZE = 16
 # Requests run at once: one keeps a CPU server's cores for one model call at a time.
 CONCURRENCY = 1
-# Gradio's cache of uploads and outputs: every hour, delete files older than an hour.
+# Gradio's cache of uploads and outputs: every hour, delete files older than an hour (all of it at a restart).
 DELETE_CACHE = (3600, 3600)
 
 
