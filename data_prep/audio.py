@@ -15,6 +15,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from common.cli import UserError
+
 # File suffixes we try to decode (lower case). Everything libsndfile reads, plus compressed formats
 # that only the librosa/audioread fallback (with an ffmpeg/gstreamer backend) can open.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
@@ -80,7 +82,7 @@ _MAGIC = (
 )
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """A file that cannot be used as a training clip; `.reason` is a short canonical category."""
 
     def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
@@ -164,12 +166,6 @@ def _decode_error(path: Path, exc: Exception) -> AudioError:
         magic = fh.read(4)
     reason = REASON_UNREADABLE if magic.startswith(_MAGIC) else REASON_NOT_AUDIO
     return AudioError(path, reason, f"{type(exc).__name__}: {exc}".strip()[:200])
-
-
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a file as (frames, channels) float32 and its sample rate; raise AudioError when unreadable."""
-    wave, sr, _ = read_window(path, None)
-    return wave, sr
 
 
 def read_window(path: str | Path, max_duration: float | None) -> tuple[np.ndarray, int, int]:

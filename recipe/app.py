@@ -7,7 +7,8 @@
 A Gradio page: an audio input (file upload or microphone), the class probabilities as a bar chart (`gr.Label`)
 and, for clips longer than the extractor's `max_duration`, a per-window timeline (every window classified, the
 overall answer their length-weighted mean: `python -m recipe.predict --chunk`). It calls
-`recipe.predict.predict_files`, the function behind the CLI, so decoding, crop and batching are the same.
+`recipe.components.prediction.predict_files`, the function behind `recipe.predict`, so decoding, crop and batching
+are the same.
 Unreadable audio shows its reason in the page (`gr.Error`), naming the file but never a server path.
 `--min_confidence P` shows `uncertain` as the answer when the top probability is below P (the scores stay shown).
 
@@ -23,6 +24,7 @@ API: the endpoint `classify` takes an audio file and returns the label confidenc
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +34,7 @@ import gradio as gr
 import pandas as pd
 from transformers.utils import logging as hf_logging
 
+from common.cli import UserError, run_cli
 from common.config import CliParser
 from data_prep.audio import AudioError
 from data_prep.audio_limits import check_duration, public_message
@@ -44,12 +47,13 @@ from recipe.components.app_limits import (
     limits_from_args,
 )
 from recipe.components.calibration import UNCERTAIN, check_min_confidence
-from recipe.predict import Prediction, load_model, predict_files
+from recipe.components.model_io import load_model
+from recipe.components.prediction import Prediction, predict_files
 
 TIMELINE_COLUMNS = ["start_s", "end_s", "label", "score"]
 
 
-class AudioInputError(ValueError):
+class AudioInputError(UserError, ValueError):
     """The uploaded or recorded audio cannot be classified (message: file name and reason)."""
 
 
@@ -161,18 +165,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         check_min_confidence(args.min_confidence)
-        limits = limits_from_args(args)
+        args.limits = limits_from_args(args)
     except ValueError as err:
         ap.error(str(err))
     hf_logging.disable_progress_bar()
-    try:
-        model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
-    except (FileNotFoundError, OSError) as err:
-        print(f"recipe.app: {err}", file=sys.stderr)
-        return 2
+    return run_cli("recipe.app", lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Load the model (a bad folder is one line, exit 2) and serve the page until interrupted."""
+    model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
     title = f"Speech emotion recognition: {Path(args.model).resolve().name}"
-    demo = build_demo(model, extractor, title=title, limits=limits, min_confidence=args.min_confidence)
-    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(limits, share=args.share))
+    demo = build_demo(model, extractor, title=title, limits=args.limits, min_confidence=args.min_confidence)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(args.limits, share=args.share))
     return 0
 
 

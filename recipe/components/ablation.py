@@ -17,7 +17,6 @@ k-fold) or when no seed is shared.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import yaml
 
+from common.cli import UserError
 from recipe.components.uncertainty import METRICS, mean_std_ci
 
 BASELINE = "baseline"
@@ -47,7 +47,7 @@ PROTOCOLS = ("loco", "kfold")
 METRIC_NAMES = {"accuracy": "accuracy", "uar": "UAR", "macro_f1": "macro-F1"}
 
 
-class VariantError(ValueError):
+class VariantError(UserError, ValueError):
     """A variant name or a variants file that cannot be used; the message names it."""
 
 
@@ -216,8 +216,3 @@ def check_schema(results: dict[str, Any]) -> None:
                     raise ValueError(f"ablation results: {split} metrics {sorted(run[split])} of {v['name']}")
         if set(v["test"]) != set(METRICS) or any(set(s) != {"mean", "std", "ci95"} for s in v["test"].values()):
             raise ValueError(f"ablation results: test summary of {v['name']}")
-
-
-def seeds_of(runs: Sequence[dict[str, Any]]) -> list[int]:
-    """The distinct seeds of some runs, sorted."""
-    return sorted({int(r["seed"]) for r in runs})

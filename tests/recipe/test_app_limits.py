@@ -27,8 +27,8 @@ from recipe.components.app_limits import (
     AppLimits,
     launch_kwargs,
 )
-from recipe.export import synthetic_waves
-from recipe.predict import load_model
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import synthetic_waves
 from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 

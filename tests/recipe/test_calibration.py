@@ -23,10 +23,10 @@ from recipe.components.calibration import (
     reliability_bins,
     write_temperature,
 )
+from recipe.components.evaluation import evaluate_model
 from recipe.components.inference import classify_waves
-from recipe.evaluate import evaluate_model
-from recipe.export import synthetic_waves
-from recipe.predict import load_model
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import synthetic_waves
 from tests.support.tiny_models import save_tiny_ser_model
 from tests.support.train_helpers import make_split
 
@@ -170,7 +170,7 @@ def test_evaluate_fits_stores_and_reports_the_temperature(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_onnx_graph_carries_the_temperature_once(tmp_path: Path) -> None:
     from recipe.components.inference import ModelFolderError
-    from recipe.export import export_model
+    from recipe.components.onnx_export import export_model
 
     model_dir = save_tiny_ser_model(tmp_path / "model", seed=6)
     waves = synthetic_waves([0.8, 1.9, 1.9, 3.0], SR, seed=4)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from recipe.export import synthetic_waves
-from recipe.hub import write_space_app
+from recipe.components.hub_push import write_space_app
+from recipe.components.onnx_export import synthetic_waves
 from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000
