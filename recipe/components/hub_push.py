@@ -12,12 +12,15 @@ IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 SPACE_TEMPLATE = Path(__file__).resolve().parents[1] / "space" / "app.py"
 # The recipe's modules the Space's app.py imports, shipped beside it under the same names: the Space checks audio
-# with the very function recipe.predict uses. They import only numpy, soundfile, soxr and (lazily) librosa.
-DATA_PREP = Path(__file__).resolve().parents[2] / "data_prep"
+# with the very function recipe.predict uses. They import only numpy, soundfile, soxr, (lazily) librosa and the
+# standard library.
+ROOT = Path(__file__).resolve().parents[2]
 SPACE_MODULES = {
     "data_prep/__init__.py": '"""The recipe\'s audio decoding and checks, shipped with the Space (recipe.hub)."""\n',
-    "data_prep/audio.py": DATA_PREP / "audio.py",
-    "data_prep/audio_limits.py": DATA_PREP / "audio_limits.py",
+    "data_prep/audio.py": ROOT / "data_prep" / "audio.py",
+    "data_prep/audio_limits.py": ROOT / "data_prep" / "audio_limits.py",
+    "common/__init__.py": '"""What the shipped data_prep modules import from the recipe (recipe.hub)."""\n',
+    "common/cli.py": ROOT / "common" / "cli.py",  # AudioError is a common.cli.UserError; standard library only
 }
 # What the Space's app.py imports, pinned as in the recipe's requirements.txt (torch: the installed version).
 SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "soxr", "gradio")

@@ -1,8 +1,9 @@
 """Gradio Space for the speech emotion recognition model stored beside this file (written by
-`python -m recipe.hub --with_app`). It needs the model repo's files, requirements.txt and the two modules
-`recipe.hub` ships beside it (`data_prep/audio.py`, `data_prep/audio_limits.py`, copied from the recipe), not the
-rest of the recipe. It answers as `python -m recipe.predict --chunk` does: audio decoded and checked by the same
-`data_prep.audio.load_clip` (silent, constant, NaN/inf, too short and undecodable files refused with their reason),
+`python -m recipe.hub --with_app`). It needs the model repo's files, requirements.txt and the modules
+`recipe.hub` ships beside it (`data_prep/audio.py`, `data_prep/audio_limits.py`, `common/cli.py`, copied from the
+recipe), not the rest of the recipe. It answers as `python -m recipe.predict --chunk` does: audio decoded and
+checked by the same `data_prep.audio.load_clip` (silent, constant, NaN/inf, too short and undecodable files refused
+with their reason),
 every `max_duration` window classified on its own (no padding, so no answer depends on another clip), the overall
 probabilities the length-weighted mean of the windows. API endpoint `classify`: audio file in, label confidences out.
 
