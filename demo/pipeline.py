@@ -66,7 +66,7 @@ def _show(args: argparse.Namespace) -> int:
     from recipe.components.precision import choose_precision, probe_hardware
 
     precision = choose_precision("auto", probe_hardware("cpu"))
-    classifier = pipeline("audio-classification", model=str(model_dir), device="cpu")
+    classifier = pipeline("audio-classification", model=str(model_dir), device="cpu", trust_remote_code=False)
     with autocast(torch.device("cpu"), precision.name):
         predictions = classifier({"raw": wave, "sampling_rate": 16000}, top_k=args.top_k)
     true_label = clip.parent.name  # the demo corpus layout: <emotion>/<speaker>_<emotion>_<idx>.wav

@@ -217,7 +217,7 @@ def from_scratch_overrides(cfg) -> dict[str, Any]:
     from recipe.modeling.configuration_ser import clean_encoder_config
 
     try:
-        arch = AutoConfig.from_pretrained(cfg.model.encoder, **cfg.model.encoder_config)
+        arch = AutoConfig.from_pretrained(cfg.model.encoder, **{**cfg.model.encoder_config, "trust_remote_code": False})
     except OSError as err:
         raise VariantError(
             f"from_scratch: cannot read the architecture of model.encoder {cfg.model.encoder!r} ({err})"
@@ -361,7 +361,7 @@ def plan(variants: list[Variant], seeds: list[int], out: Path, extra: list[str])
     for seed in seeds:
         for v in variants:
             for fold, data_dir in v.datasets:
-                folder = out / "runs" / v.name / f"seed-{seed}" / (f"fold-{fold}" if fold is not None else "")
+                folder = ablation.run_folder(out, v.name, seed, fold)
                 runs.append(Run(v, seed, fold, data_dir, folder, extra))
     return runs
 

@@ -16,7 +16,11 @@ Writes into OUTPUT:
   synthetic clips (checked against ``--tolerance``), and with ``--data`` the int8 graph's top-1 agreement with
   the fp32 graph on a split of the prepared dataset.
 
-Exit status: 0 written, 2 bad input (no model folder, unknown split), 1 the exported graph disagrees with PyTorch.
+OUTPUT is replaced whole (built in a hidden sibling folder, then swapped in): nothing of an earlier export stays.
+An OUTPUT that holds anything but an earlier export (no export_info.json), or holds the model folder, is refused.
+
+Exit status: 0 written, 2 bad input (no model folder, unknown split, an OUTPUT that is not an export folder),
+1 the exported graph disagrees with PyTorch.
 """
 
 from __future__ import annotations

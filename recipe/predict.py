@@ -131,6 +131,7 @@ def _predict(args: argparse.Namespace, device: torch.device, requested: str) -> 
             {"predictions": [p.to_dict() for p in report.predictions], "errors": report.errors},
             sys.stdout,
             indent=2,
+            allow_nan=False,
         )
         print()
     else:

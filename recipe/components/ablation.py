@@ -17,6 +17,7 @@ k-fold) or when no seed is shared.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,22 @@ class VariantError(UserError, ValueError):
     """A variant name or a variants file that cannot be used; the message names it."""
 
 
+# A variant name is one folder name under OUT/runs: letters, digits, spaces, `_`, `.`, `+`, `-`, not starting with a dot
+# (`..` would put runs beside OUT/runs, `.x` hides them) and never a path separator.
+VARIANT_NAME = re.compile(r"\w[\w .+-]{0,99}")
+
+
+def check_variant_name(name: object, where: str) -> str:
+    """`name` as text when it can name a run folder under OUT/runs, else VariantError naming `where`."""
+    text = str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None
+    if text is None or not VARIANT_NAME.fullmatch(text):
+        raise VariantError(
+            f"{where}: variant name {name!r} cannot name a run folder (use letters, digits, spaces, _ . + -, "
+            "not starting with a dot, at most 100 characters)"
+        )
+    return text
+
+
 def load_variant_file(path: str | Path) -> dict[str, dict[str, Any]]:
     """User variants from YAML: ``variants: {NAME: {section.key: value, ...}}`` (a top-level mapping of names
     works too). Keys must be ``section.key``; their values are checked when the run's config is built."""
@@ -68,10 +85,20 @@ def load_variant_file(path: str | Path) -> dict[str, dict[str, Any]]:
     for name, overrides in raw.items():
         if not isinstance(overrides, dict) or not all(isinstance(k, str) and "." in k for k in overrides):
             raise VariantError(f"{path}: variant {name!r} must map section.key names to values")
-        if str(name) in PROTOCOLS or "/" in str(name):
-            raise VariantError(f"{path}: variant name {name!r} is reserved or not a folder name")
-        out[str(name)] = dict(overrides)
+        if str(name) in PROTOCOLS:
+            raise VariantError(f"{path}: variant name {name!r} is reserved (a protocol)")
+        out[check_variant_name(name, str(path))] = dict(overrides)
     return out
+
+
+def run_folder(out: str | Path, variant: str, seed: int, fold: int | None = None) -> Path:
+    """OUT/runs/VARIANT/seed-S[/fold-K]; VariantError for a variant name that would lead anywhere else."""
+    runs = Path(out) / "runs"
+    folder = runs / check_variant_name(variant, "--variants") / f"seed-{seed}"
+    folder = folder / f"fold-{fold}" if fold is not None else folder
+    if not folder.resolve().is_relative_to(runs.resolve()) or folder.resolve() == runs.resolve():
+        raise VariantError(f"variant {variant!r}: its run folder {folder} is not inside {runs}")
+    return folder
 
 
 def as_cli_overrides(overrides: dict[str, Any]) -> list[str]:

@@ -124,7 +124,7 @@ def onnx_file(model_dir: str | Path, quantize: bool = False) -> Path:
 def load_extractor(folder: str | Path, config) -> SERFeatureExtractor:
     """The folder's saved feature extractor, or the one matching its encoder when it has none."""
     if Path(folder, "preprocessor_config.json").is_file():
-        return AutoFeatureExtractor.from_pretrained(str(folder))
+        return AutoFeatureExtractor.from_pretrained(str(folder), trust_remote_code=False)
     return SERFeatureExtractor.for_encoder(config)
 
 
@@ -157,7 +157,8 @@ def load_model(
         raise ValueError(f"int8 dynamic quantisation runs on CPU only, not on {device}")
     check_model_folder(model_dir)
     with model_load_errors(model_dir):
-        model = AutoModelForAudioClassification.from_pretrained(str(model_dir)).to(device).eval()
+        model = AutoModelForAudioClassification.from_pretrained(str(model_dir), trust_remote_code=False)
+        model = model.to(device).eval()
         extractor = load_extractor(model_dir, model.config)
     if quantize:
         model = quantize_linear_int8(model)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from common.atomic import atomic_output
 from common.cli import UserError
 from data_prep.dataset import load_prepared
 
@@ -140,6 +140,20 @@ def int8_agreement(
     }
 
 
+def check_export_output(model_dir: Path, output: Path) -> None:
+    """ExportError unless `output` can be replaced whole: absent, empty, or an earlier export (it holds
+    export_info.json), and neither the model folder nor a folder holding it."""
+    model_real, output_real = model_dir.resolve(), output.resolve()
+    if output_real == model_real or model_real.is_relative_to(output_real):
+        raise ExportError(f"--output {output}: holds the model folder {model_dir}; choose a folder of its own")
+    if output.exists() and not output.is_dir():
+        raise ExportError(f"--output {output}: exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not (output / INFO_FILE).is_file():
+        raise ExportError(
+            f"--output {output}: holds files recipe.export did not write (no {INFO_FILE}); choose another folder"
+        )
+
+
 def export_model(
     model_dir: str | Path,
     output: str | Path | None = None,
@@ -155,9 +169,11 @@ def export_model(
     if data_dir is not None and quantize != "int8":
         raise ExportError("--data measures the int8 graph's agreement: add --quantize int8")
     output = Path(output) if output else model_dir / "onnx"
+    check_export_output(model_dir, output)
     model, extractor = load_model(model_dir, "cpu")
-    with tempfile.TemporaryDirectory(dir=output.parent if output.parent.is_dir() else None) as tmp:
-        staging = Path(tmp)  # nothing half-written in `output`: files move there once all are checked
+    # Built in a hidden sibling and swapped in whole (common.atomic): a file of an earlier export (an int8 graph of
+    # another model) never survives beside the new graph, and a failed export leaves the previous folder as it was.
+    with atomic_output(output, overwrite=True) as staging:
         for name in COPIED:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, staging / name)
@@ -190,8 +206,5 @@ def export_model(
                 int8 = load_onnx_model(staging / INT8_FILE)
                 info["int8_agreement"] = int8_agreement(fp32, int8, extractor, data_dir, split)
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
-        output.mkdir(parents=True, exist_ok=True)
-        for path in staging.iterdir():
-            shutil.move(str(path), output / path.name)
     info["output"] = str(output)
     return info

@@ -166,8 +166,12 @@ def predict_files(
     owners_arr = np.array(owners)
     names = [model.config.id2label[i] for i in range(probs.shape[1])]
     k = max(1, min(top_k, probs.shape[1]))
+    finite = np.isfinite(probs).all(axis=1)  # a NaN score is no answer, and would make the --json output invalid
     for index, (path, duration, used) in enumerate(decoded):
         mine = owners_arr == index
+        if not finite[mine].all():
+            report.errors.append({"path": path, "error": "the model gave non-finite (NaN/inf) scores"})
+            continue
         mean = np.average(probs[mine], axis=0, weights=lengths[mine])
         best = np.argsort(-mean)[:k]
         report.predictions.append(
