@@ -500,6 +500,34 @@ def ensemble_row(name: str, ensemble: dict[str, Any], seeds: list[int]) -> list[
     ]
 
 
+def calibration_context(ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibration section: temperature, where it was fitted, and per split ECE/NLL before and after (None for
+    an evaluation without calibration)."""
+    summary = ev.get("calibration")
+    if not summary:
+        return None
+    rows = [
+        [
+            name + (" (fitted here)" if name == summary["fitted_on"] else ""),
+            res["calibration"]["n"],
+            fmt.pct(res["calibration"]["ece_before"]),
+            fmt.pct(res["calibration"]["ece_after"]),
+            fmt.loss(res["calibration"]["nll_before"]),
+            fmt.loss(res["calibration"]["nll_after"]),
+        ]
+        for name, res in ev["splits"].items()
+        if "calibration" in res
+    ]
+    return {
+        "temperature": f"{summary['temperature']:.4f}",
+        "fitted_on": summary["fitted_on"],
+        "n_fit": summary["n_fit"],
+        "bins": summary["bins"],
+        "stored": summary.get("stored_in_config", False),
+        "rows": rows,
+    }
+
+
 def headline_section(run: RunFiles) -> dict[str, Any]:
     """The title, the primary split's headline numbers and the results summary against the baselines."""
     ev, info = run.eval_results, run.run_info
@@ -697,6 +725,7 @@ def evaluation_section(run: RunFiles) -> dict[str, Any]:
         "per_split": per_split,
         "primary_block": per_split[split],
         "figures": ev.get("figures") or {},
+        "calibration": calibration_context(ev),
         "eval_device": inference.get("device", fmt.MISSING),
         "eval_precision": inference.get("precision", fmt.MISSING),
         "eval_batching": inference.get("batching"),

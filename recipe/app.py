@@ -1,13 +1,20 @@
 """Web demo of a trained model: upload or record speech, see the six emotion probabilities.
 
     python -m recipe.app --model DIR [--port 7860] [--host 127.0.0.1] [--backend torch|onnx] [--quantize]
+                         [--min_confidence P] [--max_file_size 50mb] [--max_audio_s 600] [--queue_size 16]
+                         [--concurrency 1] [--share]
 
 A Gradio page: an audio input (file upload or microphone), the class probabilities as a bar chart (`gr.Label`)
 and, for clips longer than the extractor's `max_duration`, a per-window timeline (every window classified, the
 overall answer their length-weighted mean: `python -m recipe.predict --chunk`). It calls
 `recipe.components.prediction.predict_files`, the function behind `recipe.predict`, so decoding, crop and batching
 are the same.
-Unreadable audio shows its reason in the page (`gr.Error`).
+Unreadable audio shows its reason in the page (`gr.Error`), naming the file but never a server path.
+`--min_confidence P` shows `uncertain` as the answer when the top probability is below P (the scores stay shown).
+
+Limits (`recipe.components.app_limits`): uploads over `--max_file_size` (50 MB) are refused by Gradio, audio over
+`--max_audio_s` (600 s) from its header before decoding; `--queue_size` (16) requests may wait and `--concurrency`
+(1) run at once; a public link only with `--share`; analytics off; uploads deleted from Gradio's cache after an hour.
 
 API: the endpoint `classify` takes an audio file and returns the label confidences, for `gradio_client`::
 
@@ -29,6 +36,17 @@ from transformers.utils import logging as hf_logging
 
 from common.cli import UserError, run_cli
 from common.config import CliParser
+from data_prep.audio import AudioError
+from data_prep.audio_limits import check_duration, public_message
+from recipe.components.app_limits import (
+    AppLimits,
+    add_limit_arguments,
+    apply_queue,
+    blocks_kwargs,
+    launch_kwargs,
+    limits_from_args,
+)
+from recipe.components.calibration import UNCERTAIN, check_min_confidence
 from recipe.components.model_io import load_model
 from recipe.components.prediction import Prediction, predict_files
 
@@ -39,15 +57,36 @@ class AudioInputError(UserError, ValueError):
     """The uploaded or recorded audio cannot be classified (message: file name and reason)."""
 
 
-def classify_file(model: Any, extractor: Any, path: str | Path | None) -> Prediction:
-    """Classify one file the way `recipe.predict --chunk --top_k 6` does; AudioInputError if it cannot be used."""
+def classify_file(
+    model: Any,
+    extractor: Any,
+    path: str | Path | None,
+    limits: AppLimits | None = None,
+    min_confidence: float | None = None,
+) -> Prediction:
+    """Classify one file the way `recipe.predict --chunk --top_k 6` does; AudioInputError (file name and reason,
+    no server path) if it cannot be used or is longer than `limits.max_audio_s`."""
     if not path:
         raise AudioInputError("no audio: upload a file or record one first")
-    report = predict_files(model, extractor, [path], top_k=model.config.num_labels, chunk=True)
+    try:
+        check_duration(path, (limits or AppLimits()).max_audio_s)
+    except AudioError as err:
+        raise AudioInputError(public_message(err, path)) from err
+    report = predict_files(
+        model, extractor, [path], top_k=model.config.num_labels, chunk=True, min_confidence=min_confidence
+    )
     if report.errors:
         error = report.errors[0]
-        raise AudioInputError(f"{Path(error['path']).name}: {error['error']}")
+        raise AudioInputError(public_message(f"{Path(error['path']).name}: {error['error']}", path))
     return report.predictions[0]
+
+
+def answer_text(prediction: Prediction) -> str:
+    """The answer line of the page: the top label and its score, or UNCERTAIN with the top score."""
+    label, score = prediction.labels[0], prediction.scores[0]
+    if prediction.uncertain:
+        return f"{UNCERTAIN} (top: {label} {score:.3f})"
+    return f"{label} ({score:.3f})"
 
 
 def timeline_frame(prediction: Prediction) -> pd.DataFrame:
@@ -59,43 +98,51 @@ def timeline_frame(prediction: Prediction) -> pd.DataFrame:
     return frame
 
 
-def build_demo(model: Any, extractor: Any, title: str = "Speech emotion recognition") -> gr.Blocks:
-    """The Gradio page and its `classify` API endpoint, both on `classify_file`."""
+def build_demo(
+    model: Any,
+    extractor: Any,
+    title: str = "Speech emotion recognition",
+    limits: AppLimits | None = None,
+    min_confidence: float | None = None,
+) -> gr.Blocks:
+    """The Gradio page and its `classify` API endpoint, both on `classify_file`, with `limits`' queue."""
+    limits = limits or AppLimits()
     max_duration = getattr(extractor, "max_duration", None)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
     def confidences(path: str | None) -> dict[str, float]:
         try:
-            return classify_file(model, extractor, path).probabilities
+            return classify_file(model, extractor, path, limits).probabilities
         except AudioInputError as err:
             raise gr.Error(str(err)) from err
 
-    def page(path: str | None) -> tuple[dict[str, float], Any]:
+    def page(path: str | None) -> tuple[str, dict[str, float], Any]:
         try:
-            prediction = classify_file(model, extractor, path)
+            prediction = classify_file(model, extractor, path, limits, min_confidence)
         except AudioInputError as err:
             raise gr.Error(str(err)) from err
         frame = timeline_frame(prediction)
-        return prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty)
+        return answer_text(prediction), prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty)
 
-    with gr.Blocks(title=title) as demo:
+    with gr.Blocks(title=title, **blocks_kwargs(limits)) as demo:
         gr.Markdown(
             f"# {title}\nClasses: {', '.join(labels)}."
             + (f" Clips longer than {max_duration:g} s are classified window by window." if max_duration else "")
         )
         audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech")
         button = gr.Button("Classify", variant="primary")
+        answer = gr.Textbox(label="Answer", interactive=False, elem_id="answer")
         label = gr.Label(num_top_classes=len(labels), label="Emotion", elem_id="emotion")
         timeline = gr.Dataframe(
             label=f"Per-window timeline ({max_duration:g} s windows)" if max_duration else "Per-window timeline",
             visible=False,
             elem_id="timeline",
         )
-        button.click(page, inputs=audio, outputs=[label, timeline], api_visibility="private")
+        button.click(page, inputs=audio, outputs=[answer, label, timeline], api_visibility="private")
         # The API endpoint: the same function, label confidences only (bound to a hidden button).
         api_button = gr.Button(visible=False)
         api_button.click(confidences, inputs=audio, outputs=label, api_name="classify")
-    return demo
+    return apply_queue(demo, limits)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="torch, or onnxruntime on the graph written by python -m recipe.export",
     )
     ap.add_argument("--quantize", action="store_true", help="int8 (as in python -m recipe.predict --quantize)")
+    ap.add_argument(
+        "--min_confidence", type=float, default=None, help="answer 'uncertain' below this top probability, in (0, 1]"
+    )
+    add_limit_arguments(ap)
     args = ap.parse_args(argv)
+    try:
+        check_min_confidence(args.min_confidence)
+        args.limits = limits_from_args(args)
+    except ValueError as err:
+        ap.error(str(err))
     hf_logging.disable_progress_bar()
     return run_cli("recipe.app", lambda: _serve(args))
 
@@ -119,8 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Load the model (a bad folder is one line, exit 2) and serve the page until interrupted."""
     model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
-    demo = build_demo(model, extractor, title=f"Speech emotion recognition: {Path(args.model).resolve().name}")
-    demo.launch(server_name=args.host, server_port=args.port, show_error=False)
+    title = f"Speech emotion recognition: {Path(args.model).resolve().name}"
+    demo = build_demo(model, extractor, title=title, limits=args.limits, min_confidence=args.min_confidence)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(args.limits, share=args.share))
     return 0
 
 

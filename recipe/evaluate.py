@@ -1,7 +1,8 @@
 """Evaluate a trained run on the prepared dataset: `python -m recipe.evaluate --model OUT --data DIR --split test`.
 
-Writes eval_results.json (schema: `recipe.components.evaluation`), confusion_matrix.png and, when the folder holds
-a training log, training_curves.png into the model folder.
+Writes eval_results.json (schema: `recipe.components.evaluation`), confusion_matrix.png, reliability_diagram.png
+and, when the folder holds a training log, training_curves.png into the model folder; fits the calibration
+temperature on `--calibrate_on` (default validation) and stores it in the model's config.json.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import recipe  # noqa: F401  (registers the SER config/model/feature extractor with the Auto classes)
 from common.cli import run_cli
 from common.config import CliParser
+from recipe.components.calibration import calibration_summary
 from recipe.components.evaluation import RESULTS_FILE, evaluate_model
 from recipe.components.precision import PRECISIONS
 
@@ -35,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=PRECISIONS,
         help="autocast precision; auto: bf16 on GPUs/CPUs with native bf16, fp16 on older GPUs",
     )
+    parser.add_argument(
+        "--calibrate_on",
+        default="validation",
+        help="split to fit the calibration temperature on (stored in MODEL/config.json); none: do not calibrate",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return run_cli("recipe.evaluate", lambda: _evaluate(args))
@@ -43,7 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     """Evaluate, write the files, print the headline numbers and the top confusions."""
     results = evaluate_model(
-        args.model, args.data, args.split, args.also, args.batch_size, args.device, precision=args.precision
+        args.model,
+        args.data,
+        args.split,
+        args.also,
+        args.batch_size,
+        args.device,
+        precision=args.precision,
+        calibrate_on=None if args.calibrate_on.lower() == "none" else args.calibrate_on,
     )
     primary = results["splits"][args.split]
     print(
@@ -54,6 +68,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     for pair in primary["top_confusions"][:3]:
         print(f"  {pair['text']} ({pair['count']} clips)")
+    if results.get("calibration"):
+        print(calibration_summary(results))
     print(f"wrote {Path(args.model) / RESULTS_FILE}")
     return 0
 

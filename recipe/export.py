@@ -4,8 +4,10 @@
 
 Writes into OUTPUT:
 - ``model.onnx``: the network from `input_values` (and `attention_mask` for encoders that take one) to `logits`,
-  with dynamic batch and length axes. The feature extractor's centre crop and normalisation are not in the graph:
-  they stay in Python (`preprocessor_config.json`), shared with the torch backend.
+  with dynamic batch and length axes; the logits are divided by the calibration temperature of config.json (traced
+  from the model's forward, recorded in the graph's metadata as ``temperature``: export after `recipe.evaluate`).
+  The feature extractor's centre crop and normalisation are not in the graph: they stay in Python
+  (`preprocessor_config.json`), shared with the torch backend.
 - ``model_int8.onnx`` with ``--quantize int8``: `onnxruntime.quantization.quantize_dynamic` (int8 weights of the
   MatMul/Gemm layers, activations quantised on the fly).
 - ``config.json`` (label map), ``preprocessor_config.json`` and the remote-code files, so that

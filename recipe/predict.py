@@ -2,7 +2,7 @@
 
     python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json] [--chunk] [--batch_size N]
                              [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
-                             [--backend torch|onnx]
+                             [--backend torch|onnx] [--min_confidence P]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
@@ -19,6 +19,10 @@ older GPUs, fp32 otherwise (`recipe.components.precision`; fp32 with `--quantize
 `--quantize` applies dynamic int8 quantisation to the Linear layers (CPU only), `--threads N` sets the intra-op
 threads. `--backend onnx` runs the graph written by `python -m recipe.export` in onnxruntime (`model_int8.onnx`
 with `--quantize`), same decoding, crop and batching.
+
+Scores are calibrated when `python -m recipe.evaluate` has fitted a temperature (stored in config.json and applied
+by the model's forward). `--min_confidence P` answers `uncertain` (scores still printed) for a file whose top
+probability is below P.
 
 Exit status: 0 if at least one file was classified, 1 if none could be (all bad, or no audio found), 2 when the
 model folder is missing or not a loadable model, or has no exported graph for `--backend onnx` (one line on stderr).
@@ -37,6 +41,7 @@ from transformers.utils import logging as hf_logging
 from common.cli import run_cli
 from common.config import CliParser
 
+from .components.calibration import UNCERTAIN, check_min_confidence
 from .components.inference import default_device
 from .components.model_io import load_model
 from .components.precision import PRECISIONS, choose_precision, probe_hardware
@@ -51,6 +56,12 @@ def build_parser() -> CliParser:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
     parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
+    parser.add_argument(
+        "--min_confidence",
+        type=float,
+        default=None,
+        help="answer 'uncertain' (scores still shown) when the top probability is below this, in (0, 1]",
+    )
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     parser.add_argument(
         "--precision",
@@ -84,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         build_parser().error("--top_k, --batch_size and --threads must be at least 1")
+    try:
+        check_min_confidence(args.min_confidence)
+    except ValueError as err:
+        build_parser().error(str(err))
     if args.backend == "onnx" and (args.precision not in ("auto", "fp32") or args.device):
         build_parser().error("--precision and --device are torch options; the onnx backend picks its provider itself")
     if args.threads is not None:
@@ -112,6 +127,7 @@ def _predict(args: argparse.Namespace, device: torch.device, requested: str) -> 
         chunk=args.chunk,
         dtype=precision.name,
         speaker_regex=args.speaker_regex,
+        min_confidence=args.min_confidence,
     )
     report.errors = errors + report.errors
 
@@ -128,7 +144,7 @@ def _predict(args: argparse.Namespace, device: torch.device, requested: str) -> 
     else:
         for pred in report.predictions:
             labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
-            print(f"{pred.path}\t{labels}")
+            print(f"{pred.path}\t{UNCERTAIN} ({labels})" if pred.uncertain else f"{pred.path}\t{labels}")
     print(
         f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used "
         f"(precision {precision.name})",

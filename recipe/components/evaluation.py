@@ -3,6 +3,7 @@
 Writes into the model folder:
 - ``eval_results.json``: every number (schema below, ``SCHEMA_VERSION``),
 - ``confusion_matrix.png``: row-normalised confusion matrix of the primary split, counts annotated,
+- ``reliability_diagram.png``: accuracy per confidence bin before/after temperature scaling (primary split),
 - ``training_curves.png``: per-epoch loss/accuracy from ``trainer_state.json`` (unfreeze epoch marked),
   when the folder holds a training log.
 
@@ -19,6 +20,14 @@ eval_results.json::
                  "classical": {...} (added by `python -m recipe.baseline --model OUT`)},
                  "ci95": {"accuracy": [low, high], "uar": [...], "macro_f1": [...], "resampled": "speakers" | "clips",
                  "confidence", "method", "n_clusters", "n_resamples", "seed"}}}}
+
+With calibration (``calibrate_on``, default validation; see recipe.components.calibration) each split also has
+``"calibration": {"n", "ece_before", "ece_after", "nll_before", "nll_after", "reliability_before",
+"reliability_after"}`` (15-bin top-label ECE; before: temperature 1, after: the fitted one), the document has
+``"calibration": {"temperature", "fitted_on", "n_fit", "method", "bins", "stored_in_config", "figure"}`` and
+``figures.reliability_diagram`` (``reliability_diagram.png``, the primary split); the temperature is written into
+the model's config.json, so every later prediction is calibrated. The fitted split's "after" figures are
+in-sample; the other splits' are held out.
 
 ``split`` is the primary split (figures, headline metrics); ``splits`` also holds each ``--also`` split
 (default: validation), evaluated the same way, so the model card can show validation and test side by side.
@@ -43,9 +52,10 @@ from datasets import Dataset
 from common.cli import UserError
 from data_prep.dataset import load_prepared
 
+from .calibration import record_calibration
 from .inference import (
     OnnxModel,
-    batch_probabilities,
+    batch_logits,
     check_model_folder,
     default_device,
     padding_is_masked,
@@ -81,7 +91,7 @@ def label_names(dataset: Dataset, model_id2label: dict[int, str], where: str) ->
 
 
 @torch.inference_mode()
-def predict_probabilities(
+def predict_logits(
     model: torch.nn.Module | OnnxModel,
     feature_extractor: Any,
     dataset: Dataset,
@@ -89,8 +99,8 @@ def predict_probabilities(
     device: str | torch.device = "cpu",
     dtype: str = "fp32",
 ) -> np.ndarray:
-    """Softmax class probabilities for every row of ``dataset`` (returned in the dataset's row order), under
-    autocast for ``dtype`` "bf16"/"fp16" (torch models).
+    """Logits for every row of ``dataset`` (returned in the dataset's row order), under autocast for ``dtype``
+    "bf16"/"fp16" (torch models).
 
     Batches follow `plan_batches` (the rule `recipe.predict` and the app use too), so every clip gets exactly the
     prediction it would get on its own (as in `pipeline`), whatever the batch size.
@@ -99,15 +109,30 @@ def predict_probabilities(
     if uses_speaker_norm(model) and "speaker" in dataset.column_names:  # each speaker's clips normalised together
         waves = [np.asarray(a, dtype=np.float32) for a in audio["audio"]]
         model.to(device)
-        return grouped_probabilities(model, feature_extractor, waves, dataset["speaker"], batch_size, dtype)
+        probs = grouped_probabilities(model, feature_extractor, waves, dataset["speaker"], batch_size, dtype)
+        # log-probabilities are logits of the same softmax (an ensemble's averaged probabilities included)
+        return np.log(np.clip(probs, np.finfo(np.float32).tiny, None)).astype(np.float32)
     batches = plan_batches(dataset["length"], batch_size, feature_extractor)
-    probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
+    logits = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
     if isinstance(model, torch.nn.Module):
         model.eval().to(device)
     for idx in batches:
         waves = [np.asarray(a, dtype=np.float32) for a in audio[idx.tolist()]["audio"]]
-        probs[idx] = batch_probabilities(model, feature_extractor, waves, device, dtype)
-    return probs
+        logits[idx] = batch_logits(model, feature_extractor, waves, device, dtype)
+    return logits
+
+
+def predict_probabilities(
+    model: torch.nn.Module | OnnxModel,
+    feature_extractor: Any,
+    dataset: Dataset,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    dtype: str = "fp32",
+) -> np.ndarray:
+    """Softmax class probabilities of `predict_logits`."""
+    logits = predict_logits(model, feature_extractor, dataset, batch_size, device, dtype)
+    return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
 
 
 def evaluate_split(
@@ -153,19 +178,24 @@ def evaluate_model(
     device: str | None = None,
     write: bool = True,
     precision: str = "auto",
+    calibrate_on: str | None = "validation",
 ) -> dict[str, Any]:
     """Evaluate the model saved in ``model_dir`` on ``split`` (and each ``also`` split) of ``data_dir``, in
-    ``precision`` (auto|fp32|fp16|bf16, see `components.precision`).
+    ``precision`` (auto|fp32|fp16|bf16, see `components.precision`); fit the calibration temperature on
+    ``calibrate_on`` (evaluated too; None: no calibration), see `components.calibration`.
 
-    Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``.
+    Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``, and the
+    fitted temperature into its config.json.
     """
     model_dir, data_dir = check_model_folder(model_dir), Path(data_dir)
-    splits = [split] + [s for s in dict.fromkeys(also) if s != split]
+    splits = [split] + [s for s in dict.fromkeys([*also, *([calibrate_on] if calibrate_on else [])]) if s != split]
     dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))
     device = default_device(device)
     chosen = choose_precision(precision, probe_hardware(device), key="--precision")
     model, feature_extractor = load_model(model_dir, device)
     labels = label_names(dsd[split], model.config.id2label, f"{model_dir} vs {data_dir}")
+    if hasattr(model.config, "temperature"):
+        model.config.temperature = 1.0  # the uncalibrated logits: metrics and the fit start from them
     train_labels = dsd["train"]["label"]
 
     results: dict[str, Any] = {
@@ -187,8 +217,10 @@ def evaluate_model(
         },
         "splits": {},
     }
+    logits = {}
     for name in splits:
-        probs = predict_probabilities(model, feature_extractor, dsd[name], batch_size, device, chosen.name)
+        logits[name] = predict_logits(model, feature_extractor, dsd[name], batch_size, device, chosen.name)
+        probs = torch.softmax(torch.from_numpy(logits[name]), dim=-1).numpy()
         results["splits"][name] = evaluate_split(probs, dsd[name], train_labels, labels)
         logger.info(
             "%s: accuracy %.4f, UAR %.4f, macro-F1 %.4f (n=%d)",
@@ -198,6 +230,9 @@ def evaluate_model(
             results["splits"][name]["macro_f1"],
             results["splits"][name]["n"],
         )
+    if calibrate_on:
+        true = {name: dsd[name]["label"] for name in splits}
+        record_calibration(results, logits, true, calibrate_on, model_dir if write else None, model.config)
     if write:
         primary = results["splits"][split]
         plot_confusion_matrix(
@@ -206,6 +241,10 @@ def evaluate_model(
             model_dir / CONFUSION_PNG,
             title=f"Confusion matrix ({split}, n={primary['n']})",
         )
-        results["figures"] = {"confusion_matrix": CONFUSION_PNG, "training_curves": draw_training_curves(model_dir)}
+        results["figures"] = {
+            "confusion_matrix": CONFUSION_PNG,
+            "training_curves": draw_training_curves(model_dir),
+            "reliability_diagram": (results.get("calibration") or {}).get("figure"),
+        }
         (model_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return results

@@ -4,8 +4,9 @@
 Only an allowlist goes up (`upload_plan`): the weights, config.json with auto_map, the modelling code,
 preprocessor_config.json, the model card README.md, eval_results.json, the plots, the run's records
 (trainer_state.json, run_info.json, train_config.yaml, *_results.json), an ONNX export (its export_info.json and
-the files it lists) and, with `with_app`, the Space's app.py and requirements.txt. Everything else in the folder
-(checkpoints, the pickled training_args.bin, the user's own files) stays local and is named on stdout.
+the files it lists) and, with `with_app`, the Space's app.py, the recipe modules it imports and requirements.txt.
+Everything else in the folder (checkpoints, the pickled training_args.bin, the user's own files) stays local and is
+named on stdout.
 
 A card, eval_results.json or plot older than the weights describes another model: the push is refused until
 `python -m recipe.evaluate` and `python -m model_card` have run again. The push at the end of training comes
@@ -39,12 +40,23 @@ RECORD_FILES = (
     "all_results.json",
 )
 REPORT_FILES = ("README.md", "eval_results.json")  # with the top-level *.png plots; must be newer than the weights
-APP_FILES = ("app.py", "requirements.txt")
 EXPORT_INFO = "export_info.json"
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 SPACE_TEMPLATE = Path(__file__).resolve().parents[1] / "space" / "app.py"
+# The recipe's modules the Space's app.py imports, shipped beside it under the same names: the Space checks audio
+# with the very function recipe.predict uses. They import only numpy, soundfile, soxr, (lazily) librosa and the
+# standard library.
+ROOT = Path(__file__).resolve().parents[2]
+SPACE_MODULES = {
+    "data_prep/__init__.py": '"""The recipe\'s audio decoding and checks, shipped with the Space (recipe.hub)."""\n',
+    "data_prep/audio.py": ROOT / "data_prep" / "audio.py",
+    "data_prep/audio_limits.py": ROOT / "data_prep" / "audio_limits.py",
+    "common/__init__.py": '"""What the shipped data_prep modules import from the recipe (recipe.hub)."""\n',
+    "common/cli.py": ROOT / "common" / "cli.py",  # AudioError is a common.cli.UserError; standard library only
+}
+APP_FILES = ("app.py", *SPACE_MODULES, "requirements.txt")  # what `with_app` writes and uploads
 # What the Space's app.py imports, pinned as in the recipe's requirements.txt (torch: the installed version).
-SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "gradio")
+SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "soxr", "gradio")
 
 
 class HubError(UserError, RuntimeError):
@@ -75,11 +87,15 @@ def space_requirements() -> str:
 
 
 def write_space_app(folder: str | Path) -> list[str]:
-    """Write app.py (the self-contained Gradio Space, recipe/space/app.py) and requirements.txt into `folder`."""
+    """Write app.py (the Gradio Space, recipe/space/app.py), the modules it imports (SPACE_MODULES) and
+    requirements.txt into `folder`."""
     folder = Path(folder)
     (folder / "app.py").write_text(SPACE_TEMPLATE.read_text())
+    for name, source in SPACE_MODULES.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text(source.read_text() if isinstance(source, Path) else source)
     (folder / "requirements.txt").write_text(space_requirements())
-    return ["app.py", "requirements.txt"]
+    return ["app.py", *SPACE_MODULES, "requirements.txt"]
 
 
 def _export_files(folder: Path) -> list[str]:

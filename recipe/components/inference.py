@@ -46,6 +46,9 @@ def model_load_errors(model_dir: str | Path) -> Iterator[None]:
         raise ModelFolderError(f"{model_dir}: cannot load the model ({first})") from err
 
 
+# ONNX metadata_props key under which recipe.export records the temperature divided into the graph's logits.
+TEMPERATURE_METADATA = "temperature"
+
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -122,6 +125,9 @@ class OnnxModel:
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.config = config
+        # The calibration temperature traced into the graph by recipe.export (1.0 for graphs without the entry).
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.temperature = float(metadata.get(TEMPERATURE_METADATA, "1.0"))
 
     @property
     def provider(self) -> str:
@@ -165,6 +171,30 @@ def load_onnx_model(onnx_path: str | Path, threads: int | None = None) -> OnnxMo
 
 
 @torch.inference_mode()
+def batch_logits(
+    model: torch.nn.Module | OnnxModel,
+    extractor: Any,
+    waves: Sequence[np.ndarray],
+    device: str | torch.device | None = None,
+    dtype: str = "fp32",
+) -> np.ndarray:
+    """Float32 logits (len(waves), num_labels) of one batch of 16 kHz mono waves (divided by the model's
+    calibration temperature, which its forward and the exported graph apply): the extractor crops, normalises and
+    pads them; the model runs in onnxruntime, or in torch on `device` (default: the model's) under autocast for
+    "bf16"/"fp16"."""
+    if isinstance(model, OnnxModel):
+        if dtype != "fp32":
+            raise ValueError(f"the onnx backend runs the exported graph as it is; dtype {dtype!r} is for torch")
+        inputs = extractor(list(waves), sampling_rate=extractor.sampling_rate, padding=True, return_tensors="np")
+        return np.asarray(model.logits(inputs), dtype=np.float32)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    inputs = extractor(list(waves), sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt")
+    inputs = {key: value.to(device) for key, value in inputs.items()}
+    with autocast(device, dtype):
+        logits = model(**inputs).logits
+    return logits.float().cpu().numpy()
+
+
 def batch_probabilities(
     model: torch.nn.Module | OnnxModel,
     extractor: Any,
@@ -172,20 +202,9 @@ def batch_probabilities(
     device: str | torch.device | None = None,
     dtype: str = "fp32",
 ) -> np.ndarray:
-    """Softmax class probabilities (len(waves), num_labels) of one batch of 16 kHz mono waves: the extractor
-    crops, normalises and pads them; the model runs in onnxruntime, or in torch on `device` (default: the model's)
-    under autocast for "bf16"/"fp16"."""
-    if isinstance(model, OnnxModel):
-        if dtype != "fp32":
-            raise ValueError(f"the onnx backend runs the exported graph as it is; dtype {dtype!r} is for torch")
-        inputs = extractor(list(waves), sampling_rate=extractor.sampling_rate, padding=True, return_tensors="np")
-        return torch.softmax(torch.from_numpy(model.logits(inputs)).float(), dim=-1).numpy()
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    inputs = extractor(list(waves), sampling_rate=extractor.sampling_rate, padding=True, return_tensors="pt")
-    inputs = {key: value.to(device) for key, value in inputs.items()}
-    with autocast(device, dtype):
-        logits = model(**inputs).logits
-    return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    """Softmax class probabilities (len(waves), num_labels) of `batch_logits`."""
+    logits = batch_logits(model, extractor, waves, device, dtype)
+    return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
 
 
 def classify_waves(

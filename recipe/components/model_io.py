@@ -17,6 +17,7 @@ from common.cli import UserError
 from common.secrets import is_secret_key
 
 from ..modeling import SERConfig, SERFeatureExtractor, SERForAudioClassification
+from .calibration import check_onnx_temperature
 from .config import ConfigError, RecipeConfig
 from .inference import (
     ModelFolderError,
@@ -149,6 +150,10 @@ def load_model(
     if backend == "onnx":
         path = onnx_file(model_dir, quantize)
         model = load_onnx_model(path, threads=threads)
+        try:
+            check_onnx_temperature(model_dir, model)
+        except ValueError as err:
+            raise ModelFolderError(str(err)) from err
         return model, load_extractor(path.parent, model.config)
     if backend != "torch":
         raise ValueError(f"backend must be torch or onnx, got {backend!r}")

@@ -18,6 +18,7 @@ from common.cli import UserError
 from common.outputs import EXPORT, check_disjoint, check_replaceable, write_marker
 from data_prep.dataset import load_prepared
 
+from .calibration import stamp_onnx_temperature
 from .evaluation import predict_probabilities
 from .inference import OnnxModel, classify_waves, load_onnx_model, padding_is_masked
 from .model_io import load_model
@@ -183,6 +184,8 @@ def export_model(
         if not (staging / "preprocessor_config.json").is_file():
             extractor.save_pretrained(str(staging))
         inputs = export_fp32(model, extractor, staging / FP32_FILE)
+        temperature = float(getattr(model.config, "temperature", 1.0))
+        stamp_onnx_temperature(staging / FP32_FILE, temperature)
         fp32 = load_onnx_model(staging / FP32_FILE)
         info: dict[str, Any] = {
             "model_dir": str(model_dir),
@@ -190,6 +193,7 @@ def export_model(
             "opset": OPSET,
             "inputs": inputs,
             "outputs": ["logits"],
+            "temperature": temperature,  # calibration divisor traced into the graph (recipe.evaluate fits it)
             "files": [FP32_FILE],
             "fp32_vs_torch_max_abs_prob_diff": compare_with_torch(model, fp32, extractor),
         }
@@ -200,6 +204,7 @@ def export_model(
             )
         if quantize == "int8":
             quantize_int8(staging / FP32_FILE, staging / INT8_FILE)
+            stamp_onnx_temperature(staging / INT8_FILE, temperature)
             info["files"].append(INT8_FILE)
             if data_dir is not None:
                 int8 = load_onnx_model(staging / INT8_FILE)

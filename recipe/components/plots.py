@@ -94,3 +94,59 @@ def plot_confusion_matrix(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_reliability_diagram(
+    before: Sequence[dict[str, float]],
+    after: Sequence[dict[str, float]],
+    path: str | Path,
+    title: str = "Reliability diagram",
+    ece: tuple[float, float] | None = None,
+    temperature: float | None = None,
+) -> Path:
+    """Accuracy per confidence bin before and after temperature scaling (rows of
+    `recipe.components.calibration.reliability_bins`), side by side, against the diagonal of perfect calibration;
+    bars are as wide as the bin, empty bins are left blank, each bar's clip count is written above it."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), dpi=100, sharey=True)
+    names = ("before (T = 1)", "after" + (f" (T = {temperature:.3g})" if temperature is not None else ""))
+    for k, (ax, rows, name) in enumerate(zip(axes, (before, after), names)):
+        filled = [row for row in rows if row["count"]]
+        ax.bar(
+            [row["lower"] for row in filled],
+            [row["accuracy"] for row in filled],
+            width=[row["upper"] - row["lower"] for row in filled],
+            align="edge",
+            edgecolor="black",
+            color="tab:blue",
+            alpha=0.8,
+            label="accuracy",
+        )
+        ax.plot(
+            [row["confidence"] for row in filled],
+            [row["accuracy"] for row in filled],
+            "o",
+            color="tab:orange",
+            label="mean confidence",
+        )
+        for row in filled:
+            ax.text(
+                (row["lower"] + row["upper"]) / 2,
+                min(row["accuracy"], 0.95) + 0.02,
+                str(row["count"]),
+                ha="center",
+                fontsize=6,
+            )
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("confidence (top probability)")
+        ax.set_title(name + (f": ECE {ece[k]:.3f}" if ece is not None else ""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("accuracy")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

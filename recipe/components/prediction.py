@@ -17,6 +17,7 @@ from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
 
 from ..modeling import SERFeatureExtractor
+from .calibration import UNCERTAIN
 from .inference import OnnxModel, classify_waves
 from .speaker_norm import grouped_probabilities, groups_from_paths, uses_speaker_norm
 
@@ -35,6 +36,12 @@ class Prediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     window_probabilities: list[dict[str, float]] = field(default_factory=list)
     window_s: float | None = None
+    uncertain: bool = False  # the top probability is below --min_confidence: the answer is UNCERTAIN
+
+    @property
+    def answer(self) -> str:
+        """The top label, or UNCERTAIN below --min_confidence."""
+        return UNCERTAIN if self.uncertain else self.labels[0]
 
     def timeline(self) -> list[dict]:
         """One row per window: start and end in seconds, top label and its probability (empty for one window)."""
@@ -52,7 +59,7 @@ class Prediction:
     def to_dict(self) -> dict:
         out = {
             "path": self.path,
-            "label": self.labels[0],
+            "label": self.answer,
             "score": self.scores[0],
             "top_k": [{"label": label, "score": score} for label, score in zip(self.labels, self.scores)],
             "windows": self.windows,
@@ -125,8 +132,10 @@ def predict_files(
     min_duration: float = 0.25,
     dtype: str = "fp32",
     speaker_regex: str | None = None,
+    min_confidence: float | None = None,
 ) -> PredictionReport:
-    """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run."""
+    """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run.
+    A file whose top probability is below `min_confidence` is answered UNCERTAIN (its scores are kept)."""
     report = PredictionReport()
     sr = extractor.sampling_rate
     max_duration = getattr(extractor, "max_duration", 8.0)  # a stock Wav2Vec2FeatureExtractor has none
@@ -182,6 +191,7 @@ def predict_files(
                 probabilities={name: round(float(p), 6) for name, p in zip(names, mean)},
                 window_probabilities=[{name: round(float(p), 6) for name, p in zip(names, row)} for row in probs[mine]],
                 window_s=max_duration if chunk else None,
+                uncertain=min_confidence is not None and float(mean.max()) < min_confidence,
             )
         )
     return report

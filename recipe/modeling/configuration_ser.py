@@ -82,6 +82,8 @@ class SERConfig(PretrainedConfig):
         head_dropout (`float`): dropout after each hidden layer of the head.
         speaker_norm (`bool`): standardise each pooled embedding by its speaker's statistics (mean and variance
             over the speaker's clips given together; the training set's running statistics for a lone clip).
+        temperature (`float`): the model's logits are divided by it (post-hoc temperature scaling: argmax unchanged,
+            probabilities calibrated). 1.0 until `python -m recipe.evaluate` fits it on the validation split.
         id2label / label2id: default to the six emotions.
 
     The default A = 384 is the width that reproduces the parameter counts of the model this recipe rebuilds
@@ -106,6 +108,7 @@ class SERConfig(PretrainedConfig):
     use_weighted_layer_sum: bool = False
     encoder_output_norm: bool = False
     speaker_norm: bool = False
+    temperature: float = 1.0
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.encoder_config is None:
@@ -119,6 +122,9 @@ class SERConfig(PretrainedConfig):
                 "use_weighted_layer_sum needs encoder layerdrop 0.0 (got "
                 f"{self.encoder_config['layerdrop']}): set encoder_config layerdrop: 0.0"
             )
+        self.temperature = float(self.temperature)
+        if not 0.0 < self.temperature < float("inf"):
+            raise ValueError(f"temperature must be a positive finite number, got {self.temperature}")
         self.head_sizes = [512, 256, 128] if self.head_sizes is None else [int(size) for size in self.head_sizes]
         if self.id2label is None and kwargs.get("num_labels") is None:
             self.id2label = dict(enumerate(DEFAULT_EMOTIONS))

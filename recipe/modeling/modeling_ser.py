@@ -473,8 +473,8 @@ class SERForAudioClassification(PreTrainedModel):
         return self.pooling(hidden_states, frame_mask), outputs
 
     def logits_from_pooled(self, pooled: torch.Tensor, speaker_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """[speaker normalisation ->] head -> classifier. In training mode the running statistics (the fallback)
-        are updated from the batch first, like batch norm's (momentum 0.1)."""
+        """[speaker normalisation ->] head -> classifier [-> / temperature]. In training mode the running statistics
+        (the fallback) are updated from the batch first, like batch norm's (momentum 0.1)."""
         if self.config.speaker_norm:
             if self.training:
                 with torch.no_grad():
@@ -482,7 +482,12 @@ class SERForAudioClassification(PreTrainedModel):
                     self.speaker_norm_mean.lerp_(states.mean(dim=0), 0.1)
                     self.speaker_norm_var.lerp_(states.var(dim=0, unbiased=False), 0.1)
             pooled = speaker_standardise(pooled, speaker_ids, self.speaker_norm_mean, self.speaker_norm_var)
-        return self.classifier(self.head(pooled))
+        logits = self.classifier(self.head(pooled))
+        if self.config.temperature != 1.0:
+            # Calibration lives in the model so every consumer (pipeline, predict, the app, the traced ONNX graph,
+            # the speaker-grouped path) gets it exactly once; a fixed divisor, so the loss trains the same network.
+            logits = logits / self.config.temperature
+        return logits
 
     def forward(
         self,
@@ -496,9 +501,10 @@ class SERForAudioClassification(PreTrainedModel):
     ) -> SequenceClassifierOutput | tuple:
         """input_values (B, samples) normalised 16 kHz audio; attention_mask (B, samples) 1 for real samples
         (give it for layer-norm encoders; group-norm ones such as wav2vec2-base were trained without it, so all
-        frames, including zero padding, take part); labels (B,) class ids -> loss (cross-entropy) and logits.
-        With `config.speaker_norm`, speaker_ids (B,) integer ids group the rows by speaker (see
-        `speaker_standardise`); without them every row uses the single-clip fallback."""
+        frames, including zero padding, take part); labels (B,) class ids -> loss (cross-entropy) and logits,
+        divided by `config.temperature` (1.0 unless calibrated). With `config.speaker_norm`, speaker_ids (B,)
+        integer ids group the rows by speaker (see `speaker_standardise`); without them every row uses the
+        single-clip fallback."""
         pooled, outputs = self.pooled_embeddings(input_values, attention_mask, output_hidden_states, output_attentions)
         logits = self.logits_from_pooled(pooled, speaker_ids)
 

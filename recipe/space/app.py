@@ -1,8 +1,16 @@
 """Gradio Space for the speech emotion recognition model stored beside this file (written by
-`python -m recipe.hub --with_app`). Self-contained: it needs the model repo's files and requirements.txt, not the
-recipe's code. It answers as `python -m recipe.predict --chunk` does: audio decoded to 16 kHz mono, every
-`max_duration` window classified on its own (no padding, so no answer depends on another clip), the overall
+`python -m recipe.hub --with_app`). It needs the model repo's files, requirements.txt and the modules
+`recipe.hub` ships beside it (`data_prep/audio.py`, `data_prep/audio_limits.py`, `common/cli.py`, copied from the
+recipe), not the rest of the recipe. It answers as `python -m recipe.predict --chunk` does: audio decoded and
+checked by the same `data_prep.audio.load_clip` (silent, constant, NaN/inf, too short and undecodable files refused
+with their reason),
+every `max_duration` window classified on its own (no padding, so no answer depends on another clip), the overall
 probabilities the length-weighted mean of the windows. API endpoint `classify`: audio file in, label confidences out.
+
+Limits, the defaults of `python -m recipe.app` (recipe/components/app_limits.py): uploads up to MAX_FILE_SIZE,
+audio up to MAX_AUDIO_S seconds (refused from the header, before decoding), QUEUE_SIZE waiting requests, CONCURRENCY
+at once, no share link, analytics off, uploads deleted from Gradio's cache after an hour; messages name the file,
+never a server path.
 """
 
 from __future__ import annotations
@@ -10,10 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-import librosa
 import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from data_prep.audio import AudioError
+from data_prep.audio_limits import load_limited_clip, public_message
 
 HERE = Path(__file__).resolve().parent
 MODEL = AutoModelForAudioClassification.from_pretrained(str(HERE), trust_remote_code=True).eval()
@@ -22,6 +32,11 @@ LABELS = [MODEL.config.id2label[i] for i in range(MODEL.config.num_labels)]
 SR = EXTRACTOR.sampling_rate
 MAX_DURATION = getattr(EXTRACTOR, "max_duration", None)
 MIN_SECONDS = 0.25  # shorter clips (and shorter final windows) are refused / dropped, as in recipe.predict
+MAX_FILE_SIZE = "50mb"
+MAX_AUDIO_S = 600.0
+QUEUE_SIZE = 16
+CONCURRENCY = 1
+DELETE_CACHE = (3600, 3600)  # every hour, delete cached uploads older than an hour
 
 
 def windows(wave: np.ndarray) -> list[np.ndarray]:
@@ -41,11 +56,11 @@ def window_probabilities(path: str | None) -> tuple[np.ndarray, list[np.ndarray]
     if not path:
         raise gr.Error("no audio: upload a file or record one first")
     try:
-        wave, _ = librosa.load(path, sr=SR, mono=True)
-    except Exception as err:  # any decoder failure is the user's file, shown in the page
+        wave, _ = load_limited_clip(path, SR, MAX_AUDIO_S, MIN_SECONDS)
+    except AudioError as err:
+        raise gr.Error(public_message(err, path)) from err
+    except Exception as err:  # anything else about the user's file: its name and the error type, no path
         raise gr.Error(f"{Path(path).name}: cannot decode audio ({type(err).__name__})") from err
-    if len(wave) < MIN_SECONDS * SR:
-        raise gr.Error(f"{Path(path).name}: shorter than {MIN_SECONDS} s")
     pieces = windows(wave)
     probs = [
         torch.softmax(MODEL(**EXTRACTOR(piece, sampling_rate=SR, return_tensors="pt")).logits, -1)[0].numpy()
@@ -73,7 +88,7 @@ def page(path: str | None):
     return {label: float(p) for label, p in zip(LABELS, mean)}, timeline
 
 
-with gr.Blocks(title="Speech emotion recognition") as demo:
+with gr.Blocks(title="Speech emotion recognition", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
     gr.Markdown(f"# Speech emotion recognition\nClasses: {', '.join(LABELS)}.")
     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech")
     button = gr.Button("Classify", variant="primary")
@@ -81,6 +96,7 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
     timeline = gr.Dataframe(label="Per-window timeline", visible=False)
     button.click(page, inputs=audio, outputs=[label, timeline], api_visibility="private")
     gr.Button(visible=False).click(classify, inputs=audio, outputs=label, api_name="classify")
+demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(max_file_size=MAX_FILE_SIZE, share=False, show_error=False)

@@ -76,7 +76,13 @@ def test_eval_results_agree_with_dataset_and_report(tiny_run):
     ev = json.loads((out / "eval_results.json").read_text())
     report = json.loads((prep / "prepare_report.json").read_text())
     assert ev["schema_version"] == 1 and ev["split"] == "test" and set(ev["splits"]) == {"test", "validation"}
-    assert ev["figures"] == {"confusion_matrix": "confusion_matrix.png", "training_curves": "training_curves.png"}
+    assert ev["figures"] == {
+        "confusion_matrix": "confusion_matrix.png",
+        "training_curves": "training_curves.png",
+        "reliability_diagram": "reliability_diagram.png",
+    }
+    assert ev["calibration"]["fitted_on"] == "validation" and ev["calibration"]["stored_in_config"]
+    assert json.loads((out / "config.json").read_text())["temperature"] == ev["calibration"]["temperature"]
     train_counts = report["splits"]["train"]
     majority = min(ev["labels"], key=lambda c: (-train_counts.get(c, 0), ev["labels"].index(c)))
     for split, res in ev["splits"].items():

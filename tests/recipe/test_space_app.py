@@ -54,13 +54,23 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
         assert pushed.returncode == 0, pushed.stderr[-3000:]
         files = hub.state.repos[REPO_ID].files
     assert {"app.py", "requirements.txt", "config.json", "model.safetensors", "modeling_ser.py"} <= set(files)
+    assert {"data_prep/__init__.py", "data_prep/audio.py", "data_prep/audio_limits.py"} <= set(files)
     pins = files["requirements.txt"].decode().split()
-    assert {pin.split("==")[0] for pin in pins} == {"torch", "transformers", "numpy", "librosa", "soundfile", "gradio"}
+    assert {pin.split("==")[0] for pin in pins} == {
+        "torch",
+        "transformers",
+        "numpy",
+        "librosa",
+        "soundfile",
+        "soxr",
+        "gradio",
+    }
 
     # The Space's checkout: the repo's files only; this project is not importable there.
     space = tmp_path / "space"
     space.mkdir()
     for name, content in files.items():
+        (space / name).parent.mkdir(parents=True, exist_ok=True)
         (space / name).write_bytes(content)
     space_env = {**env, "PYTHONPATH": "", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     ran = subprocess.run(

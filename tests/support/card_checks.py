@@ -253,7 +253,7 @@ def check_card(out: Path, data: Path) -> dict[str, Any]:
 
     # --- images referenced from the card exist and are valid PNGs
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", card.text)
-    assert set(images) == {"confusion_matrix.png", "training_curves.png"}
+    assert set(images) == {name_ for name_ in (ev.get("figures") or {}).values() if name_}
     for name_ in images:
         with Image.open(out / name_) as img:
             img.verify()
