@@ -26,15 +26,16 @@ model folder is missing or not a loadable model, or has no exported graph for `-
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from transformers.utils import logging as hf_logging
 
@@ -43,6 +44,7 @@ from common.config import CliParser
 from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
+from data_prep.audio_stream import SignalStats, probe
 
 from .components.inference import (
     OnnxModel,
@@ -53,35 +55,33 @@ from .components.inference import (
     model_load_errors,
 )
 from .components.precision import PRECISIONS, choose_precision, probe_hardware
+from .components.segment_inference import GROUP_BATCHES, classify_spans
+from .components.segment_output import FORMATS, make_writer, open_output, segment_records, speech_shares
+from .components.segmentation import REASON_NO_SPEECH, SegmentOptions, SileroVad, plan_spans
 from .modeling import SERFeatureExtractor  # importing the package also registers the Auto classes
 
 
 @dataclass
 class Prediction:
-    """Result for one file: top-k labels with probabilities, all class probabilities, and with `--chunk` the
-    probabilities of every window (rows in time order, `window_s` seconds each, the last one possibly shorter)."""
+    """Result for one file: top-k labels with probabilities, all class probabilities (for segmented files their
+    mean weighted by segment length) and, with `--segment`, the probabilities of every segment (`spans`, seconds)."""
 
     path: str
     labels: list[str]
     scores: list[float]
     windows: int = 1
     duration_s: float = 0.0  # the whole file
-    used_s: float = 0.0  # what was classified (the centre crop, or every window with --chunk)
+    used_s: float = 0.0  # what was classified (the centre crop, or every segment)
     probabilities: dict[str, float] = field(default_factory=dict)
     window_probabilities: list[dict[str, float]] = field(default_factory=list)
-    window_s: float | None = None
+    spans: list[tuple[float, float]] = field(default_factory=list)  # empty: classified as one clip
 
     def timeline(self) -> list[dict]:
-        """One row per window: start and end in seconds, top label and its probability (empty for one window)."""
-        if self.windows < 2 or self.window_s is None:
-            return []
+        """One row per segment: start and end in seconds, top label and its probability (empty for one clip)."""
         rows = []
-        for i, probs in enumerate(self.window_probabilities):
+        for (start, end), probs in zip(self.spans, self.window_probabilities):
             label = max(probs, key=probs.get)
-            end = min((i + 1) * self.window_s, self.duration_s)
-            rows.append(
-                {"start_s": round(i * self.window_s, 3), "end_s": round(end, 3), "label": label, "score": probs[label]}
-            )
+            rows.append({"start_s": round(start, 3), "end_s": round(end, 3), "label": label, "score": probs[label]})
         return rows
 
     def to_dict(self) -> dict:
@@ -90,12 +90,14 @@ class Prediction:
             "label": self.labels[0],
             "score": self.scores[0],
             "top_k": [{"label": label, "score": score} for label, score in zip(self.labels, self.scores)],
+            "scores": self.probabilities,
             "windows": self.windows,
             "duration_s": self.duration_s,
             "used_s": self.used_s,
         }
-        if self.windows > 1:
-            out["per_window"] = self.timeline()
+        if self.spans:
+            out["segments"] = segment_records(self.spans, self.window_probabilities)
+            out["summary"] = speech_shares(out["segments"], list(self.probabilities))
         return out
 
 
@@ -214,6 +216,130 @@ def window_clip(wave: np.ndarray, window: int, min_samples: int) -> list[np.ndar
     return windows
 
 
+def file_error(path: str | Path, err: Exception) -> dict[str, str]:
+    """The {"path", "error"} record of a file that could not be used."""
+    if isinstance(err, AudioError):
+        return {"path": display_path(err.path), "error": err.reason + (f" ({err.detail})" if err.detail else "")}
+    return {"path": display_path(path), "error": f"{type(err).__name__}: {err}"}
+
+
+def make_prediction(
+    path: str | Path,
+    names: list[str],
+    probs: np.ndarray,
+    weights: np.ndarray,
+    duration: float,
+    top_k: int,
+    spans: list[tuple[float, float]] | None = None,
+) -> Prediction:
+    """A file's Prediction from the probabilities of its pieces (one clip, or its segments weighted by length)."""
+    mean = np.average(probs, axis=0, weights=weights)
+    best = np.argsort(-mean)[: max(1, min(top_k, len(names)))]
+    rounded = [{name: round(float(p), 6) for name, p in zip(names, row)} for row in probs]
+    return Prediction(
+        path=display_path(path),
+        labels=[names[int(i)] for i in best],
+        scores=[round(float(mean[i]), 6) for i in best],
+        windows=len(probs),
+        duration_s=round(duration, 3),
+        used_s=round(float(np.sum(weights)) if spans else float(weights[0]), 3),
+        probabilities={name: round(float(p), 6) for name, p in zip(names, mean)},
+        window_probabilities=rounded if spans else [],
+        spans=list(spans or []),
+    )
+
+
+def iter_clip_predictions(
+    model: torch.nn.Module | OnnxModel,
+    extractor: SERFeatureExtractor,
+    files: Sequence[str | Path],
+    *,
+    top_k: int = 1,
+    batch_size: int = 8,
+    min_duration: float = 0.25,
+    dtype: str = "fp32",
+    progress: Callable[[float], None] | None = None,
+) -> Iterator[Prediction | dict[str, str]]:
+    """Each file's centre `max_duration` as one clip, decoded and classified `GROUP_BATCHES` batches of files at a
+    time, so memory does not grow with the number of files; yields Predictions and error records in file order."""
+    sr = extractor.sampling_rate
+    max_duration = getattr(extractor, "max_duration", 8.0)  # a stock Wav2Vec2FeatureExtractor has none
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    group = batch_size * GROUP_BATCHES
+    for first in range(0, len(files), group):
+        results: list[Prediction | dict[str, str] | tuple] = []
+        waves: list[np.ndarray] = []
+        for path in files[first : first + group]:
+            try:
+                wave, duration = load_clip(path, target_sr=sr, max_duration=max_duration, min_duration=min_duration)
+            except Exception as err:  # anything unexpected about one file must not stop the others
+                results.append(file_error(path, err))
+                continue
+            results.append((path, duration, len(waves)))
+            waves.append(wave)
+        probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype) if waves else None
+        for item in results:
+            if isinstance(item, tuple):
+                path, duration, row = item
+                used = np.array([len(waves[row]) / sr])
+                item = make_prediction(path, names, probs[row : row + 1], used, duration, top_k)
+            yield item
+        if progress is not None:
+            progress(len(results))
+
+
+def iter_segment_predictions(
+    model: torch.nn.Module | OnnxModel,
+    extractor: SERFeatureExtractor,
+    files: Sequence[str | Path],
+    options: SegmentOptions,
+    *,
+    top_k: int = 1,
+    batch_size: int = 8,
+    min_duration: float = 0.25,
+    dtype: str = "fp32",
+    progress: Callable[[float], None] | None = None,
+) -> Iterator[Prediction | dict[str, str]]:
+    """Each file cut into spans (`plan_spans`: speech or fixed windows) read block by block, the spans classified a
+    group at a time (`classify_spans`); yields one Prediction (or error record) per file, in file order."""
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    vad = SileroVad() if options.mode == "vad" else None
+    for path in files:
+        try:
+            info = probe(path, min_duration)
+            stats = SignalStats()
+            spans = plan_spans(info, options, vad, stats)
+            if vad is not None:
+                stats.check(path)
+                if not spans:
+                    raise AudioError(
+                        path, REASON_NO_SPEECH, f"the voice activity detector found none in {info.duration:.1f} s"
+                    )
+            probs = classify_spans(
+                model, extractor, info, spans, batch_size=batch_size, dtype=dtype, stats=stats, progress=progress
+            )
+            stats.check(path)
+        except Exception as err:  # anything unexpected about one file must not stop the others
+            yield file_error(path, err)
+            continue
+        lengths = np.array([s.length for s in spans])
+        yield make_prediction(path, names, probs, lengths, info.duration, top_k, [(s.start, s.end) for s in spans])
+
+
+def iter_predictions(
+    model: torch.nn.Module | OnnxModel,
+    extractor: SERFeatureExtractor,
+    files: Sequence[str | Path],
+    *,
+    segment: SegmentOptions | None = None,
+    **kwargs,
+) -> Iterator[Prediction | dict[str, str]]:
+    """Predictions and error records ({"path", "error"}) as they are produced: whole clips, or segments."""
+    if segment is None:
+        return iter_clip_predictions(model, extractor, files, **kwargs)
+    return iter_segment_predictions(model, extractor, files, segment, **kwargs)
+
+
 def predict_files(
     model: torch.nn.Module | OnnxModel,
     extractor: SERFeatureExtractor,
@@ -222,60 +348,69 @@ def predict_files(
     top_k: int = 1,
     batch_size: int = 8,
     chunk: bool = False,
+    segment: SegmentOptions | None = None,
     min_duration: float = 0.25,
     dtype: str = "fp32",
 ) -> PredictionReport:
-    """Decode and classify `files`; undecodable files become errors ("path", "error") instead of stopping the run."""
+    """Decode and classify `files` (`iter_predictions`, collected); undecodable files become errors ("path",
+    "error") instead of stopping the run. `chunk`: fixed windows of the extractor's max_duration."""
+    if chunk and segment is None:
+        segment = SegmentOptions(mode="fixed", max_segment=getattr(extractor, "max_duration", None) or 8.0)
     report = PredictionReport()
-    sr = extractor.sampling_rate
-    max_duration = getattr(extractor, "max_duration", 8.0)  # a stock Wav2Vec2FeatureExtractor has none
-    window = None if max_duration is None else int(round(max_duration * sr))
-    waves: list[np.ndarray] = []
-    owners: list[int] = []  # index into `decoded` for each wave (several per file with --chunk)
-    decoded: list[tuple[str, float, float]] = []  # (path as text, file duration, seconds classified)
-    for path in files:
-        try:
-            wave, duration = load_clip(
-                path, target_sr=sr, max_duration=None if chunk else max_duration, min_duration=min_duration
-            )
-        except AudioError as err:
-            report.errors.append(
-                {"path": display_path(err.path), "error": err.reason + (f" ({err.detail})" if err.detail else "")}
-            )
-            continue
-        except Exception as err:  # anything else unexpected about one file must not stop the others
-            report.errors.append({"path": display_path(path), "error": f"{type(err).__name__}: {err}"})
-            continue
-        pieces = window_clip(wave, window, int(min_duration * sr)) if chunk and window else [wave]
-        decoded.append((display_path(path), duration, sum(len(p) for p in pieces) / sr))
-        waves.extend(pieces)
-        owners.extend([len(decoded) - 1] * len(pieces))
-
-    if not waves:
-        return report
-    probs = classify_waves(model, extractor, waves, batch_size=batch_size, dtype=dtype)
-    lengths = np.array([len(w) for w in waves], dtype=np.float64)
-    owners_arr = np.array(owners)
-    names = [model.config.id2label[i] for i in range(probs.shape[1])]
-    k = max(1, min(top_k, probs.shape[1]))
-    for index, (path, duration, used) in enumerate(decoded):
-        mine = owners_arr == index
-        mean = np.average(probs[mine], axis=0, weights=lengths[mine])
-        best = np.argsort(-mean)[:k]
-        report.predictions.append(
-            Prediction(
-                path=path,
-                labels=[names[int(i)] for i in best],
-                scores=[round(float(mean[i]), 6) for i in best],
-                windows=int(mine.sum()),
-                duration_s=round(duration, 3),
-                used_s=round(used, 3),
-                probabilities={name: round(float(p), 6) for name, p in zip(names, mean)},
-                window_probabilities=[{name: round(float(p), 6) for name, p in zip(names, row)} for row in probs[mine]],
-                window_s=max_duration if chunk else None,
-            )
-        )
+    for item in iter_predictions(
+        model,
+        extractor,
+        files,
+        segment=segment,
+        top_k=top_k,
+        batch_size=batch_size,
+        min_duration=min_duration,
+        dtype=dtype,
+    ):
+        (report.predictions if isinstance(item, Prediction) else report.errors).append(item)
     return report
+
+
+def run_options(args, extractor: SERFeatureExtractor, files: list[Path]) -> tuple[SegmentOptions | None, str]:
+    """The segmentation and output format the flags ask for; UserError for a combination that cannot work."""
+    fmt = args.format or ("json" if args.json else "text")
+    if args.json and fmt != "json":
+        raise UserError(f"--json and --format {fmt} ask for two outputs; give one")
+    if fmt == "vtt" and len(files) > 1:
+        raise UserError(f"--format vtt holds one recording's cues; {len(files)} audio files were given")
+    if args.output and Path(args.output).exists():
+        raise UserError(f"--output {args.output}: already exists (choose a new file name)")
+    if args.output and not Path(args.output).parent.is_dir():
+        raise UserError(f"--output {args.output}: no such folder {Path(args.output).parent}")
+    mode = "fixed" if args.chunk and args.segment is None else args.segment
+    if args.chunk and mode != "fixed":
+        raise UserError("--chunk is --segment fixed; it cannot be combined with --segment vad")
+    if mode is None:
+        return None, fmt
+    max_segment = args.max_segment or getattr(extractor, "max_duration", None) or 8.0
+    segment = SegmentOptions(
+        mode=mode,
+        min_segment=min(args.min_segment, max_segment),
+        max_segment=max_segment,
+        merge_gap=args.merge_gap,
+        threshold=args.vad_threshold,
+    )
+    try:
+        segment.check()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return segment, fmt
+
+
+def progress_bar(files: Sequence[Path], segment: SegmentOptions | None) -> tqdm:
+    """A progress bar on stderr (when it is a terminal): files for clips, seconds of audio for segments."""
+    if segment is None:
+        return tqdm(total=len(files), unit="file", file=sys.stderr, disable=None, leave=False)
+    total = 0.0
+    for path in files:  # headers only; a file that cannot be read is reported later
+        with contextlib.suppress(Exception):
+            total += probe(path).duration
+    return tqdm(total=round(total, 1), unit="s", unit_scale=True, file=sys.stderr, disable=None, leave=False)
 
 
 def build_parser() -> CliParser:
@@ -283,8 +418,22 @@ def build_parser() -> CliParser:
     parser.add_argument("model_dir", help="folder written by save_pretrained (recipe.train output)")
     parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
     parser.add_argument("--top_k", type=int, default=1, help="labels to print per file")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
-    parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of text lines (--format json)")
+    parser.add_argument("--format", choices=FORMATS, default=None, help="output: text (default), json, jsonl, csv, vtt")
+    parser.add_argument("--output", default=None, help="write the output to this new file instead of stdout")
+    parser.add_argument(
+        "--segment",
+        choices=("vad", "fixed"),
+        default=None,
+        help="classify a long file in segments: speech found by silero-vad, or consecutive --max_segment windows",
+    )
+    parser.add_argument("--chunk", action="store_true", help="same as --segment fixed (all 8 s windows, averaged)")
+    parser.add_argument("--min_segment", type=float, default=1.0, help="vad: widen shorter speech to this (s)")
+    parser.add_argument(
+        "--max_segment", type=float, default=None, help="split longer speech / fixed window (s; default 8 s)"
+    )
+    parser.add_argument("--merge_gap", type=float, default=0.5, help="vad: join speech across shorter silences (s)")
+    parser.add_argument("--vad_threshold", type=float, default=0.5, help="vad: silero-vad speech probability")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     parser.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     parser.add_argument(
@@ -331,30 +480,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"recipe.predict: error: {err}", file=sys.stderr)
         return 2
     files, errors = find_audio_files(args.paths)
-    report = predict_files(
-        model, extractor, files, top_k=args.top_k, batch_size=args.batch_size, chunk=args.chunk, dtype=precision.name
-    )
-    report.errors = errors + report.errors
+    try:
+        segment, fmt = run_options(args, extractor, files)
+    except UserError as err:
+        print(f"recipe.predict: error: {err}", file=sys.stderr)
+        return 2
+    counts = {"predictions": 0, "errors": 0}
+    with open_output(args.output) as out:
+        writer = make_writer(fmt, out)
 
-    for error in report.errors:
-        print(f"{error['path']}: {error['error']}", file=sys.stderr)
-    if args.json:
-        json.dump(
-            {"predictions": [p.to_dict() for p in report.predictions], "errors": report.errors},
-            sys.stdout,
-            indent=2,
-        )
-        print()
-    else:
-        for pred in report.predictions:
-            labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
-            print(f"{pred.path}\t{labels}")
+        def report_error(error: dict[str, str]) -> None:
+            print(f"{error['path']}: {error['error']}", file=sys.stderr)
+            writer.error(error)
+            counts["errors"] += 1
+
+        for error in errors:
+            report_error(error)
+        with progress_bar(files, segment) as bar:
+            for item in iter_predictions(
+                model,
+                extractor,
+                files,
+                segment=segment,
+                top_k=args.top_k,
+                batch_size=args.batch_size,
+                dtype=precision.name,
+                progress=bar.update,
+            ):
+                if isinstance(item, Prediction):
+                    writer.write(item.to_dict())
+                    counts["predictions"] += 1
+                else:
+                    report_error(item)
+        writer.close()
     print(
-        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used "
+        f"classified {counts['predictions']} file(s), {counts['errors']} could not be used "
         f"(precision {precision.name})",
         file=sys.stderr,
     )
-    return 0 if report.predictions else 1
+    return 0 if counts["predictions"] else 1
 
 
 if __name__ == "__main__":
