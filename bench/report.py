@@ -252,6 +252,31 @@ def format_results(results: dict[str, Any]) -> str:
         rows = [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets]
         parts.append(text_table(["target", "measured", "met"], rows))
     parts.append(f"\nwall time {results['wall_s']:.0f} s; written to {results['results_file']}")
+    segment = results.get("segment")
+    if segment and segment.get("long"):
+        long = segment["long"]
+        parts.append(
+            f"\nLong recording (predict --segment vad, {long['audio_s'] / 3600:.2f} h {long['file']}, "
+            f"{long['segments']} segments)"
+        )
+        rows = [[long["wall_s"], long["cpu_s"], long["rtf"], long["rtf_cpu"], long["peak_rss_mb"]]]
+        parts.append(text_table(["seconds", "CPU s", "RTF", "RTF (CPU s)", "peak RSS MB"], rows))
+    if segment and segment.get("vad"):
+        vad = segment["vad"]
+        parts.append(
+            f"\nVoice activity detectors ({vad['audio_s']} s of {vad['speech']} speech, {vad['utterances']} utterances)"
+        )
+        rows = [
+            [
+                r["detector"],
+                r["fitted"]["found"],
+                r["fitted"]["boundaries_within_0.3s"],
+                r["fitted"]["false_alarm_s"],
+                r["rtf_cpu"],
+            ]
+            for r in vad["rows"]
+        ]
+        parts.append(text_table(["detector", "found", "bounds <= 0.3 s", "false alarm s", "RTF (CPU s)"], rows))
     return "\n".join(parts)
 
 

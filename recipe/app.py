@@ -3,20 +3,24 @@
     python -m recipe.app --model DIR [--port 7860] [--host 127.0.0.1] [--backend torch|onnx] [--quantize]
 
 A Gradio page: an audio input (file upload or microphone), the class probabilities as a bar chart (`gr.Label`)
-and, for clips longer than the extractor's `max_duration`, a per-window timeline (every window classified, the
-overall answer their length-weighted mean: `python -m recipe.predict --chunk`). It calls
-`recipe.predict.predict_files`, the function behind the CLI, so decoding, crop and batching are the same.
-Unreadable audio shows its reason in the page (`gr.Error`).
+and, for recordings longer than the extractor's `max_duration`, an emotion timeline: the speech found by the voice
+activity detector, each segment classified (`python -m recipe.predict --segment vad`), drawn as a chart and listed in
+a table, with the CSV / JSON / VTT files to download; the overall answer is the segments' length-weighted mean. It
+calls `recipe.predict.predict_files`, the function behind the CLI, so decoding, segmentation and batching are the
+same. Unreadable audio shows its reason in the page (`gr.Error`).
 
-API: the endpoint `classify` takes an audio file and returns the label confidences, for `gradio_client`::
+API, for `gradio_client`: `classify` takes an audio file and returns the label confidences (a long file: its 8 s
+windows averaged, as `predict --chunk`); `segments` returns `predict --segment vad --json`'s record of the file::
 
     from gradio_client import Client, handle_file
     Client("http://127.0.0.1:7860/").predict(handle_file("clip.wav"), api_name="/classify")
+    Client("http://127.0.0.1:7860/").predict(handle_file("call.wav"), api_name="/segments")["segments"]
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,9 @@ import pandas as pd
 from transformers.utils import logging as hf_logging
 
 from common.config import CliParser
+from data_prep.audio_stream import probe
+from recipe.components.segmentation import SegmentOptions
+from recipe.components.timeline import timeline_figure, write_downloads
 from recipe.predict import Prediction, load_model, predict_files
 
 TIMELINE_COLUMNS = ["start_s", "end_s", "label", "score"]
@@ -44,6 +51,29 @@ def classify_file(model: Any, extractor: Any, path: str | Path | None) -> Predic
         error = report.errors[0]
         raise AudioInputError(f"{Path(error['path']).name}: {error['error']}")
     return report.predictions[0]
+
+
+def segment_file(model: Any, extractor: Any, path: str | Path | None) -> Prediction:
+    """Classify the speech segments of one file the way `recipe.predict --segment vad --top_k 6` does;
+    AudioInputError if it cannot be used (or holds no speech)."""
+    if not path:
+        raise AudioInputError("no audio: upload a file or record one first")
+    options = SegmentOptions(mode="vad", max_segment=getattr(extractor, "max_duration", None) or 8.0)
+    report = predict_files(model, extractor, [path], top_k=model.config.num_labels, segment=options)
+    if report.errors:
+        error = report.errors[0]
+        raise AudioInputError(f"{Path(error['path']).name}: {error['error']}")
+    return report.predictions[0]
+
+
+def is_long(extractor: Any, path: str | Path | None) -> bool:
+    """Whether the file is longer than the model's `max_duration` (False when it cannot be read: the clip path
+    reports why)."""
+    max_duration = getattr(extractor, "max_duration", None)
+    try:
+        return bool(path and max_duration and probe(path).duration > max_duration)
+    except Exception:
+        return False
 
 
 def timeline_frame(prediction: Prediction) -> pd.DataFrame:
@@ -66,31 +96,48 @@ def build_demo(model: Any, extractor: Any, title: str = "Speech emotion recognit
         except AudioInputError as err:
             raise gr.Error(str(err)) from err
 
-    def page(path: str | None) -> tuple[dict[str, float], Any]:
+    def segments(path: str | None) -> dict[str, Any]:
         try:
-            prediction = classify_file(model, extractor, path)
+            return segment_file(model, extractor, path).to_dict()
+        except AudioInputError as err:
+            raise gr.Error(str(err)) from err
+
+    def page(path: str | None) -> tuple[dict[str, float], Any, Any, Any]:
+        try:
+            long = is_long(extractor, path)
+            prediction = (segment_file if long else classify_file)(model, extractor, path)
         except AudioInputError as err:
             raise gr.Error(str(err)) from err
         frame = timeline_frame(prediction)
-        return prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty)
+        if not long:
+            return prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty), None, None
+        record = prediction.to_dict()
+        record["path"] = Path(record["path"]).name  # the page shows no server paths
+        files = write_downloads(record, tempfile.mkdtemp(prefix="ser-segments-"), Path(path).stem)
+        figure = timeline_figure(record)
+        return prediction.probabilities, gr.Dataframe(value=frame, visible=True), figure, files
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(
             f"# {title}\nClasses: {', '.join(labels)}."
-            + (f" Clips longer than {max_duration:g} s are classified window by window." if max_duration else "")
+            + (
+                f" Recordings longer than {max_duration:g} s are cut at the speech and shown over time."
+                if max_duration
+                else ""
+            )
         )
         audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech")
         button = gr.Button("Classify", variant="primary")
         label = gr.Label(num_top_classes=len(labels), label="Emotion", elem_id="emotion")
-        timeline = gr.Dataframe(
-            label=f"Per-window timeline ({max_duration:g} s windows)" if max_duration else "Per-window timeline",
-            visible=False,
-            elem_id="timeline",
-        )
-        button.click(page, inputs=audio, outputs=[label, timeline], api_visibility="private")
+        chart = gr.Plot(label="Emotion over time (speech segments)", elem_id="timeline-chart")
+        timeline = gr.Dataframe(label="Segments (seconds)", visible=False, elem_id="timeline")
+        downloads = gr.File(label="Segments as CSV / JSON / VTT", file_count="multiple", elem_id="downloads")
+        button.click(page, inputs=audio, outputs=[label, timeline, chart, downloads], api_visibility="private")
         # The API endpoint: the same function, label confidences only (bound to a hidden button).
         api_button = gr.Button(visible=False)
         api_button.click(confidences, inputs=audio, outputs=label, api_name="classify")
+        segments_button = gr.Button(visible=False)
+        segments_button.click(segments, inputs=audio, outputs=gr.JSON(visible=False), api_name="segments")
     return demo
 
 

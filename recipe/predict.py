@@ -77,7 +77,9 @@ class Prediction:
     spans: list[tuple[float, float]] = field(default_factory=list)  # empty: classified as one clip
 
     def timeline(self) -> list[dict]:
-        """One row per segment: start and end in seconds, top label and its probability (empty for one clip)."""
+        """One row per segment: start and end in seconds, top label and its probability (empty for one piece)."""
+        if len(self.spans) < 2:
+            return []
         rows = []
         for (start, end), probs in zip(self.spans, self.window_probabilities):
             label = max(probs, key=probs.get)
