@@ -276,7 +276,9 @@ def format_results(results: dict[str, Any]) -> str:
             ]
             for r in vad["rows"]
         ]
-        parts.append(text_table(["detector", "found", "bounds <= 0.3 s", "false alarm s", "RTF (CPU s)"], rows))
+        parts.append(
+            text_table(["detector", "noise dBFS", "found", "bounds <= 0.3 s", "false alarm s", "RTF (CPU s)"], rows)
+        )
     return "\n".join(parts)
 
 

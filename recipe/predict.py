@@ -1,14 +1,21 @@
 """Classify audio files with a trained SER model folder.
 
-    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json] [--chunk] [--batch_size N]
-                             [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
-                             [--backend torch|onnx]
+    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json | --format text|json|jsonl|csv|vtt]
+                             [--output FILE] [--segment vad|fixed] [--chunk] [--min_segment S] [--max_segment S]
+                             [--merge_gap S] [--vad_threshold P] [--batch_size N] [--device D]
+                             [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N] [--backend torch|onnx]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
 then classified in batches sorted by length so each batch pads little. Files that cannot be used are reported on
-stderr as "path: reason" and the rest are still classified. `--chunk` classifies every 8 s window of long clips
-and averages the class probabilities (weighted by window length) instead of using only the centre 8 s.
+stderr as "path: reason" and the rest are still classified. Files are decoded, classified and written a group of
+batches at a time (results appear as they are produced; memory does not grow with the number of files).
+
+`--segment vad` cuts each file at its speech (silero-vad, `recipe.components.segmentation`) into segments of
+`--min_segment`..`--max_segment` seconds and classifies every segment; `--segment fixed` (alias `--chunk`) uses
+consecutive 8 s windows. The file's answer is the segments' length-weighted mean; `--json` lists the segments and
+the share of time per emotion, `--format csv|jsonl|vtt` writes a table, JSON lines or WebVTT cues
+(`recipe.components.segment_output`). Long files are read in blocks (`data_prep.audio_stream`), never whole.
 
 Batching follows `recipe.components.inference.plan_batches`: encoders without an attention mask (group norm,
 wav2vec2-base) only batch clips of identical length, so a file's answer never depends on its batch mates.
