@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.lengths import describe
 from bench.report import emit_json, format_results, precision_ratios, target_summary, train_ratios
-from common.cli import UserError
+from common.cli import UserError, run_cli
 from common.config import CliParser
 from common.hardware import hardware_info
 
@@ -142,17 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the requested sections; exit 0 when every measurement ran (targets missed do not fail the run), 2 for
     options that cannot work (one line, before any measurement)."""
     args = parse_args(argv)
-    try:
-        check_args(args)
-        args.dtypes, auto_device = resolve(args.dtypes, args.device)
-    except UserError as err:  # ConfigError too: a precision this device cannot run (fp16 on CPU)
-        print(f"python -m bench: error: {err}", file=sys.stderr)
-        return 2
+    command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
+    return run_cli("python -m bench", lambda: _bench(args, command))
+
+
+def _bench(args: argparse.Namespace, command: str) -> int:
+    """Check the options (a UserError, ConfigError too: fp16 on CPU), then measure every requested section."""
+    check_args(args)
+    args.dtypes, auto_device = resolve(args.dtypes, args.device)
     cpu_auto = resolve(["auto"], "cpu")[1]
     start = time.perf_counter()
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command,
         "quick": args.quick,
         "machine": hardware_info(args.device),
         "lengths": describe(),

@@ -1,13 +1,13 @@
 """Inference speed: real-time factor (compute seconds / audio seconds) of wav2vec2-base through `recipe.predict`.
 
 A randomly initialised SER model with the wav2vec2-base encoder (`Wav2Vec2Config()` defaults, SDPA attention) is
-saved with `save_pretrained` and loaded back with `recipe.predict.load_model` (the `python -m recipe.predict`
-path), then `recipe.components.inference.classify_waves` (`plan_batches`, `torch.inference_mode`) classifies clips
-whose durations follow `bench.lengths`. Variants: float32, bf16 autocast, dynamic int8 quantisation of the Linear
-layers (`--quantize`), and onnxruntime on the graph `recipe.export` writes, float32 (`onnx-fp32`) and dynamic int8
-(`onnx-int8`) (`--backend onnx`); batched by `plan_batches` (at most 8 per batch; wav2vec2-base has no attention
-mask, so only clips of equal length after the 8 s crop share one), and float32 also one clip at a time. Each variant
-gets one untimed warm-up call. onnxruntime gets as many intra-op threads as torch.
+saved with `save_pretrained` and loaded back with `recipe.components.model_io.load_model` (the `python -m
+recipe.predict` path), then `recipe.components.inference.classify_waves` (`plan_batches`, `torch.inference_mode`)
+classifies clips whose durations follow `bench.lengths`. Variants: float32, bf16 autocast, dynamic int8 quantisation
+of the Linear layers (`--quantize`), and onnxruntime on the graph `recipe.export` writes, float32 (`onnx-fp32`) and
+dynamic int8 (`onnx-int8`) (`--backend onnx`); batched by `plan_batches` (at most 8 per batch; wav2vec2-base has no
+attention mask, so only clips of equal length after the 8 s crop share one), and float32 also one clip at a time.
+Each variant gets one untimed warm-up call. onnxruntime gets as many intra-op threads as torch.
 
 Agreement of each variant with float32 (same clips): share of identical top-1 labels and the largest absolute
 difference of a class probability. The weights are random, so these figures show numerical closeness, not
@@ -34,9 +34,9 @@ from bench.report import emit_json
 from common.config import CliParser
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.components.inference import classify_waves
-from recipe.export import export_model
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import export_model
 from recipe.modeling.configuration_ser import clean_encoder_config
-from recipe.predict import load_model
 
 VARIANTS = ("fp32", "bf16", "fp16", "int8", "onnx-fp32", "onnx-int8")
 

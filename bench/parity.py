@@ -9,13 +9,14 @@ Prints a Markdown table: runs, seeds, accuracy, UAR and macro-F1 (mean ± sample
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
+from common.cli import UserError, run_cli
+from common.config import CliParser
 from common.tables import markdown_table
 
 
@@ -72,17 +73,20 @@ def table(runs: list[dict[str, Any]], split: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.parity", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m bench.parity", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="recipe.train output folders, evaluated")
-    ap.add_argument("--split", default="test")
+    ap.add_argument("--split", default="test", help="split of eval_results.json to compare")
     args = ap.parse_args(argv)
-    try:
-        runs = [read_run(Path(folder), args.split) for folder in args.runs]
-    except (OSError, KeyError, json.JSONDecodeError) as err:
-        print(f"bench.parity: {err}", file=sys.stderr)
-        return 2
-    print(table(runs, args.split))
-    return 0
+
+    def parity() -> int:
+        try:
+            runs = [read_run(Path(folder), args.split) for folder in args.runs]
+        except (OSError, KeyError, json.JSONDecodeError) as err:
+            raise UserError(f"{type(err).__name__}: {err}") from None
+        print(table(runs, args.split))
+        return 0
+
+    return run_cli("bench.parity", parity)
 
 
 if __name__ == "__main__":

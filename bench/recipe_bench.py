@@ -9,12 +9,11 @@ included; after = saving the model and the records); start-up = the process's wa
 (interpreter, imports, config). The Trainer's logged `eval_runtime` of the kept checkpoint is what a second
 validation pass after training would cost; the recipe reuses those logged metrics instead.
 
-    python -m bench.recipe_bench --model tiny|base [--precision auto] [--train-clips N] [--eval-clips N] [--out f]
+    python -m bench.recipe_bench --model tiny|base [--precision auto] [--train_clips N] [--eval_clips N] [--out f]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -28,6 +27,7 @@ import yaml
 
 from bench.lengths import quantile_lengths, synthetic_wave
 from bench.report import emit_json
+from common.config import CliParser
 
 REPO = Path(__file__).resolve().parents[1]
 # (train clips, validation clips, batch size, gradient accumulation) per model
@@ -141,11 +141,11 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: JSON to stdout or --out."""
-    ap = argparse.ArgumentParser(prog="python -m bench.recipe_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", choices=tuple(SIZES), required=True)
-    ap.add_argument("--precision", default="auto")
-    ap.add_argument("--train-clips", type=int, default=None)
-    ap.add_argument("--eval-clips", type=int, default=None)
+    ap = CliParser(prog="python -m bench.recipe_bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=tuple(SIZES), required=True, help="model size to run")
+    ap.add_argument("--precision", default="auto", help="recipe.precision of the run")
+    ap.add_argument("--train_clips", type=int, default=None, help="training clips (default: the size's)")
+    ap.add_argument("--eval_clips", type=int, default=None, help="evaluation clips (default: the size's)")
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the training process")
     ap.add_argument("--out", help="write the JSON result here instead of stdout")
     args = ap.parse_args(argv)

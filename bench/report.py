@@ -482,18 +482,26 @@ def write_tables(results: dict[str, Any], results_path: str, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.report [RESULTS] [--out FILE]`: the Markdown tables of a results.json, printed or written."""
-    import argparse
+    from common.cli import UserError, run_cli
+    from common.config import CliParser
 
-    ap = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
-    ap.add_argument("results", nargs="?", default="bench/results.json")
+    ap = CliParser(prog="python -m bench.report", description=main.__doc__)
+    ap.add_argument("results", nargs="?", default="bench/results.json", help="results.json of python -m bench")
     ap.add_argument("--out", help="write the tables here (between the bench-tables markers if the file has them)")
     args = ap.parse_args(argv)
-    results = json.loads(Path(args.results).read_text())
-    if args.out:
-        write_tables(results, args.results, Path(args.out))
-    else:
-        print(markdown_tables(results))
-    return 0
+
+    def tables() -> int:
+        try:
+            results = json.loads(Path(args.results).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{args.results}: cannot read the results ({err})") from None
+        if args.out:
+            write_tables(results, args.results, Path(args.out))
+        else:
+            print(markdown_tables(results))
+        return 0
+
+    return run_cli("bench.report", tables)
 
 
 if __name__ == "__main__":

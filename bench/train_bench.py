@@ -1,8 +1,9 @@
 """Training throughput of the recipe's own training path, fast versus naive, for one model and one mode.
 
-Everything that runs is the recipe's code: the model and feature extractor from `recipe.train.build_model`,
-`TrainingArguments` from `recipe.components.config.build_training_arguments` (configs/recipe.yaml for wav2vec2-base,
-configs/demo.yaml for the tiny model), the `AudioClassificationCollator`, and `SERTrainer.train()` (mixup,
+Everything that runs is the recipe's code: the Trainer from `recipe.components.assembly.build_trainer` (the one
+`recipe.train` uses, so model, collator, callbacks and loss options are the training run's), `TrainingArguments`
+from `recipe.components.config.build_training_arguments` (configs/recipe.yaml for wav2vec2-base, configs/demo.yaml
+for the tiny model), the `AudioClassificationCollator`, and `SERTrainer.train()` (mixup,
 label-smoothed loss, AdamW, grad clipping, and on a GPU autocast / grad scaling / pinned memory).
 
 * ``fast``: the recipe's default, per-batch padding and ``train_sampling_strategy: group_by_length``;
@@ -48,13 +49,12 @@ from bench.report import emit_json
 from common.config import CliParser
 from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
-from recipe.components.callbacks import FreezeEncoderCallback
-from recipe.components.collator import AudioClassificationCollator
+from recipe.components.assembly import build_trainer
 from recipe.components.config import RecipeConfig, build_training_arguments, load_config
+from recipe.components.model_io import model_view
 from recipe.components.precision import precision_of
 from recipe.components.trainer import SERTrainer
 from recipe.modeling.configuration_ser import clean_encoder_config
-from recipe.train import build_model, model_view
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("tiny", "base")
@@ -90,7 +90,7 @@ def build_config(
         raise ValueError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
-    cfg.model.max_duration = MAX_DURATION_S  # the demo crops at 4 s; the benchmark compares against 8 s padding
+    cfg.model.max_duration = MAX_DURATION_S  # the demo crops at 3 s; the benchmark compares against 8 s padding
     cfg.model.gradient_checkpointing = gradient_checkpointing
     cfg.data.naive_padding = mode == "naive"
     cfg.recipe.freeze_encoder_epochs = 0  # time the main phase (encoder training); the frozen phase is cheaper
@@ -155,6 +155,20 @@ def synthetic_dataset(rows: list[int], lengths: np.ndarray, seed: int = 0) -> Da
     return Dataset.from_dict(data, features=features)
 
 
+def replay_picked_batches(
+    trainer: SERTrainer, pool: Dataset, lengths: np.ndarray, batch_size: int, count: int, warmup_count: int, seed: int
+) -> list[list[int]]:
+    """Order `pool` with the trainer's own sampler, pick the warm-up and timed batches (`pick_batches`), and make
+    the trainer replay exactly those, in that order, as synthetic clips; returns the timed batches."""
+    order = [int(i) for i in trainer._get_train_sampler(pool)]  # the sampler an epoch over `pool` would use
+    warmup, picks = pick_batches(order, lengths, batch_size, count, warmup_count=warmup_count)
+    rows = warmup + [i for batch in picks for i in batch]
+    need_length = trainer.args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
+    trainer.train_dataset = model_view(synthetic_dataset(rows, lengths, seed), need_length)
+    trainer.args.train_sampling_strategy = "sequential"  # replay exactly the batches picked above
+    return picks
+
+
 def current_rss_mb() -> float:
     """Resident set size of this process now (Linux /proc), in MiB."""
     with open("/proc/self/statm") as fh:
@@ -182,35 +196,12 @@ def run(
         args = build_training_arguments(cfg, output_dir=out)
         precision = precision_of(args)
         set_seed(seed)
-        id2label = dict(enumerate(EMOTIONS))
-        net, extractor = build_model(cfg, id2label)
-        collator = AudioClassificationCollator(
-            extractor, naive_padding=cfg.data.naive_padding, pad_to_multiple_of=cfg.data.pad_to_multiple_of
-        )
         pool_lengths = quantile_lengths(POOL_SIZE, seed=seed)
         pool = Dataset.from_dict({"length": pool_lengths.astype(np.int32)})
-        trainer = SERTrainer(
-            model=net,
-            args=args,
-            train_dataset=pool,
-            data_collator=collator,
-            processing_class=extractor,
-            callbacks=[
-                FreezeEncoderCallback(
-                    cfg.recipe.freeze_encoder_epochs, keep_feature_encoder_frozen=cfg.model.freeze_feature_encoder
-                )
-            ],
-            mixup_alpha=cfg.recipe.mixup_alpha,
-            label_smoothing=cfg.recipe.label_smoothing,
-        )
-        sampler = trainer._get_train_sampler(pool)  # the sampler an epoch over `pool` would use
-        order = [int(i) for i in sampler]
-        warmup, picks = pick_batches(order, pool_lengths, batch_size, steps * accum, warmup_count=accum)
-        rows = warmup + [i for batch in picks for i in batch]
-        need_length = args.train_sampling_strategy in ("group_by_length", "batch_rebalance")
-        trainer.train_dataset = model_view(synthetic_dataset(rows, pool_lengths, seed), need_length)
+        trainer = build_trainer(cfg, args, pool, id2label=dict(enumerate(EMOTIONS)))
+        net, extractor = trainer.model, trainer.processing_class
         sampling = args.train_sampling_strategy
-        trainer.args.train_sampling_strategy = "sequential"  # replay exactly the batches picked above
+        picks = replay_picked_batches(trainer, pool, pool_lengths, batch_size, steps * accum, accum, seed)
         timer = StepTimer(cuda)
         trainer.add_callback(timer)
 

@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from common.cli import UserError
 
-class OutputError(Exception):
+
+class OutputError(UserError):
     """The output folder cannot be written: it exists without overwrite, or another run holds its lock."""
 
 

@@ -11,11 +11,11 @@ class UserError(Exception):
     """Bad user input (a missing or malformed file, a wrong option): reported by `run_cli`, exit status 2."""
 
 
-def run_cli(prog: str, main: Callable[[], int], user_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Run `main()` and return its exit status; a UserError (or one of `user_errors`) is printed as
-    `prog: error: MESSAGE` on stderr and gives 2."""
+def run_cli(prog: str, main: Callable[[], int]) -> int:
+    """Run `main()` and return its exit status; a UserError (every error class bad input can raise is one) is
+    printed as `prog: error: MESSAGE` on stderr and gives 2."""
     try:
         return main()
-    except (UserError, *user_errors) as err:
+    except UserError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2

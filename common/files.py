@@ -25,6 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cli import UserError
+
 REASON_HIDDEN_FILE = "hidden file"
 REASON_HIDDEN_FOLDER = "hidden folder"
 REASON_BROKEN_LINK = "broken symlink"
@@ -156,11 +158,15 @@ def file_sha1(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class MissingFolderError(UserError, FileNotFoundError):
+    """A folder to walk that does not exist (or is not a folder)."""
+
+
 def walk_tree(root: str | Path) -> Walk:
-    """Walk `root` by the rule above; FileNotFoundError when it is not a folder."""
+    """Walk `root` by the rule above; MissingFolderError (a FileNotFoundError) when it is not a folder."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"folder not found: {root}")
+        raise MissingFolderError(f"folder not found: {root}")
     walker = _Walker(root)
     walker.scan(walker.root_real, root)
     return walker.result()

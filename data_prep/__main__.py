@@ -15,21 +15,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 for a user error (bad config, flag or manifest, no corpus on disk, nothing
     usable, output exists without --overwrite or is being written by another run); a bad config or flag is refused
     before any clip is decoded."""
-    from common.atomic import OutputError
-    from data_prep.config import ConfigError, parse_cli
-    from data_prep.corpora.base import ManifestError
-    from data_prep.prepare import NoCorpusError, NothingUsableError, prepare
+    from data_prep.config import parse_cli
+    from data_prep.prepare import prepare
 
     def run() -> int:
         cfg, args = parse_cli(sys.argv[1:] if argv is None else list(argv))
         prepare(cfg, overwrite=args.overwrite)
         return 0
 
-    return run_cli(
-        "data_prep",
-        run,
-        (ConfigError, FileNotFoundError, ManifestError, NoCorpusError, NothingUsableError, OutputError),
-    )
+    return run_cli("data_prep", run)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from common.cli import UserError
+
 # File suffixes we try to decode (lower case). Everything libsndfile reads, plus compressed formats
 # that only the librosa/audioread fallback (with an ffmpeg/gstreamer backend) can open.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
@@ -45,6 +47,11 @@ _FALLBACK_ONLY: frozenset[str] = frozenset({".m4a", ".aac", ".mp4", ".wma", ".we
 # Peak amplitude at or below which a clip counts as silent (-80 dBFS, under one 16-bit LSB step x3).
 SILENCE_PEAK = 1e-4
 
+# Largest |sample| accepted. Decoders give full scale as 1.0 (integer formats cannot exceed it); float files may carry
+# overs above full scale, so the bound leaves +36 dBFS of headroom (64 = 2**6). A float file beyond it is not scaled
+# audio (e.g. peaks near 1e37): its squares overflow float32 and its features and gradients become NaN.
+MAX_ABS_AMPLITUDE = 64.0
+
 # A WAV data chunk may claim this many bytes (or 1 %) more than the file holds before we call it truncated.
 TRUNCATION_TOLERANCE_BYTES = 64
 
@@ -60,6 +67,7 @@ REASON_SILENT = "all silent"
 REASON_NO_SIGNAL = "no signal"
 REASON_CHANNELS_CANCEL = "channels cancel"
 REASON_NON_FINITE = "NaN/inf samples"
+REASON_AMPLITUDE = "amplitude out of range"
 
 # Magic numbers of the containers we know, used to tell "corrupt audio" from "not audio at all".
 _MAGIC = (
@@ -80,7 +88,7 @@ _MAGIC = (
 )
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """A file that cannot be used as a training clip; `.reason` is a short canonical category."""
 
     def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
@@ -166,12 +174,6 @@ def _decode_error(path: Path, exc: Exception) -> AudioError:
     return AudioError(path, reason, f"{type(exc).__name__}: {exc}".strip()[:200])
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a file as (frames, channels) float32 and its sample rate; raise AudioError when unreadable."""
-    wave, sr, _ = read_window(path, None)
-    return wave, sr
-
-
 def read_window(path: str | Path, max_duration: float | None) -> tuple[np.ndarray, int, int]:
     """Read the centre `max_duration` seconds (all of it for None) as (frames, channels) float32, with the sample
     rate and the file's total frame count. libsndfile formats are read by seeking to the window, so memory is
@@ -216,6 +218,19 @@ def _mono(path: Path, data: np.ndarray) -> np.ndarray:
     return wave
 
 
+def check_samples(path: str | Path, data: np.ndarray) -> None:
+    """AudioError unless every sample is finite and within ±MAX_ABS_AMPLITUDE: the one sample check of training data
+    (data_prep) and of inference input (recipe.predict, recipe.app), both through `load_clip`."""
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise AudioError(path, REASON_NON_FINITE, f"{int((~finite).sum())} non-finite samples")
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak > MAX_ABS_AMPLITUDE:
+        raise AudioError(
+            path, REASON_AMPLITUDE, f"peak |sample| {peak:.3g} > {MAX_ABS_AMPLITUDE:g} (full scale is 1.0)"
+        )
+
+
 def load_clip(
     path: str | Path,
     target_sr: int = 16000,
@@ -226,8 +241,7 @@ def load_clip(
     data, sr, total = read_window(path, max_duration)
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(path, REASON_ZERO_LENGTH, "no samples")
-    if not np.isfinite(data).all():
-        raise AudioError(path, REASON_NON_FINITE, f"{int((~np.isfinite(data)).sum())} non-finite samples")
+    check_samples(path, data)
     duration = total / sr
     if duration < min_duration:
         raise AudioError(path, REASON_TOO_SHORT, f"{duration:.3f} s < {min_duration} s")
@@ -256,6 +270,7 @@ def load_audio(
 
     Raises AudioError for unreadable, empty, truncated or non-audio files, zero-length or too-short
     clips (< `min_duration` s, judged on the whole file), and, judged on the kept window: all-silent clips,
-    constant (DC) clips, stereo clips whose channels cancel, and clips holding NaN/inf samples.
+    constant (DC) clips, stereo clips whose channels cancel, and clips holding NaN/inf samples or samples beyond
+    ±MAX_ABS_AMPLITUDE (`check_samples`).
     """
     return load_clip(path, target_sr, max_duration, min_duration)[0]

@@ -4,8 +4,9 @@ A 1-hour 48 kHz stereo WAV is 1.4 GB as float32 at its native rate, 230 MB even 
 `block_s` seconds at a time with `soundfile.blocks` (starting at a frame offset, so a span in the middle of a file
 costs only that span), mixes each block down to mono and resamples it with `soxr.ResampleStream`, which carries the
 filter state from block to block. The file-level checks of `data_prep.audio.load_clip` (missing, empty, truncated,
-unreadable, NaN/inf, all silent, constant, channels that cancel) give the same `AudioError` reasons here; the silence
-checks need the whole signal, so `SignalStats` gathers it block by block and `SignalStats.check` judges at the end.
+unreadable, NaN/inf or out-of-range samples, all silent, constant, channels that cancel) give the same `AudioError`
+reasons here; the silence checks need the whole signal, so `SignalStats` gathers it block by block and
+`SignalStats.check` judges at the end.
 
 Formats libsndfile cannot read (m4a, aac, mp4, wma, webm) go through the librosa/audioread fallback, which decodes
 the whole file at once.
@@ -25,7 +26,6 @@ from .audio import (
     _FALLBACK_ONLY,
     REASON_CHANNELS_CANCEL,
     REASON_NO_SIGNAL,
-    REASON_NON_FINITE,
     REASON_SILENT,
     REASON_TOO_SHORT,
     REASON_ZERO_LENGTH,
@@ -35,6 +35,7 @@ from .audio import (
     _decode_error,
     _decode_fallback,
     _fs_path,
+    check_samples,
 )
 
 BLOCK_SECONDS = 20.0  # 20 s of 48 kHz stereo: 7.7 MB of float32 per block
@@ -125,7 +126,8 @@ def iter_blocks(
     stats: SignalStats | None = None,
 ) -> Iterator[np.ndarray]:
     """Float32 mono blocks at `target_sr` of the span [start_s, end_s) (to the end for None), `block_s` seconds of
-    the file at a time. AudioError for NaN/inf samples (on the first block holding one) or a read error."""
+    the file at a time. AudioError for NaN/inf or out-of-range samples (on the first block holding one) or a read
+    error."""
     start = max(0, int(round(start_s * info.samplerate)))
     stop = info.frames if end_s is None else min(info.frames, int(round(end_s * info.samplerate)))
     block = max(1, int(block_s * info.samplerate))
@@ -133,8 +135,7 @@ def iter_blocks(
     try:
         raws = _raw_blocks(info, start, stop, block)
         for raw in raws:
-            if not np.isfinite(raw).all():
-                raise AudioError(info.path, REASON_NON_FINITE, f"{int((~np.isfinite(raw)).sum())} non-finite samples")
+            check_samples(info.path, raw)  # NaN/inf, or beyond the amplitude bound: the file is refused
             mono = raw[:, 0] if raw.shape[1] == 1 else raw.mean(axis=1, dtype=np.float32)
             if stats is not None:
                 stats.update(raw, mono)

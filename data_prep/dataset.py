@@ -9,9 +9,10 @@ from pathlib import Path
 
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+from datasets.exceptions import DatasetGenerationError
 
 from common.cli import UserError
-from data_prep.decode import decoded_rows
+from data_prep.decode import DecodeWorkerError, decoded_rows
 from data_prep.labels import EMOTIONS
 
 # The columns every prepared split has (docs/data.md). `audio` is a plain float32 list, not datasets.Audio
@@ -67,6 +68,10 @@ def decode_to_dataset(
             },
         )
         return rows.cast(_WORK_FEATURES, batch_size=64)
+    except DatasetGenerationError as err:  # datasets wraps what the generator raised; a dead worker is ours to say
+        if isinstance(err.__cause__, DecodeWorkerError):
+            raise err.__cause__ from None
+        raise
     finally:
         datasets.enable_progress_bars()
 

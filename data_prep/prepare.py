@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import atomic_output, work_dir
+from common.cli import UserError
 from common.names import display_path, is_lossless_text, raw_name_b64
 from data_prep.config import CorpusSpec, PrepareConfig
 from data_prep.corpora import ScanResult, Skipped, Utterance, get_adapter
@@ -30,11 +31,11 @@ UNBALANCED_SPLIT = "train_unbalanced"  # with keep_unbalanced: the train split a
 FOLDS_FILE = "folds.json"  # with folds >= 2: speaker -> fold for k-fold cross-validation
 
 
-class NoCorpusError(RuntimeError):
+class NoCorpusError(UserError, RuntimeError):
     """None of the configured corpora is on disk; the message says what to download and where."""
 
 
-class NothingUsableError(RuntimeError):
+class NothingUsableError(UserError, RuntimeError):
     """The corpora are on disk but no clip could be kept; the message gives the skip reasons and what to fix."""
 
 

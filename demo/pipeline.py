@@ -9,12 +9,18 @@ The clip is the first one of the held-out test split (read from the run's prepar
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
+from common.cli import UserError, run_cli
 from common.config import CliParser
-from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from data_prep.audio import AUDIO_EXTENSIONS, load_audio
+
+
+class DemoInputError(UserError, FileNotFoundError):
+    """No trained model or no audio where the demo looks (one line, exit 2)."""
 
 
 def pick_clip(model_dir: Path, corpus: Path) -> tuple[Path, str]:
@@ -31,7 +37,7 @@ def pick_clip(model_dir: Path, corpus: Path) -> tuple[Path, str]:
                     return Path(path), "first clip of the held-out test split"
     files = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     if not files:
-        raise FileNotFoundError(f"{corpus}: no audio files found ({', '.join(AUDIO_EXTENSIONS[:4])}, ...)")
+        raise DemoInputError(f"{corpus}: no audio files found ({', '.join(AUDIO_EXTENSIONS[:4])}, ...)")
     return files[0], f"first audio file under {corpus}"
 
 
@@ -41,16 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", required=True, help="raw demo corpus folder (make demo: outputs/demo/corpus)")
     ap.add_argument("--top_k", type=int, default=3, help="labels shown per clip")
     args = ap.parse_args(argv)
+    return run_cli("demo.pipeline", lambda: _show(args))
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Classify one clip with `pipeline()`, then list the run's results and files."""
     model_dir, corpus = Path(args.model), Path(args.corpus)
     if not (model_dir / "config.json").is_file():
-        print(f"demo.pipeline: {model_dir}: no trained model (config.json missing)", file=sys.stderr)
-        return 2
-    try:
-        clip, origin = pick_clip(model_dir, corpus)
-        wave = load_audio(clip, max_duration=None)
-    except (FileNotFoundError, AudioError) as err:
-        print(f"demo.pipeline: {err}", file=sys.stderr)
-        return 2
+        raise DemoInputError(f"{model_dir}: no trained model (config.json missing)")
+    clip, origin = pick_clip(model_dir, corpus)
+    wave = load_audio(clip, max_duration=None)  # AudioError is a UserError
 
     import torch
     from transformers import pipeline
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from recipe.components.precision import choose_precision, probe_hardware
 
     precision = choose_precision("auto", probe_hardware("cpu"))
-    classifier = pipeline("audio-classification", model=str(model_dir), device="cpu")
+    classifier = pipeline("audio-classification", model=str(model_dir), device="cpu", trust_remote_code=False)
     with autocast(torch.device("cpu"), precision.name):
         predictions = classifier({"raw": wave, "sampling_rate": 16000}, top_k=args.top_k)
     true_label = clip.parent.name  # the demo corpus layout: <emotion>/<speaker>_<emotion>_<idx>.wav

@@ -3,11 +3,11 @@ run's files (and an ablation_results.json of `python -m recipe.experiments`)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
+from common.cli import run_cli
 from common.config import CliParser
-from model_card.render import TEMPLATE_PATH, CardInputError, write_card
+from model_card.render import TEMPLATE_PATH, write_card
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,13 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="ablation_results.json (recipe.experiments): adds the Techniques & impact section",
     )
     args = parser.parse_args(argv)
-    try:
-        path = write_card(args.model, args.data, args.template, args.ablation)
-    except CardInputError as err:
-        print(f"model_card: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+
+    def card() -> int:
+        print(f"wrote {write_card(args.model, args.data, args.template, args.ablation)}")
+        return 0
+
+    return run_cli("model_card", card)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
 from common import log_history
+from common.cli import UserError
 from common.tables import markdown_table
 from model_card import formatting as fmt
 
@@ -54,7 +55,7 @@ REGULARISER_PATTERN = re.compile(
 )
 
 
-class CardInputError(ValueError):
+class CardInputError(UserError, ValueError):
     """A run file the card needs is missing or malformed; names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str):

@@ -6,8 +6,8 @@ A Gradio page: an audio input (file upload or microphone), the class probabiliti
 and, for recordings longer than the extractor's `max_duration`, an emotion timeline: the speech found by the voice
 activity detector, each segment classified (`python -m recipe.predict --segment vad`), drawn as a chart and listed in
 a table, with the CSV / JSON / VTT files to download; the overall answer is the segments' length-weighted mean. It
-calls `recipe.predict.predict_files`, the function behind the CLI, so decoding, segmentation and batching are the
-same. Unreadable audio shows its reason in the page (`gr.Error`).
+calls `recipe.components.prediction.predict_files`, the function behind the CLI, so decoding, segmentation and
+batching are the same. Unreadable audio shows its reason in the page (`gr.Error`).
 
 API, for `gradio_client`: `classify` takes an audio file and returns the label confidences (a long file: its 8 s
 windows averaged, as `predict --chunk`); `segments` returns `predict --segment vad --json`'s record of the file::
@@ -19,6 +19,7 @@ windows averaged, as `predict --chunk`); `segments` returns `predict --segment v
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -29,16 +30,18 @@ import gradio as gr
 import pandas as pd
 from transformers.utils import logging as hf_logging
 
+from common.cli import UserError, run_cli
 from common.config import CliParser
 from data_prep.audio_stream import probe
+from recipe.components.model_io import load_model
+from recipe.components.prediction import Prediction, predict_files
 from recipe.components.segmentation import SegmentOptions
 from recipe.components.timeline import timeline_figure, write_downloads
-from recipe.predict import Prediction, load_model, predict_files
 
 TIMELINE_COLUMNS = ["start_s", "end_s", "label", "score"]
 
 
-class AudioInputError(ValueError):
+class AudioInputError(UserError, ValueError):
     """The uploaded or recorded audio cannot be classified (message: file name and reason)."""
 
 
@@ -156,11 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quantize", action="store_true", help="int8 (as in python -m recipe.predict --quantize)")
     args = ap.parse_args(argv)
     hf_logging.disable_progress_bar()
-    try:
-        model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
-    except (FileNotFoundError, OSError) as err:
-        print(f"recipe.app: {err}", file=sys.stderr)
-        return 2
+    return run_cli("recipe.app", lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Load the model (a bad folder is one line, exit 2) and serve the page until interrupted."""
+    model, extractor = load_model(args.model, "cpu" if args.quantize else None, args.quantize, args.backend)
     demo = build_demo(model, extractor, title=f"Speech emotion recognition: {Path(args.model).resolve().name}")
     demo.launch(server_name=args.host, server_port=args.port, show_error=False)
     return 0

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.cli import UserError, run_cli
+from common.config import CliParser
+from data_prep.dataset import load_prepared
 from recipe.components.metrics import classification_metrics
 from recipe.components.uncertainty import bootstrap_ci
 
@@ -31,7 +33,7 @@ METHOD = (
 )
 
 
-class BaselineError(ValueError):
+class BaselineError(UserError, ValueError):
     """Input the baseline cannot use; the message names the file and the reason."""
 
 
@@ -91,8 +93,6 @@ def score_split(clf, features: np.ndarray, dataset, n_classes: int) -> dict[str,
 
 def classical_baseline(data_dir: str | Path, splits: Sequence[str], seed: int = 0) -> dict[str, dict[str, Any]]:
     """{split: scores} of the classical baseline trained on `train` of the prepared set in `data_dir`."""
-    from recipe.evaluate import load_prepared
-
     data_dir = Path(data_dir)
     try:
         dsd = load_prepared(data_dir, ["train", *splits])
@@ -128,7 +128,7 @@ def fold_into_eval_results(model_dir: str | Path, scores: dict[str, dict[str, An
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: exit 2 with one line for unusable input."""
-    ap = argparse.ArgumentParser(prog="python -m recipe.baseline", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m recipe.baseline", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="prepared dataset folder (data_prep --output)")
     ap.add_argument("--model", help="model folder whose eval_results.json receives the scores")
     ap.add_argument("--split", default=None, help="primary split (default: eval_results.json's, else test)")
@@ -136,23 +136,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--also", nargs="*", default=None, help="further splits (default: those in eval_results.json, else validation)"
     )
     ap.add_argument("--output", help="also write the scores to this JSON file")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the logistic regression")
     args = ap.parse_args(argv)
-    try:
-        splits = [args.split or "test", *(args.also if args.also is not None else ["validation"])]
-        if args.model and (args.split is None or args.also is None):
-            path = Path(args.model) / "eval_results.json"
-            if not path.is_file():
-                raise BaselineError(f"{path}: not found; run `python -m recipe.evaluate --model {args.model}` first")
-            evaluated = list(json.loads(path.read_text()).get("splits", {}))
-            splits = [args.split] if args.split else []
-            splits += [s for s in (args.also if args.also is not None else evaluated) if s not in splits]
-        scores = classical_baseline(args.data, list(dict.fromkeys(splits)), args.seed)
-        if args.model:
-            print(f"wrote {fold_into_eval_results(args.model, scores)}")
-    except BaselineError as err:
-        print(f"recipe.baseline: {err}", file=sys.stderr)
-        return 2
+    return run_cli("recipe.baseline", lambda: _baseline(args))
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    """Fit, score, fold the scores into eval_results.json and/or --output, print one line per split."""
+    splits = [args.split or "test", *(args.also if args.also is not None else ["validation"])]
+    if args.model and (args.split is None or args.also is None):
+        path = Path(args.model) / "eval_results.json"
+        if not path.is_file():
+            raise BaselineError(f"{path}: not found; run `python -m recipe.evaluate --model {args.model}` first")
+        evaluated = list(json.loads(path.read_text()).get("splits", {}))
+        splits = [args.split] if args.split else []
+        splits += [s for s in (args.also if args.also is not None else evaluated) if s not in splits]
+    scores = classical_baseline(args.data, list(dict.fromkeys(splits)), args.seed)
+    if args.model:
+        print(f"wrote {fold_into_eval_results(args.model, scores)}")
     if args.output:
         Path(args.output).write_text(json.dumps(scores, indent=2) + "\n")
         print(f"wrote {args.output}")

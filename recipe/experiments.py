@@ -34,9 +34,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from common.cli import UserError, run_cli
+from common.config import CliParser
 from recipe.components import ablation
 from recipe.components.ablation import BASELINE, BUILTIN_VARIANTS, PROTOCOLS, UNBALANCED_SPLIT, VariantError
 from recipe.components.config import ConfigError, load_config
+from recipe.components.evaluation import evaluate_model
+from recipe.components.training import train_from_argv
 from recipe.components.uncertainty import METRICS
 
 RESULT_FILE = "run_result.json"
@@ -45,6 +49,10 @@ RESULTS_MD = "ablation_results.md"
 RESULTS_PNG = "ablation_results.png"
 FOLDS_FILE = "folds.json"
 DERIVED_MARK = "derived.json"
+
+
+class RunInputError(UserError):
+    """One run of the experiment met input it cannot use (the message names the run)."""
 
 
 @dataclass
@@ -159,7 +167,7 @@ def kfold_variant(data_dir: str, out: Path) -> Variant:
 
     folds_path = Path(data_dir) / FOLDS_FILE
     if not folds_path.is_file():
-        raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 2) for kfold")
+        raise VariantError(f"{folds_path}: not found; prepare the data with `folds: K` (K >= 3) for kfold")
     folds = json.loads(folds_path.read_text())
     k, fold_of = int(folds["k"]), folds["speakers"]
     if k < 3:
@@ -209,7 +217,7 @@ def from_scratch_overrides(cfg) -> dict[str, Any]:
     from recipe.modeling.configuration_ser import clean_encoder_config
 
     try:
-        arch = AutoConfig.from_pretrained(cfg.model.encoder, **cfg.model.encoder_config)
+        arch = AutoConfig.from_pretrained(cfg.model.encoder, **{**cfg.model.encoder_config, "trust_remote_code": False})
     except OSError as err:
         raise VariantError(
             f"from_scratch: cannot read the architecture of model.encoder {cfg.model.encoder!r} ({err})"
@@ -314,17 +322,13 @@ def train_run(run: Run, config: str, launcher: str | None) -> None:
         cmd = [*shlex.split(launcher), "-m", "recipe.train", *argv]
         rc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False).returncode
     else:
-        from recipe.train import main as train_main
-
-        rc = train_main(argv)
+        rc = train_from_argv(argv)
     if rc != 0:
         raise RuntimeError(f"{run.label}: recipe.train exited with status {rc} (output folder {run.folder})")
 
 
 def execute(run: Run, config: str, launcher: str | None, keep_checkpoints: bool) -> dict[str, Any]:
     """Train, evaluate, tidy up and record one run; returns its run_result.json content."""
-    from recipe.evaluate import evaluate_model
-
     run.folder.mkdir(parents=True, exist_ok=True)
     (run.folder / RESULT_FILE).unlink(missing_ok=True)
     train_run(run, config, launcher)
@@ -357,7 +361,7 @@ def plan(variants: list[Variant], seeds: list[int], out: Path, extra: list[str])
     for seed in seeds:
         for v in variants:
             for fold, data_dir in v.datasets:
-                folder = out / "runs" / v.name / f"seed-{seed}" / (f"fold-{fold}" if fold is not None else "")
+                folder = ablation.run_folder(out, v.name, seed, fold)
                 runs.append(Run(v, seed, fold, data_dir, folder, extra))
     return runs
 
@@ -403,7 +407,7 @@ def write_outputs(summary: dict[str, Any], out: Path, command: str, n_labels: in
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    ap = argparse.ArgumentParser(prog="python -m recipe.experiments", description=__doc__.split("\n\n")[0])
+    ap = CliParser(prog="python -m recipe.experiments", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="recipe YAML config every variant starts from")
     ap.add_argument("--data", required=True, help="prepared DatasetDict folder (data_prep --output)")
     ap.add_argument("--output", required=True, help="experiment folder OUT")
@@ -421,25 +425,34 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: exit 2 with one line for bad input, 1 when a run fails."""
+    """CLI entry point: exit 2 with one line for bad input (before or during a run), 1 when a run fails otherwise."""
     args, extra = parse_args(argv)
+    command = "python -m recipe.experiments " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    return run_cli("recipe.experiments", lambda: _experiment(args, extra, command))
+
+
+def _setup(args: argparse.Namespace, extra: list[str], out: Path) -> tuple[list[Variant], list[int]]:
+    """The variants and seeds of the experiment; every input is checked before the first run."""
+    if args.seeds < 1:
+        raise VariantError(f"--seeds must be >= 1, got {args.seeds}")
+    if not (Path(args.data) / "dataset_dict.json").is_file():
+        raise VariantError(f"{args.data}: not a prepared dataset (no dataset_dict.json)")
+    user = ablation.load_variant_file(args.variant_file) if args.variant_file else {}
+    names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(BUILTIN_VARIANTS)
+    if BASELINE not in names and any(n not in PROTOCOLS for n in names):
+        names.insert(0, BASELINE)  # deltas need it
+    out.mkdir(parents=True, exist_ok=True)
+    variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
+    base_seed = int(load_config(args.config, extra).training.get("seed", 42))
+    return variants, [base_seed + i for i in range(args.seeds)]
+
+
+def _experiment(args: argparse.Namespace, extra: list[str], command: str) -> int:
+    """Run every unfinished run, rewriting the summary after each, then print the table."""
     out = Path(args.output)
-    try:
-        if args.seeds < 1:
-            raise VariantError(f"--seeds must be >= 1, got {args.seeds}")
-        if not (Path(args.data) / "dataset_dict.json").is_file():
-            raise VariantError(f"{args.data}: not a prepared dataset (no dataset_dict.json)")
-        user = ablation.load_variant_file(args.variant_file) if args.variant_file else {}
-        names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(BUILTIN_VARIANTS)
-        if BASELINE not in names and any(n not in PROTOCOLS for n in names):
-            names.insert(0, BASELINE)  # deltas need it
-        out.mkdir(parents=True, exist_ok=True)
-        variants = resolve_variants(names, user, args.config, args.data, out, extra, explicit=bool(args.variants))
-        base_seed = int(load_config(args.config, extra).training.get("seed", 42))
-    except (VariantError, ConfigError) as err:
-        print(f"recipe.experiments: {err}", file=sys.stderr)
-        return 2
-    seeds = [base_seed + i for i in range(args.seeds)]
+    variants, seeds = _setup(args, extra, out)
     runs = plan(variants, seeds, out, extra)
     results: dict[tuple[str, int, int | None], dict[str, Any]] = {}
     todo = []
@@ -454,9 +467,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(runs) - len(todo)} already finished, {len(todo)} to run"
     )
     n_labels = len(_load_dsd(args.data)["test"].features["label"].names)
-    command = "python -m recipe.experiments " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
     t0 = time.time()
     bar = tqdm(todo, desc="experiment", unit="run", file=sys.stdout, dynamic_ncols=True)
     for run in bar:
@@ -464,9 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         tqdm.write(f"recipe.experiments: [{len(results) + 1}/{len(runs)}] {run.label} -> {run.folder}")
         try:
             result = execute(run, args.config, args.launcher, args.keep_checkpoints)
-        except (ConfigError, ValueError, FileNotFoundError) as err:
-            print(f"recipe.experiments: {run.label}: {err}", file=sys.stderr)
-            return 2
+        except (UserError, ValueError, FileNotFoundError) as err:
+            raise RunInputError(f"{run.label}: {err}") from err
         results[(run.variant.name, run.seed, run.fold)] = result
         tqdm.write(
             f"recipe.experiments: {run.label}: test "

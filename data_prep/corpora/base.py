@@ -8,6 +8,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.cli import UserError
 from common.files import REASON_HIDDEN_FILE, file_sha1, walk_tree
 from data_prep.audio import AUDIO_EXTENSIONS
 from data_prep.labels import normalise_label
@@ -52,8 +53,12 @@ class Skipped:
     detail: str = ""
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A corpus manifest (CSV) that cannot be read at all; the message names the file and what to fix."""
+
+
+class ManifestNotFoundError(UserError, FileNotFoundError):
+    """A corpus manifest (CSV) that does not exist."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ import csv as _csv
 import os
 from pathlib import Path
 
-from data_prep.corpora.base import CorpusScan, ManifestError, ScanResult
+from data_prep.corpora.base import CorpusScan, ManifestError, ManifestNotFoundError, ScanResult
 
 SOURCE = "a CSV manifest with header path,label[,speaker,language]"
 DEFAULT_LANGUAGE = "und"
@@ -61,7 +61,7 @@ def scan(
     decoding. Per-row `speaker`/`language` columns override the defaults."""
     manifest = Path(root)
     if not manifest.is_file():
-        raise FileNotFoundError(f"manifest not found: {manifest}")
+        raise ManifestNotFoundError(f"manifest not found: {manifest}")
     text, note = read_manifest_text(manifest)
     if not text.strip():
         raise ManifestError(f"{manifest}: empty file; expected a header line path,label[,speaker,language]")

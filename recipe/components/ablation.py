@@ -17,7 +17,7 @@ k-fold) or when no seed is shared.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import yaml
 
+from common.cli import UserError
 from recipe.components.uncertainty import METRICS, mean_std_ci
 
 BASELINE = "baseline"
@@ -47,8 +48,24 @@ PROTOCOLS = ("loco", "kfold")
 METRIC_NAMES = {"accuracy": "accuracy", "uar": "UAR", "macro_f1": "macro-F1"}
 
 
-class VariantError(ValueError):
+class VariantError(UserError, ValueError):
     """A variant name or a variants file that cannot be used; the message names it."""
+
+
+# A variant name is one folder name under OUT/runs: letters, digits, spaces, `_`, `.`, `+`, `-`, not starting with a dot
+# (`..` would put runs beside OUT/runs, `.x` hides them) and never a path separator.
+VARIANT_NAME = re.compile(r"\w[\w .+-]{0,99}")
+
+
+def check_variant_name(name: object, where: str) -> str:
+    """`name` as text when it can name a run folder under OUT/runs, else VariantError naming `where`."""
+    text = str(name) if isinstance(name, (str, int)) and not isinstance(name, bool) else None
+    if text is None or not VARIANT_NAME.fullmatch(text):
+        raise VariantError(
+            f"{where}: variant name {name!r} cannot name a run folder (use letters, digits, spaces, _ . + -, "
+            "not starting with a dot, at most 100 characters)"
+        )
+    return text
 
 
 def load_variant_file(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -68,10 +85,20 @@ def load_variant_file(path: str | Path) -> dict[str, dict[str, Any]]:
     for name, overrides in raw.items():
         if not isinstance(overrides, dict) or not all(isinstance(k, str) and "." in k for k in overrides):
             raise VariantError(f"{path}: variant {name!r} must map section.key names to values")
-        if str(name) in PROTOCOLS or "/" in str(name):
-            raise VariantError(f"{path}: variant name {name!r} is reserved or not a folder name")
-        out[str(name)] = dict(overrides)
+        if str(name) in PROTOCOLS:
+            raise VariantError(f"{path}: variant name {name!r} is reserved (a protocol)")
+        out[check_variant_name(name, str(path))] = dict(overrides)
     return out
+
+
+def run_folder(out: str | Path, variant: str, seed: int, fold: int | None = None) -> Path:
+    """OUT/runs/VARIANT/seed-S[/fold-K]; VariantError for a variant name that would lead anywhere else."""
+    runs = Path(out) / "runs"
+    folder = runs / check_variant_name(variant, "--variants") / f"seed-{seed}"
+    folder = folder / f"fold-{fold}" if fold is not None else folder
+    if not folder.resolve().is_relative_to(runs.resolve()) or folder.resolve() == runs.resolve():
+        raise VariantError(f"variant {variant!r}: its run folder {folder} is not inside {runs}")
+    return folder
 
 
 def as_cli_overrides(overrides: dict[str, Any]) -> list[str]:
@@ -216,8 +243,3 @@ def check_schema(results: dict[str, Any]) -> None:
                     raise ValueError(f"ablation results: {split} metrics {sorted(run[split])} of {v['name']}")
         if set(v["test"]) != set(METRICS) or any(set(s) != {"mean", "std", "ci95"} for s in v["test"].values()):
             raise ValueError(f"ablation results: test summary of {v['name']}")
-
-
-def seeds_of(runs: Sequence[dict[str, Any]]) -> list[int]:
-    """The distinct seeds of some runs, sorted."""
-    return sorted({int(r["seed"]) for r in runs})

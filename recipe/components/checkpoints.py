@@ -17,25 +17,64 @@ from pathlib import Path
 CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
 
 
+# safetensors' own reader refuses headers above 100 MB (MAX_HEADER_SIZE in the safetensors crate).
+MAX_HEADER_BYTES = 100_000_000
+
+
 def safetensors_problem(path: Path) -> str | None:
-    """Why a .safetensors file is unusable (cut short, bad header), or None when its size matches its header."""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            return f"{path.name}: truncated ({size} bytes, no header)"
-        header_len = struct.unpack("<Q", head)[0]
-        if 8 + header_len > size:
-            return f"{path.name}: truncated (header of {header_len} bytes, file holds {size})"
-        try:
-            header = json.loads(fh.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return f"{path.name}: damaged header (not JSON)"
-    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
-    expected = 8 + header_len + max(ends, default=0)
+    """Why a .safetensors file is unusable (cut short, bad header), or None when its size matches its header.
+
+    Any header that is not the format's shape (a JSON object of {"dtype": str, "shape": [int], "data_offsets":
+    [begin, end]} entries beside an optional "__metadata__") is reported as damaged, never raised."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return f"{path.name}: truncated ({size} bytes, no header)"
+            header_len = struct.unpack("<Q", head)[0]
+            if header_len > MAX_HEADER_BYTES:
+                return f"{path.name}: damaged header (claims {header_len} bytes, the format allows {MAX_HEADER_BYTES})"
+            if 8 + header_len > size:
+                return f"{path.name}: truncated (header of {header_len} bytes, file holds {size})"
+            raw = fh.read(header_len)
+    except OSError as err:
+        return f"{path.name}: unreadable ({err.strerror or err})"
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSONDecodeError, over-long integers
+        return f"{path.name}: damaged header (not JSON)"
+    end = _tensor_data_end(header)
+    if isinstance(end, str):
+        return f"{path.name}: damaged header ({end})"
+    expected = 8 + header_len + end
     if size < expected:
         return f"{path.name}: truncated ({size} of {expected} bytes)"
     return None
+
+
+def _tensor_data_end(header: object) -> int | str:
+    """The largest end offset of the header's tensors, or what is wrong with the header's shape."""
+    if not isinstance(header, dict):
+        return f"a JSON {type(header).__name__}, not an object"
+    end = 0
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            return f"entry {key!r} is not an object"
+        offsets = entry.get("data_offsets")
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+            and offsets[0] <= offsets[1]
+        ):
+            return f"entry {key!r}: data_offsets {offsets!r} is not [begin, end] with 0 <= begin <= end"
+        if not isinstance(entry.get("dtype"), str) or not isinstance(entry.get("shape"), list):
+            return f"entry {key!r}: no dtype string or shape list"
+        end = max(end, offsets[1])
+    return end
 
 
 def torch_file_problem(path: Path) -> str | None:
@@ -43,7 +82,7 @@ def torch_file_problem(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             archive.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
         return f"{path.name}: truncated or damaged ({err})"
     return None
 
@@ -55,8 +94,8 @@ def checkpoint_problem(folder: Path) -> str | None:
         return "trainer_state.json missing (the save was cut short)"
     try:
         json.loads(state.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"trainer_state.json: not valid JSON ({err})"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        return f"trainer_state.json: not valid JSON ({type(err).__name__}: {str(err)[:100]})"
     weights = sorted(folder.glob("*.safetensors"))
     if not weights and not (folder / "pytorch_model.bin").is_file():
         return "model.safetensors missing"

@@ -31,7 +31,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
     if not (path / "config.json").is_file():
         raise ModelFolderError(f"{path}: not a model folder (no config.json; expected recipe.train's --output_dir)")
     with model_load_errors(path):  # config.json alone: cheap, and catches a folder of another kind before any work
-        AutoConfig.from_pretrained(str(path))
+        AutoConfig.from_pretrained(str(path), trust_remote_code=False)
     return path
 
 
@@ -136,8 +136,28 @@ class OnnxModel:
         return self.session.run(["logits"], feed)[0]
 
 
+def check_exported_graph(onnx_path: str | Path) -> None:
+    """ModelFolderError when the export_info.json beside `onnx_path` does not list it: a graph left over from an
+    earlier export (e.g. another model's int8 graph) is never run as if it were this export's."""
+    path = Path(onnx_path)
+    info_path = path.parent / "export_info.json"
+    if not info_path.is_file():
+        return
+    try:
+        listed = json.loads(info_path.read_text(encoding="utf-8")).get("files", [])
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as err:
+        raise ModelFolderError(f"{info_path}: unreadable ({type(err).__name__})") from err
+    if path.name not in listed:
+        raise ModelFolderError(
+            f"{path}: not listed in {info_path.name} (left from an earlier export); export again with "
+            f"python -m recipe.export{' --quantize int8' if 'int8' in path.name else ''}"
+        )
+
+
 def load_onnx_model(onnx_path: str | Path, threads: int | None = None) -> OnnxModel:
-    """`OnnxModel` for `onnx_path`, with the config.json written beside it by `recipe.export`."""
+    """`OnnxModel` for `onnx_path`, with the config.json written beside it by `recipe.export` (a graph that the
+    folder's export_info.json does not list is refused: `check_exported_graph`)."""
+    check_exported_graph(onnx_path)
     config_path = Path(onnx_path).parent / "config.json"
     raw = json.loads(config_path.read_text())
     config = PretrainedConfig(id2label={int(k): v for k, v in raw["id2label"].items()}, label2id=raw["label2id"])

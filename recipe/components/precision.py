@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .config import AUTO, ConfigError
+from common.config import AUTO, ConfigError
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # /proc/cpuinfo flags of native bf16 arithmetic on x86: AVX512-BF16 (Cooper Lake, Zen 4+) and AMX-BF16 (Sapphire

@@ -83,12 +83,76 @@ def _construct_tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> 
 _TagKeepingLoader.add_multi_constructor("!", _construct_tagged)
 
 
-def parse_hyperparams(text: str, where: str) -> dict[str, Any]:
-    """The top-level mapping of a HyperPyYAML file, tags kept as `Tagged` (nothing imported or run)."""
+# Bounds on an untrusted hyperparams.yaml: SpeechBrain's own files are a few kB with a few hundred nodes. YAML aliases
+# share a node, so a 429-byte file of 7 alias levels (x8 each) stands for 2 million strings, about 11 MB once
+# anything walks or prints it; the expanded node count (each alias counted as often as it is used) is bounded.
+MAX_HYPERPARAMS_BYTES = 1_000_000
+MAX_EXPANDED_NODES = 100_000
+
+
+def expanded_nodes(node: yaml.Node, where: str, limit: int = MAX_EXPANDED_NODES) -> int:
+    """How many nodes the composed YAML tree stands for with every alias expanded; SpeechBrainFormatError beyond
+    `limit` or for a node that contains itself. Each shared node is sized once (memoised), so this is linear in
+    the file however large the expansion."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(current: yaml.Node) -> int:
+        key = id(current)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise SpeechBrainFormatError(f"{where}: a YAML alias refers to a node that contains it")
+        open_nodes.add(key)
+        total = 1
+        if isinstance(current, yaml.SequenceNode):
+            total += sum(size(child) for child in current.value)
+        elif isinstance(current, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in current.value)
+        open_nodes.discard(key)
+        if total > limit:
+            raise SpeechBrainFormatError(
+                f"{where}: expands to more than {limit} YAML nodes through its aliases (a SpeechBrain "
+                "hyperparams.yaml has a few hundred); refusing to read it"
+            )
+        sizes[key] = total
+        return total
+
     try:
-        data = yaml.load(text, Loader=_TagKeepingLoader)  # a SafeLoader subclass: builds no Python objects
+        return size(node)
+    except RecursionError:
+        raise SpeechBrainFormatError(f"{where}: nested too deeply to read") from None
+
+
+def read_hyperparams(path: Path, where: str) -> str:
+    """The text of a hyperparams.yaml, refused unread when larger than MAX_HYPERPARAMS_BYTES."""
+    size = path.stat().st_size
+    if size > MAX_HYPERPARAMS_BYTES:
+        raise SpeechBrainFormatError(f"{where}: {size} bytes, more than {MAX_HYPERPARAMS_BYTES}; not hyperparameters")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SpeechBrainFormatError(f"{where}: not UTF-8 text ({err})") from None
+
+
+def parse_hyperparams(text: str, where: str) -> dict[str, Any]:
+    """The top-level mapping of a HyperPyYAML file, tags kept as `Tagged` (nothing imported or run); files over
+    MAX_HYPERPARAMS_BYTES or expanding past MAX_EXPANDED_NODES are refused before anything is built."""
+    if len(text) > MAX_HYPERPARAMS_BYTES:
+        raise SpeechBrainFormatError(f"{where}: {len(text)} characters, more than {MAX_HYPERPARAMS_BYTES}")
+    loader = _TagKeepingLoader(text)  # a SafeLoader subclass: builds no Python objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpeechBrainFormatError(f"{where}: expected a mapping at the top level")
+        expanded_nodes(node, where)
+        data = loader.construct_document(node)
     except yaml.YAMLError as err:
         raise SpeechBrainFormatError(f"{where}: not valid YAML ({err})") from None
+    except RecursionError:
+        raise SpeechBrainFormatError(f"{where}: nested too deeply to read") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise SpeechBrainFormatError(f"{where}: expected a mapping at the top level")
     return data
@@ -221,7 +285,7 @@ def _architecture(source: str, repo: str, overrides: dict[str, Any], hub_kwargs:
     if Path(repo).is_dir() and local.is_dir():
         source = str(local)
     config_kwargs = {k: v for k, v in hub_kwargs.items() if k in ("cache_dir", "token", "local_files_only")}
-    config = AutoConfig.from_pretrained(source, **config_kwargs, **overrides)
+    config = AutoConfig.from_pretrained(source, **config_kwargs, **{**overrides, "trust_remote_code": False})
     if config.model_type not in ENCODER_CLASSES:
         raise SpeechBrainFormatError(
             f"{repo}: {HYPERPARAMS_FILE}'s encoder source {source} is a {config.model_type!r} model, "
@@ -241,7 +305,7 @@ def read_speechbrain_encoder(
     if hyperparams_path is None:
         return None
     where = f"{name_or_path}/{HYPERPARAMS_FILE}"
-    hparams = parse_hyperparams(hyperparams_path.read_text(encoding="utf-8"), where)
+    hparams = parse_hyperparams(read_hyperparams(hyperparams_path, where), where)
     found = find_encoder(hparams)
     if found is None:
         return None  # a SpeechBrain repo without a Hugging Face encoder: nothing this reader can load

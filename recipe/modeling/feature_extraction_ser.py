@@ -25,6 +25,15 @@ def centre_crop(wave: np.ndarray, max_samples: int) -> np.ndarray:
     return wave[..., start : start + max_samples]
 
 
+def normalise(wave: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance (Wav2Vec2FeatureExtractor's formula, epsilon 1e-7) computed in float64: in float32
+    the variance of a clip with peaks above about 1e19 overflows to inf and every feature becomes 0 or NaN. Each
+    result is at most sqrt(len(wave)) in magnitude, so it always fits float32 again. Costs 1.2 ms instead of 0.6 ms
+    per 8 s clip (`timeit` on 128 000 samples)."""
+    wave64 = np.asarray(wave, dtype=np.float64)
+    return ((wave64 - wave64.mean()) / np.sqrt(wave64.var() + 1e-7)).astype(np.float32)
+
+
 def encoder_wants_attention_mask(encoder_config: PretrainedConfig | dict[str, Any]) -> bool:
     """True for encoders with layer-norm feature encoders (wav2vec2-large-lv60, HuBERT/WavLM large, data2vec-audio),
     False for group-norm ones (wav2vec2-base, HuBERT/WavLM base) that were trained without attention masks."""
@@ -79,7 +88,7 @@ class SERFeatureExtractor(Wav2Vec2FeatureExtractor):
         `SERConfig`, or a Hub id / folder whose config is read with `AutoConfig`."""
         config = encoder_config_or_name
         if isinstance(config, str):
-            config = AutoConfig.from_pretrained(config)
+            config = AutoConfig.from_pretrained(config, trust_remote_code=False)
         return cls(return_attention_mask=encoder_wants_attention_mask(config), max_duration=max_duration)
 
     @property
@@ -132,7 +141,7 @@ class SERFeatureExtractor(Wav2Vec2FeatureExtractor):
                 raise ValueError(f"Only mono audio is supported, got a clip of shape {wave.shape}")
             wave = self.crop(wave)
             if self.do_normalize:
-                wave = self.zero_mean_unit_var_norm([wave], attention_mask=None, padding_value=self.padding_value)[0]
+                wave = normalise(wave)
             prepared.append(wave.astype(np.float32, copy=False))
 
         padded = self.pad(

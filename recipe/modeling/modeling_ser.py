@@ -425,7 +425,9 @@ def _read_transformers_encoder(
     stripping). A SUPERB-style `*ForSequenceClassification` with `use_weighted_layer_sum` is loaded whole when the
     caller wants its `layer_weights`; otherwise only the bare encoder is, and the task head shows up as unexpected.
     """
-    source_config = AutoConfig.from_pretrained(name_or_path, **hub_kwargs, **encoder_overrides)
+    source_config = AutoConfig.from_pretrained(
+        name_or_path, **hub_kwargs, **{**encoder_overrides, "trust_remote_code": False}
+    )
     model_type = source_config.model_type
     if model_type not in ENCODER_CLASSES:
         raise ValueError(

@@ -96,7 +96,7 @@ def test_predict_and_data_prep_share_the_walk(tmp_path: Path) -> None:
     fc.write_clip(tmp_path / "sad" / "a.wav")
     (tmp_path / "happy").mkdir()
     (tmp_path / "happy" / "more_sad").symlink_to("../sad")
-    from recipe.predict import find_audio_files
+    from recipe.components.prediction import find_audio_files
 
     files, errors = find_audio_files([tmp_path])
     assert (

@@ -14,7 +14,7 @@ import pytest
 from data_prep.dataset import PreparedDataError
 from model_card.__main__ import main as card_main
 from model_card.render import render_card
-from recipe.evaluate import evaluate_model
+from recipe.components.evaluation import evaluate_model
 from recipe.evaluate import main as evaluate_main
 from tests.support.card_checks import check_card, parse_tables
 from tests.support.train_helpers import REPO, tiny_config, write_config

@@ -21,9 +21,9 @@ import soundfile as sf
 
 from demo.recording import make_recording
 from recipe.app import AudioInputError, classify_file, segment_file, timeline_frame
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import synthetic_waves
 from recipe.components.timeline import timeline_figure, write_downloads
-from recipe.export import synthetic_waves
-from recipe.predict import load_model
 from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 import recipe.train as train
+from recipe.components import assembly, training
 from recipe.components.config import (
     ConfigError,
     build_training_arguments,
@@ -277,8 +278,8 @@ def test_train_cli_refuses_before_any_work(tmp_path, monkeypatch, capsys, yaml_t
     def must_not_run(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(train, "build_model", must_not_run)
-    monkeypatch.setattr(train, "load_prepared", must_not_run)
+    monkeypatch.setattr(assembly, "build_model", must_not_run)
+    monkeypatch.setattr(training, "load_prepared", must_not_run)
     config = tmp_path / "c.yaml"
     config.write_text(yaml_text)
     out = tmp_path / "out"

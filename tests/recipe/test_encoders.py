@@ -312,7 +312,7 @@ def test_from_scratch_partial_encoder_config_is_completed() -> None:
 
 def test_build_model_from_scratch_with_partial_config(tmp_path: Path) -> None:
     from recipe.components.config import load_config
-    from recipe.train import build_model
+    from recipe.components.model_io import build_model
 
     overrides = {"model_type": "wav2vec2", "layerdrop": 0.0, **tiny_encoder_overrides()}
     del overrides["hidden_size"], overrides["intermediate_size"]  # left to the architecture's defaults

@@ -195,7 +195,7 @@ def test_predict_probabilities_returns_rows_in_dataset_order():
     """Batches are formed in length order; the probabilities must come back in the dataset's row order."""
     from datasets import Dataset
 
-    from recipe.evaluate import predict_probabilities
+    from recipe.components.evaluation import predict_probabilities
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 6, size=11)

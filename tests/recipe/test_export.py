@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 
 from recipe.components.inference import classify_waves
-from recipe.export import export_model, synthetic_waves
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import export_model, synthetic_waves
 from recipe.export import main as export_main
-from recipe.predict import load_model
 from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 from tests.support.train_helpers import make_dataset

@@ -13,8 +13,9 @@ import soundfile as sf
 import torch
 
 from recipe.components.inference import batch_probabilities, plan_batches
-from recipe.export import synthetic_waves
-from recipe.predict import build_parser, load_model, main
+from recipe.components.model_io import load_model
+from recipe.components.onnx_export import synthetic_waves
+from recipe.predict import build_parser, main
 from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000

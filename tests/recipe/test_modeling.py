@@ -224,7 +224,9 @@ def test_freezing_stops_gradients(tmp_path: Path, arch: str) -> None:
     model = _tiny_model(tmp_path, arch=arch, mask_time_prob=0.0, layerdrop=0.0)
     cnn = [n for n, _ in model.named_parameters() if n.startswith("encoder.feature_extractor.")]
     encoder = [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
-    head = [n for n, _ in model.named_parameters() if not n.startswith("encoder.")]
+    # The attention score's output bias adds the same amount to every frame's score; the softmax over time ignores
+    # it, so its true gradient is 0 (any value seen is rounding noise) and it is left out of the "gets gradient" check.
+    head = [n for n, _ in model.named_parameters() if not n.startswith("encoder.") and n != "pooling.score.2.bias"]
     summary = model.parameter_summary()
     assert summary["total"] == summary["trainable"]
 

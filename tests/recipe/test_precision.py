@@ -202,7 +202,7 @@ def test_no_second_validation_pass_after_training(auto_run):
 
 @pytest.mark.slow
 def test_evaluate_records_its_precision(auto_run):
-    from recipe.evaluate import evaluate_model
+    from recipe.components.evaluation import evaluate_model
 
     out, data, _ = auto_run
     results = evaluate_model(out, data, split="test", also=(), write=False, device="cpu")

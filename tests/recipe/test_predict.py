@@ -11,7 +11,9 @@ import soundfile as sf
 from transformers import pipeline
 
 from data_prep.audio import load_audio
-from recipe.predict import find_audio_files, load_model, main, predict_files, window_clip
+from recipe.components.model_io import load_model
+from recipe.components.prediction import find_audio_files, predict_files, window_clip
+from recipe.predict import main
 from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000

@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from recipe.predict import classify_waves, load_model, main
+from recipe.components.inference import classify_waves
+from recipe.components.model_io import load_model
+from recipe.predict import main
 from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000
