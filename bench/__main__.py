@@ -1,6 +1,6 @@
 """`python -m bench` / `make bench`: run every measurement in its own subprocess, print a table, write results.json.
 
-    python -m bench [--quick] [--only prepare,train,infer,recipe] [--device cpu|cuda]
+    python -m bench [--quick] [--only prepare,train,infer,recipe,segment] [--device cpu|cuda]
                     [--dtype fp32,auto | fp32|fp16|bf16|auto[,...]] [--out bench/results.json]
 
 Training and inference run in fp32 and in the auto precision (`recipe.components.precision`: bf16 on CPUs with
@@ -33,7 +33,7 @@ from common.config import CliParser
 from common.hardware import hardware_info
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("prepare", "train", "infer", "recipe")
+SECTIONS = ("prepare", "train", "infer", "recipe", "segment")
 
 # (batch size, gradient accumulation, timed optimizer steps) per (model, device kind, quick). The recipe trains
 # wav2vec2-base with batch 8 x 4 accumulation steps (32 clips per AdamW step) and the demo with batch 16 x 1; on CPU
@@ -75,6 +75,10 @@ def run_module(module: str, args: list[str], timeout: float = 900) -> dict[str, 
         out.unlink(missing_ok=True)
     print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
     return result
+
+
+def threads_args(args: argparse.Namespace) -> list[str]:
+    return ["--threads", str(args.threads)] if args.threads else []
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -215,6 +219,9 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             for model in args.models
             if not (args.quick and model == "base")
         ]
+    if "segment" in args.only:  # VAD comparison, and predict --segment vad on a 1-hour (quick: 10-minute) file
+        long_s = ["--long_seconds", "600" if args.quick else "3600"]
+        results["segment"] = run_module("bench.segment_bench", [*long_s, *threads_args(args)], timeout=3600)
     results["targets"] = target_summary(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["wall_s"] = round(time.perf_counter() - start, 1)

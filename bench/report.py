@@ -289,6 +289,45 @@ def recipe_table(runs: list[dict[str, Any]]) -> Table:
     return Table(headers, rows, "Whole `python -m recipe.train` runs (1 epoch)")
 
 
+def segment_tables(segment: dict[str, Any]) -> list[Table]:
+    """bench.segment_bench: the long-file predict run and the voice activity detectors compared."""
+    tables = []
+    if segment.get("long"):
+        long = segment["long"]
+        headers = ["audio h", "segments", "seconds", "CPU s", "RTF", "RTF (CPU s)", "peak RSS MB"]
+        rows = [
+            [
+                round(long["audio_s"] / 3600, 2),
+                long["segments"],
+                long["wall_s"],
+                long["cpu_s"],
+                long["rtf"],
+                long["rtf_cpu"],
+                long["peak_rss_mb"],
+            ]
+        ]
+        tables.append(Table(headers, rows, f"Long recording (`{long['command']}`, {long['model']})"))
+    if segment.get("vad"):
+        vad = segment["vad"]
+        headers = ["detector", "noise dBFS", "found", "bounds <= 0.3 s", "false alarm s", "RTF (CPU s)"]
+        rows = [
+            [
+                r["detector"],
+                r["noise_db"],
+                r["found"],
+                r["boundaries_within_0.3s"],
+                r["false_alarm_s"],
+                r["rtf_cpu"],
+            ]
+            for r in vad["rows"]
+        ]
+        caption = (
+            f"Voice activity detectors ({vad['audio_s']} s of {vad['speech']} speech, {vad['utterances']} utterances)"
+        )
+        tables.append(Table(headers, rows, caption))
+    return tables
+
+
 def result_tables(results: dict[str, Any]) -> list[Table]:
     """Every table of a results.json, in report order; each is rendered by format_results and markdown_tables."""
     tables: list[Table] = []
@@ -299,6 +338,8 @@ def result_tables(results: dict[str, Any]) -> list[Table]:
     tables += [infer_table(infer) for infer in [results.get("infer"), *results.get("infer_device", [])] if infer]
     if results.get("recipe"):
         tables.append(recipe_table(results["recipe"]))
+    if results.get("segment"):
+        tables += segment_tables(results["segment"])
     if results.get("targets"):
         rows = [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in results["targets"]]
         tables.append(Table(["target", "measured", "met"], rows, "Targets", markdown=False))

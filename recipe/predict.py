@@ -1,14 +1,22 @@
 """Classify audio files with a trained SER model folder.
 
-    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json] [--chunk] [--batch_size N]
-                             [--device D] [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N]
-                             [--backend torch|onnx] [--min_confidence P]
+    python -m recipe.predict MODEL_DIR PATH [PATH ...] [--top_k K] [--json | --format text|json|jsonl|csv|vtt]
+                             [--output FILE] [--segment vad|fixed] [--chunk] [--min_segment S] [--max_segment S]
+                             [--merge_gap S] [--vad_threshold P] [--batch_size N] [--device D]
+                             [--precision auto|fp32|bf16|fp16] [--quantize] [--threads N] [--backend torch|onnx]
+                             [--min_confidence P] [--speaker_regex REGEX]
 
 PATHs are files or folders (searched recursively for `data_prep.audio.AUDIO_EXTENSIONS`). Files are decoded with
 `data_prep.audio.load_audio` (any sample rate, stereo mixed down, the same decoding and 8 s centre crop as training),
 then classified in batches sorted by length so each batch pads little. Files that cannot be used are reported on
-stderr as "path: reason" and the rest are still classified. `--chunk` classifies every 8 s window of long clips
-and averages the class probabilities (weighted by window length) instead of using only the centre 8 s.
+stderr as "path: reason" and the rest are still classified. Files are decoded, classified and written a group of
+batches at a time (results appear as they are produced; memory does not grow with the number of files).
+
+`--segment vad` cuts each file at its speech (silero-vad, `recipe.components.segmentation`) into segments of
+`--min_segment`..`--max_segment` seconds and classifies every segment; `--segment fixed` (alias `--chunk`) uses
+consecutive 8 s windows. The file's answer is the segments' length-weighted mean; `--json` lists the segments and
+the share of time per emotion, `--format csv|jsonl|vtt` writes a table, JSON lines or WebVTT cues
+(`recipe.components.segment_output`). Long files are read in blocks (`data_prep.audio_stream`), never whole.
 
 Batching follows `recipe.components.inference.plan_batches`: encoders without an attention mask (group norm,
 wav2vec2-base) only batch clips of identical length, so a file's answer never depends on its batch mates.
@@ -31,21 +39,71 @@ model folder is missing or not a loadable model, or has no exported graph for `-
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
-from common.cli import run_cli
+from common.cli import UserError, run_cli
 from common.config import CliParser
+from data_prep.audio_stream import probe
 
-from .components.calibration import UNCERTAIN, check_min_confidence
+from .components.calibration import check_min_confidence
 from .components.inference import default_device
 from .components.model_io import load_model
 from .components.precision import PRECISIONS, choose_precision, probe_hardware
-from .components.prediction import find_audio_files, predict_files
+from .components.prediction import Prediction, find_audio_files, iter_predictions
+from .components.segment_output import FORMATS, make_writer, open_output
+from .components.segmentation import SegmentOptions
+from .modeling import SERFeatureExtractor
+
+
+def run_options(
+    args: argparse.Namespace, extractor: SERFeatureExtractor, files: list[Path]
+) -> tuple[SegmentOptions | None, str]:
+    """The segmentation and output format the flags ask for; UserError for a combination that cannot work."""
+    fmt = args.format or ("json" if args.json else "text")
+    if args.json and fmt != "json":
+        raise UserError(f"--json and --format {fmt} ask for two outputs; give one")
+    if fmt == "vtt" and len(files) > 1:
+        raise UserError(f"--format vtt holds one recording's cues; {len(files)} audio files were given")
+    if args.output and Path(args.output).exists():
+        raise UserError(f"--output {args.output}: already exists (choose a new file name)")
+    if args.output and not Path(args.output).parent.is_dir():
+        raise UserError(f"--output {args.output}: no such folder {Path(args.output).parent}")
+    mode = "fixed" if args.chunk and args.segment is None else args.segment
+    if args.chunk and mode != "fixed":
+        raise UserError("--chunk is --segment fixed; it cannot be combined with --segment vad")
+    if mode is None:
+        return None, fmt
+    max_segment = args.max_segment or getattr(extractor, "max_duration", None) or 8.0
+    segment = SegmentOptions(
+        mode=mode,
+        min_segment=min(args.min_segment, max_segment),
+        max_segment=max_segment,
+        merge_gap=args.merge_gap,
+        threshold=args.vad_threshold,
+    )
+    try:
+        segment.check()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return segment, fmt
+
+
+def progress_bar(files: Sequence[Path], segment: SegmentOptions | None) -> tqdm:
+    """A progress bar on stderr (when it is a terminal): files for clips, seconds of audio for segments."""
+    if segment is None:
+        return tqdm(total=len(files), unit="file", file=sys.stderr, disable=None, leave=False)
+    total = 0.0
+    for path in files:  # headers only; a file that cannot be read is reported later
+        with contextlib.suppress(Exception):
+            total += probe(path).duration
+    return tqdm(total=round(total, 1), unit="s", unit_scale=True, file=sys.stderr, disable=None, leave=False)
 
 
 def build_parser() -> CliParser:
@@ -53,8 +111,22 @@ def build_parser() -> CliParser:
     parser.add_argument("model_dir", help="folder written by save_pretrained (recipe.train output)")
     parser.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
     parser.add_argument("--top_k", type=int, default=1, help="labels to print per file")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text lines")
-    parser.add_argument("--chunk", action="store_true", help="average over all 8 s windows instead of the centre 8 s")
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of text lines (--format json)")
+    parser.add_argument("--format", choices=FORMATS, default=None, help="output: text (default), json, jsonl, csv, vtt")
+    parser.add_argument("--output", default=None, help="write the output to this new file instead of stdout")
+    parser.add_argument(
+        "--segment",
+        choices=("vad", "fixed"),
+        default=None,
+        help="classify a long file in segments: speech found by silero-vad, or consecutive --max_segment windows",
+    )
+    parser.add_argument("--chunk", action="store_true", help="same as --segment fixed (all 8 s windows, averaged)")
+    parser.add_argument("--min_segment", type=float, default=1.0, help="vad: widen shorter speech to this (s)")
+    parser.add_argument(
+        "--max_segment", type=float, default=None, help="split longer speech / fixed window (s; default 8 s)"
+    )
+    parser.add_argument("--merge_gap", type=float, default=0.5, help="vad: join speech across shorter silences (s)")
+    parser.add_argument("--vad_threshold", type=float, default=0.5, help="vad: silero-vad speech probability")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
     parser.add_argument(
         "--min_confidence",
@@ -118,39 +190,43 @@ def _predict(args: argparse.Namespace, device: torch.device, requested: str) -> 
     precision = choose_precision(requested, probe_hardware(device), key="--precision")
     model, extractor = load_model(args.model_dir, device, args.quantize, args.backend, args.threads)
     files, errors = find_audio_files(args.paths)
-    report = predict_files(
-        model,
-        extractor,
-        files,
-        top_k=args.top_k,
-        batch_size=args.batch_size,
-        chunk=args.chunk,
-        dtype=precision.name,
-        speaker_regex=args.speaker_regex,
-        min_confidence=args.min_confidence,
-    )
-    report.errors = errors + report.errors
+    segment, fmt = run_options(args, extractor, files)
+    counts = {"predictions": 0, "errors": 0}
+    with open_output(args.output) as out:
+        writer = make_writer(fmt, out)
 
-    for error in report.errors:
-        print(f"{error['path']}: {error['error']}", file=sys.stderr)
-    if args.json:
-        json.dump(
-            {"predictions": [p.to_dict() for p in report.predictions], "errors": report.errors},
-            sys.stdout,
-            indent=2,
-            allow_nan=False,
-        )
-        print()
-    else:
-        for pred in report.predictions:
-            labels = ", ".join(f"{label} {score:.3f}" for label, score in zip(pred.labels, pred.scores))
-            print(f"{pred.path}\t{UNCERTAIN} ({labels})" if pred.uncertain else f"{pred.path}\t{labels}")
+        def report_error(error: dict[str, str]) -> None:
+            print(f"{error['path']}: {error['error']}", file=sys.stderr)
+            writer.error(error)
+            counts["errors"] += 1
+
+        for error in errors:
+            report_error(error)
+        with progress_bar(files, segment) as bar:
+            for item in iter_predictions(
+                model,
+                extractor,
+                files,
+                segment=segment,
+                top_k=args.top_k,
+                batch_size=args.batch_size,
+                dtype=precision.name,
+                progress=bar.update,
+                min_confidence=args.min_confidence,
+                speaker_regex=args.speaker_regex,
+            ):
+                if isinstance(item, Prediction):
+                    writer.write(item.to_dict())
+                    counts["predictions"] += 1
+                else:
+                    report_error(item)
+        writer.close()
     print(
-        f"classified {len(report.predictions)} file(s), {len(report.errors)} could not be used "
+        f"classified {counts['predictions']} file(s), {counts['errors']} could not be used "
         f"(precision {precision.name})",
         file=sys.stderr,
     )
-    return 0 if report.predictions else 1
+    return 0 if counts["predictions"] else 1
 
 
 if __name__ == "__main__":

@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from recipe.app import AudioInputError, classify_file, timeline_frame
+from demo.recording import make_recording
+from recipe.app import AudioInputError, classify_file, segment_file, timeline_frame
 from recipe.components.model_io import load_model
 from recipe.components.onnx_export import synthetic_waves
+from recipe.components.timeline import timeline_figure, write_downloads
 from recipe.predict import main as predict_main
 from tests.support.tiny_models import save_tiny_ser_model
 
@@ -44,6 +46,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {"short": folder / "speech_3s.wav", "long": folder / "speech_19s.wav", "broken": folder / "broken.wav"}
     sf.write(paths["short"], _wave(3.0, 1), SR)
     sf.write(paths["long"], _wave(19.0, 2), SR)
+    paths["call"] = folder / "call_30s.wav"  # pseudo-speech between silences: a recording to segment
+    sf.write(paths["call"], make_recording(30, SR, seed=2, speech="demo")[0], SR)
     paths["broken"].write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt this is not audio")
     return paths
 
@@ -113,6 +117,30 @@ def test_classify_file_and_timeline(model_dir: str, clips: dict[str, Path]) -> N
         classify_file(model, extractor, None)
 
 
+def test_segment_file_timeline_chart_and_downloads(model_dir: str, clips: dict[str, Path], tmp_path: Path) -> None:
+    model, extractor = load_model(model_dir, "cpu")
+    prediction = segment_file(model, extractor, clips["call"])
+    record = prediction.to_dict()
+    assert len(record["segments"]) >= 5
+    frame = timeline_frame(prediction)
+    assert frame[["start_s", "end_s"]].round(2).values.tolist() == [[s["start"], s["end"]] for s in record["segments"]]
+    figure = timeline_figure(record)
+    bars = figure.axes[0].patches
+    assert len(bars) == len(record["segments"])
+    labels = list(record["scores"])
+    for bar, seg in zip(bars, record["segments"]):  # each bar spans its segment, on its label's row
+        assert bar.get_x() == pytest.approx(seg["start"]) and bar.get_width() == pytest.approx(
+            seg["end"] - seg["start"]
+        )
+        assert round(bar.get_y() + bar.get_height() / 2) == labels.index(seg["label"])
+    files = write_downloads(record, tmp_path, "call")
+    assert [f.name for f in files] == ["call.csv", "call.json", "call.vtt"]
+    assert json.loads(files[1].read_text())["segments"] == record["segments"]
+    assert files[2].read_text().startswith("WEBVTT\n") and files[2].read_text().count(" --> ") == len(bars)
+    with pytest.raises(AudioInputError, match="^broken.wav: "):
+        segment_file(model, extractor, clips["broken"])
+
+
 @pytest.mark.slow
 def test_gradio_client_classify_endpoint(
     app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
@@ -130,6 +158,10 @@ def test_gradio_client_classify_endpoint(
         assert got.keys() == want.keys() and max(abs(got[k] - want[k]) for k in want) < 1e-6
     with pytest.raises(AppError, match="broken.wav: "):
         client.predict(handle_file(str(clips["broken"])), api_name="/classify")
+
+
+def main_segments(model_dir: str, path: Path, capsys: pytest.CaptureFixture) -> list[dict]:
+    return _predict_cli(model_dir, path, capsys, "--segment", "vad")["segments"]
 
 
 def _chromium() -> tuple[str, str]:
@@ -193,3 +225,14 @@ def test_browser_upload_shows_predict_s_label(
         assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
     finally:
         driver.quit()
+
+
+@pytest.mark.slow
+def test_gradio_client_segments_endpoint(
+    app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    from gradio_client import Client, handle_file
+
+    answer = Client(app_url, verbose=False).predict(handle_file(str(clips["call"])), api_name="/segments")
+    assert main_segments(model_dir, clips["call"], capsys) == answer["segments"]
+    assert answer["file"] == clips["call"].name and "path" not in answer  # no server path, no file download
