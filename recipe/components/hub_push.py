@@ -43,20 +43,28 @@ REPORT_FILES = ("README.md", "eval_results.json")  # with the top-level *.png pl
 EXPORT_INFO = "export_info.json"
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 SPACE_TEMPLATE = Path(__file__).resolve().parents[1] / "space" / "app.py"
-# The recipe's modules the Space's app.py imports, shipped beside it under the same names: the Space checks audio
-# with the very function recipe.predict uses. They import only numpy, soundfile, soxr, (lazily) librosa and the
-# standard library.
+# The recipe's modules the Space's app.py imports, shipped beside it under the same names: the Space checks, cuts
+# and classifies audio with the very function recipe.predict uses (segment_inference.classify_file_spans). They
+# import only numpy, soundfile, soxr, (lazily) librosa, torch, transformers, silero-vad and the standard library;
+# the package __init__ files are stubs, so nothing else of the recipe is needed.
 ROOT = Path(__file__).resolve().parents[2]
 SPACE_MODULES = {
     "data_prep/__init__.py": '"""The recipe\'s audio decoding and checks, shipped with the Space (recipe.hub)."""\n',
     "data_prep/audio.py": ROOT / "data_prep" / "audio.py",
     "data_prep/audio_limits.py": ROOT / "data_prep" / "audio_limits.py",
+    "data_prep/audio_stream.py": ROOT / "data_prep" / "audio_stream.py",
     "common/__init__.py": '"""What the shipped data_prep modules import from the recipe (recipe.hub)."""\n',
     "common/cli.py": ROOT / "common" / "cli.py",  # AudioError is a common.cli.UserError; standard library only
+    "recipe/__init__.py": '"""The recipe\'s segmentation and inference, shipped with the Space (recipe.hub)."""\n',
+    "recipe/components/__init__.py": '"""Segmentation and inference modules of the recipe (recipe.hub)."""\n',
+    "recipe/components/inference.py": ROOT / "recipe" / "components" / "inference.py",
+    "recipe/components/segmentation.py": ROOT / "recipe" / "components" / "segmentation.py",
+    "recipe/components/segment_inference.py": ROOT / "recipe" / "components" / "segment_inference.py",
+    "recipe/components/segment_output.py": ROOT / "recipe" / "components" / "segment_output.py",
 }
 APP_FILES = ("app.py", *SPACE_MODULES, "requirements.txt")  # what `with_app` writes and uploads
 # What the Space's app.py imports, pinned as in the recipe's requirements.txt (torch: the installed version).
-SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "soxr", "gradio")
+SPACE_PACKAGES = ("transformers", "numpy", "librosa", "soundfile", "soxr", "gradio", "silero-vad", "onnxruntime")
 
 
 class HubError(UserError, RuntimeError):
@@ -92,7 +100,7 @@ def write_space_app(folder: str | Path) -> list[str]:
     folder = Path(folder)
     (folder / "app.py").write_text(SPACE_TEMPLATE.read_text())
     for name, source in SPACE_MODULES.items():
-        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(source.read_text() if isinstance(source, Path) else source)
     (folder / "requirements.txt").write_text(space_requirements())
     return ["app.py", *SPACE_MODULES, "requirements.txt"]

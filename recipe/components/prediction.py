@@ -15,14 +15,13 @@ import torch
 from common.files import REASON_BROKEN_LINK, REASON_LINK_LOOP, walk_tree
 from common.names import display_path
 from data_prep.audio import AUDIO_EXTENSIONS, AudioError, load_clip
-from data_prep.audio_stream import SignalStats, probe
 
 from ..modeling import SERFeatureExtractor
 from .calibration import UNCERTAIN
 from .inference import OnnxModel, classify_waves
-from .segment_inference import GROUP_BATCHES, classify_spans
+from .segment_inference import GROUP_BATCHES, classify_file_spans
 from .segment_output import segment_records, speech_shares
-from .segmentation import REASON_NO_SPEECH, SegmentOptions, SileroVad, plan_spans
+from .segmentation import SegmentOptions, SileroVad
 from .speaker_norm import grouped_probabilities, groups_from_paths, uses_speaker_norm
 
 
@@ -239,19 +238,17 @@ def iter_segment_predictions(
     vad = SileroVad() if options.mode == "vad" else None
     for path in files:
         try:
-            info = probe(path, min_duration)
-            stats = SignalStats()
-            spans = plan_spans(info, options, vad, stats)
-            if vad is not None:
-                stats.check(path)
-                if not spans:
-                    raise AudioError(
-                        path, REASON_NO_SPEECH, f"the voice activity detector found none in {info.duration:.1f} s"
-                    )
-            probs = classify_spans(
-                model, extractor, info, spans, batch_size=batch_size, dtype=dtype, stats=stats, progress=progress
+            info, spans, probs = classify_file_spans(
+                model,
+                extractor,
+                path,
+                options,
+                vad,
+                min_duration=min_duration,
+                batch_size=batch_size,
+                dtype=dtype,
+                progress=progress,
             )
-            stats.check(path)
         except Exception as err:  # anything unexpected about one file must not stop the others
             yield file_error(path, err)
             continue

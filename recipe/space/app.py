@@ -1,11 +1,15 @@
 """Gradio Space for the speech emotion recognition model stored beside this file (written by
 `python -m recipe.hub --with_app`). It needs the model repo's files, requirements.txt and the modules
-`recipe.hub` ships beside it (`data_prep/audio.py`, `data_prep/audio_limits.py`, `common/cli.py`, copied from the
-recipe), not the rest of the recipe. It answers as `python -m recipe.predict --chunk` does: audio decoded and
-checked by the same `data_prep.audio.load_clip` (silent, constant, NaN/inf, too short and undecodable files refused
-with their reason),
-every `max_duration` window classified on its own (no padding, so no answer depends on another clip), the overall
-probabilities the length-weighted mean of the windows. API endpoint `classify`: audio file in, label confidences out.
+`recipe.hub` ships beside it (`data_prep/`, `common/cli.py` and `recipe/components/` segmentation and inference,
+copied from the recipe), not the rest of the recipe.
+
+It answers with `recipe.predict`'s own function, `classify_file_spans`: audio decoded block by block and checked as
+predict checks it (silent, constant, NaN/inf, too short and undecodable files refused with their reason), cut into
+spans and classified through the same batching path. A recording longer than the model's `max_duration` is cut at
+its speech by the voice activity detector (`predict --segment vad`) and shown as a table of segments; a shorter one
+is one window. API endpoints: `classify` (audio file in, label confidences out, as `predict --chunk`: every
+`max_duration` window on its own, their length-weighted mean) and `segments` (the record of
+`predict --segment vad --json`, the file named by its name under "file").
 
 Limits, the defaults of `python -m recipe.app` (recipe/components/app_limits.py): uploads up to MAX_FILE_SIZE,
 audio up to MAX_AUDIO_S seconds (refused from the header, before decoding), QUEUE_SIZE waiting requests, CONCURRENCY
@@ -16,20 +20,22 @@ never a server path.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
-import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from data_prep.audio import AudioError
-from data_prep.audio_limits import load_limited_clip, public_message
+from data_prep.audio_limits import check_duration, public_message
+from recipe.components.segment_inference import classify_file_spans
+from recipe.components.segment_output import segment_records, speech_shares
+from recipe.components.segmentation import SegmentOptions, SileroVad
 
 HERE = Path(__file__).resolve().parent
 MODEL = AutoModelForAudioClassification.from_pretrained(str(HERE), trust_remote_code=True).eval()
 EXTRACTOR = AutoFeatureExtractor.from_pretrained(str(HERE), trust_remote_code=True)
 LABELS = [MODEL.config.id2label[i] for i in range(MODEL.config.num_labels)]
-SR = EXTRACTOR.sampling_rate
 MAX_DURATION = getattr(EXTRACTOR, "max_duration", None)
 MIN_SECONDS = 0.25  # shorter clips (and shorter final windows) are refused / dropped, as in recipe.predict
 MAX_FILE_SIZE = "50mb"
@@ -39,63 +45,67 @@ CONCURRENCY = 1
 DELETE_CACHE = (3600, 3600)  # every hour, delete cached uploads older than an hour
 
 
-def windows(wave: np.ndarray) -> list[np.ndarray]:
-    """Consecutive MAX_DURATION windows; a final remainder under MIN_SECONDS is dropped unless it is the clip."""
-    if not MAX_DURATION:
-        return [wave]
-    size = round(MAX_DURATION * SR)
-    pieces = [wave[start : start + size] for start in range(0, len(wave), size)]
-    if len(pieces) > 1 and len(pieces[-1]) < MIN_SECONDS * SR:
-        pieces.pop()
-    return pieces
-
-
-@torch.inference_mode()
-def window_probabilities(path: str | None) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Class probabilities of every window of the file, and the windows; gr.Error when it cannot be used."""
+def analyse(path: str | None, mode: str) -> dict[str, Any]:
+    """`predict --segment MODE --json`'s record of one file (mode "vad": its speech; "fixed": `max_duration`
+    windows); gr.Error naming the file (no server path) when it cannot be used."""
     if not path:
         raise gr.Error("no audio: upload a file or record one first")
+    name = Path(path).name
     try:
-        wave, _ = load_limited_clip(path, SR, MAX_AUDIO_S, MIN_SECONDS)
+        check_duration(path, MAX_AUDIO_S)
+        options = SegmentOptions(mode=mode, max_segment=MAX_DURATION or 8.0, min_tail=MIN_SECONDS)
+        vad = SileroVad() if mode == "vad" else None
+        info, spans, probs = classify_file_spans(MODEL, EXTRACTOR, path, options, vad, min_duration=MIN_SECONDS)
     except AudioError as err:
         raise gr.Error(public_message(err, path)) from err
     except Exception as err:  # anything else about the user's file: its name and the error type, no path
-        raise gr.Error(f"{Path(path).name}: cannot decode audio ({type(err).__name__})") from err
-    pieces = windows(wave)
-    probs = [
-        torch.softmax(MODEL(**EXTRACTOR(piece, sampling_rate=SR, return_tensors="pt")).logits, -1)[0].numpy()
-        for piece in pieces
-    ]
-    return np.stack(probs), pieces
+        raise gr.Error(f"{name}: cannot decode audio ({type(err).__name__})") from err
+    if not np.isfinite(probs).all():
+        raise gr.Error(f"{name}: the model gave non-finite (NaN/inf) scores")
+    mean = np.average(probs, axis=0, weights=[s.length for s in spans])
+    rows = [{label: round(float(p), 6) for label, p in zip(LABELS, row)} for row in probs]
+    segments = segment_records([(s.start, s.end) for s in spans], rows)
+    return {
+        "file": name,
+        "label": LABELS[int(mean.argmax())],
+        "scores": {label: round(float(p), 6) for label, p in zip(LABELS, mean)},
+        "duration_s": round(info.duration, 3),
+        "segments": segments,
+        "summary": speech_shares(segments, LABELS),
+    }
 
 
 def classify(path: str | None) -> dict[str, float]:
-    """Label confidences of one audio file."""
-    probs, pieces = window_probabilities(path)
-    mean = np.average(probs, axis=0, weights=[len(p) for p in pieces])
-    return {label: round(float(p), 6) for label, p in zip(LABELS, mean)}
+    """Label confidences of one audio file (`predict --chunk`)."""
+    return analyse(path, "fixed")["scores"]
+
+
+def segments(path: str | None) -> dict[str, Any]:
+    """The speech segments of one recording, each classified (`predict --segment vad --json`)."""
+    return analyse(path, "vad")
 
 
 def page(path: str | None):
-    probs, pieces = window_probabilities(path)
-    mean = np.average(probs, axis=0, weights=[len(p) for p in pieces])
-    starts = np.cumsum([0] + [len(p) for p in pieces]) / SR
-    rows = [
-        [round(starts[i], 3), round(starts[i + 1], 3), LABELS[int(row.argmax())], *np.round(row, 4).tolist()]
-        for i, row in enumerate(probs)
-    ]
-    timeline = gr.Dataframe(value=rows, headers=["start_s", "end_s", "label", *LABELS], visible=len(rows) > 1)
-    return {label: float(p) for label, p in zip(LABELS, mean)}, timeline
+    duration = check_duration(path, None) if path else None
+    long = bool(MAX_DURATION and duration and duration > MAX_DURATION)
+    record = analyse(path, "vad" if long else "fixed")
+    rows = [[s["start"], s["end"], s["label"], s["score"]] for s in record["segments"]]
+    table = gr.Dataframe(value=rows, headers=["start_s", "end_s", "label", "score"], visible=long)
+    return record["scores"], table
 
 
 with gr.Blocks(title="Speech emotion recognition", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
-    gr.Markdown(f"# Speech emotion recognition\nClasses: {', '.join(LABELS)}.")
+    gr.Markdown(
+        f"# Speech emotion recognition\nClasses: {', '.join(LABELS)}."
+        + (f" Recordings longer than {MAX_DURATION:g} s are cut at the speech." if MAX_DURATION else "")
+    )
     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech")
     button = gr.Button("Classify", variant="primary")
     label = gr.Label(num_top_classes=len(LABELS), label="Emotion")
-    timeline = gr.Dataframe(label="Per-window timeline", visible=False)
+    timeline = gr.Dataframe(label="Speech segments (seconds)", visible=False)
     button.click(page, inputs=audio, outputs=[label, timeline], api_visibility="private")
     gr.Button(visible=False).click(classify, inputs=audio, outputs=label, api_name="classify")
+    gr.Button(visible=False).click(segments, inputs=audio, outputs=gr.JSON(visible=False), api_name="segments")
 demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
         files = hub.state.repos[REPO_ID].files
     assert {"app.py", "requirements.txt", "config.json", "model.safetensors", "modeling_ser.py"} <= set(files)
     assert {"data_prep/__init__.py", "data_prep/audio.py", "data_prep/audio_limits.py"} <= set(files)
+    assert {"recipe/components/segmentation.py", "recipe/components/segment_inference.py"} <= set(files)
     pins = files["requirements.txt"].decode().split()
     assert {pin.split("==")[0] for pin in pins} == {
         "torch",
@@ -64,6 +65,8 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
         "soundfile",
         "soxr",
         "gradio",
+        "silero-vad",
+        "onnxruntime",
     }
 
     # The Space's checkout: the repo's files only; this project is not importable there.
