@@ -206,7 +206,7 @@ def build_demo(
             return answer, prediction.probabilities, gr.Dataframe(value=frame, visible=not frame.empty), None, None
         record = prediction.to_dict()
         record["path"] = Path(record["path"]).name  # the page shows no server paths
-        files = write_downloads(record, downloads.new_folder(), Path(path).stem)
+        files = [str(f) for f in write_downloads(record, downloads.new_folder(), Path(path).stem)]  # gr.File: str paths
         figure = timeline_figure(record)
         return answer, prediction.probabilities, gr.Dataframe(value=frame, visible=True), figure, files
 
@@ -225,8 +225,10 @@ def build_demo(
         label = gr.Label(num_top_classes=len(labels), label="Emotion", elem_id="emotion")
         chart = gr.Plot(label="Emotion over time (speech segments)", elem_id="timeline-chart")
         timeline = gr.Dataframe(label="Segments (seconds)", visible=False, elem_id="timeline")
-        downloads = gr.File(label="Segments as CSV / JSON / VTT", file_count="multiple", elem_id="downloads")
-        button.click(page, inputs=audio, outputs=[answer, label, timeline, chart, downloads], api_visibility="private")
+        download_files = gr.File(label="Segments as CSV / JSON / VTT", file_count="multiple", elem_id="downloads")
+        button.click(
+            page, inputs=audio, outputs=[answer, label, timeline, chart, download_files], api_visibility="private"
+        )
         # The API endpoints: the same functions, label confidences only, or the segments' record (hidden buttons).
         api_button = gr.Button(visible=False)
         api_button.click(confidences, inputs=audio, outputs=label, api_name="classify")

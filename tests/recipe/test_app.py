@@ -176,15 +176,11 @@ def _chromium() -> tuple[str, str]:
     pytest.skip(message)
 
 
-@pytest.mark.slow
-def test_browser_upload_shows_predict_s_label(
-    app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
-) -> None:
+def _headless_chromium():
+    """A selenium driver for headless Chromium (the caller quits it)."""
     browser, driver_path = _chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
@@ -196,20 +192,34 @@ def test_browser_upload_shows_predict_s_label(
         "--window-size=1280,1600",
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def _upload_and_classify(driver, wait, path: Path) -> None:
+    """Upload `path` into the audio input and press Classify."""
+    from selenium.webdriver.common.by import By
+
+    upload = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+    upload[0].send_keys(str(path))
+    # Uploaded: the audio component swaps its file input for a player.
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
+    button = wait.until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text == "Classify"])
+    button[0].click()
+
+
+@pytest.mark.slow
+def test_browser_upload_shows_predict_s_label(
+    app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _headless_chromium()
     try:
         wait = WebDriverWait(driver, 120)
         driver.get(app_url)
 
-        def classify(path: Path) -> None:
-            upload = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
-            upload[0].send_keys(str(path))
-            # Uploaded: the audio component swaps its file input for a player.
-            wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "input[type=file]"))
-            button = wait.until(lambda d: [b for b in d.find_elements(By.TAG_NAME, "button") if b.text == "Classify"])
-            button[0].click()
-
-        classify(clips["short"])
+        _upload_and_classify(driver, wait, clips["short"])
         shown = wait.until(
             lambda d: [
                 e.text
@@ -220,7 +230,7 @@ def test_browser_upload_shows_predict_s_label(
         assert shown[0] == _predict_cli(model_dir, clips["short"], capsys)["label"]
 
         driver.get(app_url)  # a fresh page: the broken file's reason appears in it, not a stack trace
-        classify(clips["broken"])
+        _upload_and_classify(driver, wait, clips["broken"])
         wait.until(lambda d: "broken.wav: " in d.find_element(By.TAG_NAME, "body").text)
         assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
     finally:
@@ -236,3 +246,59 @@ def test_gradio_client_segments_endpoint(
     answer = Client(app_url, verbose=False).predict(handle_file(str(clips["call"])), api_name="/segments")
     assert main_segments(model_dir, clips["call"], capsys) == answer["segments"]
     assert answer["file"] == clips["call"].name and "path" not in answer  # no server path, no file download
+
+
+@pytest.mark.slow
+def test_browser_long_recording_shows_timeline(
+    app_url: str, model_dir: str, clips: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    """A 30 s recording (longer than the model's 8 s max_duration) in the page: the answer, the timeline chart
+    drawn, one table row per segment `predict --segment vad` finds, and its CSV / JSON / VTT to download."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    expected = _predict_cli(model_dir, clips["call"], capsys, "--segment", "vad")
+    segments = expected["segments"]
+    assert len(segments) >= 5
+    driver = _headless_chromium()
+    try:
+        wait = WebDriverWait(driver, 120)
+        driver.get(app_url)
+        _upload_and_classify(driver, wait, clips["call"])
+        answer = wait.until(
+            lambda d: [
+                v for e in d.find_elements(By.CSS_SELECTOR, "#answer textarea") if (v := e.get_property("value"))
+            ]
+        )
+        assert answer[0].split(" (")[0] == expected["label"]
+
+        # The chart: the matplotlib figure as a loaded image inside the timeline-chart block.
+        image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline-chart img"))[0]
+        wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        assert image.size["width"] > 100 and image.size["height"] > 50
+
+        # The table (Gradio's grid of role=row / role=gridcell): one row per segment with its start, end and label.
+        def table_rows(d) -> list[list[str]]:
+            rows = d.find_elements(By.CSS_SELECTOR, "#timeline [role=row]")
+            cells = [
+                [c.get_attribute("textContent").strip() for c in r.find_elements(By.CSS_SELECTOR, "[role=gridcell]")]
+                for r in rows
+            ]
+            return [c for c in cells if c and c[0]]
+
+        rows = wait.until(lambda d: (r := table_rows(d)) and len(r) == len(segments) and r)
+        for row, seg in zip(rows, segments):
+            assert float(row[0]) == pytest.approx(seg["start"], abs=0.006)
+            assert float(row[1]) == pytest.approx(seg["end"], abs=0.006)
+            assert row[2] == seg["label"]
+
+        # The downloads: links to the recording's segments as CSV, JSON and VTT, named by the upload's name.
+        stem = clips["call"].stem
+        links = wait.until(
+            lambda d: sorted(
+                a.get_attribute("download") for a in d.find_elements(By.CSS_SELECTOR, "#downloads a[download]")
+            )
+        )
+        assert links == [f"{stem}.csv", f"{stem}.json", f"{stem}.vtt"]
+    finally:
+        driver.quit()
