@@ -20,6 +20,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from common.atomic import atomic_output
 from common.cli import UserError
+from common.outputs import check_disjoint
 
 from ..modeling import SEREnsembleConfig, SEREnsembleForAudioClassification, SERFeatureExtractor
 from .inference import check_model_folder, model_load_errors
@@ -71,6 +72,9 @@ def build_ensemble(model_dirs: Sequence[str | Path], output: str | Path, overwri
         raise EnsembleError(f"an ensemble needs at least two --model folders, got {len(folders)}")
     if len({f.resolve() for f in folders}) != len(folders):
         raise EnsembleError("the same --model folder is given twice")
+    # --overwrite replaces OUTPUT whole and the members are copied into it: an OUTPUT that is or holds a member
+    # would delete it, one inside a member would be copied into itself.
+    check_disjoint(output, [("--model", folder) for folder in folders], flag="--output")
     loaded = [_member(folder) for folder in folders]
     models, extractors = [m for m, _ in loaded], [e for _, e in loaded]
     check_compatible(folders, models, extractors)

@@ -50,6 +50,7 @@ import torch
 from datasets import Dataset
 
 from common.cli import UserError
+from common.outputs import check_disjoint
 from data_prep.dataset import load_prepared
 
 from .calibration import record_calibration
@@ -187,6 +188,8 @@ def evaluate_model(
     Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``, and the
     fitted temperature into its config.json.
     """
+    if write:  # the results, figures and temperature go into model_dir: never into (or around) the dataset
+        check_disjoint(model_dir, [("--data", data_dir)], flag="--model")
     model_dir, data_dir = check_model_folder(model_dir), Path(data_dir)
     splits = [split] + [s for s in dict.fromkeys([*also, *([calibrate_on] if calibrate_on else [])]) if s != split]
     dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))

@@ -54,7 +54,8 @@ def test_both_build_paths_apply_every_head_option(tmp_path: Path, source: str) -
 
 def test_from_scratch_without_output_norm_is_off(tmp_path: Path) -> None:
     encoder_config = {"model_type": "wav2vec2", "layerdrop": 0.0, **tiny_encoder_overrides()}
-    cfg = load_config(None, ["--data", "d", "--model.from_scratch", "--model.encoder_config", json.dumps(encoder_config)])
+    argv = ["--data", "d", "--model.from_scratch", "--model.encoder_config", json.dumps(encoder_config)]
+    cfg = load_config(None, argv)
     model, _ = build_model(cfg, {0: "a", 1: "b"})
     assert model.config.encoder_output_norm is False
     assert model.config.pooling == "attentive" and model.config.head_sizes == [512, 256, 128]
