@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from common.outputs import ENSEMBLE, TRAINING_RUN, kind_of, write_marker
 from recipe.ensemble import main as ensemble_main
 from recipe.evaluate import main as evaluate_main
 from recipe.export import main as export_main
@@ -76,11 +77,29 @@ def test_ensemble_never_replaces_or_nests_in_a_member(tmp_path, capsys, members,
     assert files_of(tmp_path) == before
 
 
-def test_ensemble_beside_its_members_is_written(tmp_path, capsys, members) -> None:
+def test_ensemble_beside_its_members_is_written_and_replaced_with_overwrite(tmp_path, capsys, members) -> None:
     output = tmp_path / "runs" / "ensemble"  # a sibling of the members: no overlap
     argv = ["--model", str(members[0]), "--model", str(members[1]), "--output", str(output)]
     assert ensemble_main(argv) == 0, capsys.readouterr().err
     assert (output / "config.json").is_file() and (output / "members").is_dir()
+    assert kind_of(output) == ENSEMBLE
+    (output / "stale.txt").write_text("left by hand")
+    assert ensemble_main([*argv, "--overwrite"]) == 0, capsys.readouterr().err  # an earlier ensemble: replaced whole
+    assert (output / "config.json").is_file() and not (output / "stale.txt").exists()
+
+
+@pytest.mark.parametrize("folder", ["notes", "training run"])
+def test_ensemble_overwrite_never_replaces_a_folder_that_is_not_an_ensemble(tmp_path, capsys, members, folder) -> None:
+    output = tmp_path / "elsewhere"
+    output.mkdir()
+    (output / "ideas.md").write_text("mine")
+    if folder == "training run":
+        write_marker(output, TRAINING_RUN)
+    before = files_of(output)
+    argv = ["--model", str(members[0]), "--model", str(members[1]), "--output", str(output), "--overwrite"]
+    err = one_line_exit_2(ensemble_main(argv), capsys.readouterr().err)
+    assert "refusing to replace it even with --overwrite" in err
+    assert files_of(output) == before
 
 
 @pytest.mark.parametrize("where", ["same", "inside", "contains"])
