@@ -1,6 +1,7 @@
 """A command's output folder never is, holds or lies inside one of its inputs: recipe.evaluate (--model is where it
 writes) vs --data, recipe.export --output vs --data, recipe.ensemble --output vs each --model, recipe.search --output
-vs --data. Each is refused before any work, exit 2, one line, and nothing on disk changes."""
+vs --data, recipe.baseline --output (a file) vs --data. Each is refused before any work, exit 2, one line, and
+nothing on disk changes. An ensemble's --overwrite replaces only an earlier ensemble."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.outputs import ENSEMBLE, TRAINING_RUN, kind_of, write_marker
+from recipe.baseline import main as baseline_main
 from recipe.ensemble import main as ensemble_main
 from recipe.evaluate import main as evaluate_main
 from recipe.export import main as export_main
@@ -114,3 +116,14 @@ def test_search_refuses_an_output_overlapping_the_data(tmp_path, capsys, where) 
     err = one_line_exit_2(search_main(argv), capsys.readouterr().err)
     assert f"--output {output} {RELATION[where]} the input --data" in err
     assert files_of(tmp_path) == before and not (data / "search").exists()
+
+
+@pytest.mark.parametrize("name", ["dataset_dict.json", "baseline.json"])
+def test_baseline_never_writes_its_scores_into_the_data(tmp_path, capsys, name) -> None:
+    data = dataset_under(tmp_path)
+    output = data / name  # the first would replace the file that makes the folder a dataset
+    before = files_of(tmp_path)
+    capsys.readouterr()
+    err = one_line_exit_2(baseline_main(["--data", str(data), "--output", str(output)]), capsys.readouterr().err)
+    assert f"--output {output} lies inside the input --data" in err
+    assert files_of(tmp_path) == before
