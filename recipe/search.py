@@ -29,6 +29,7 @@ from transformers import TrainerCallback
 
 from common.cli import run_cli
 from common.config import CliParser
+from common.outputs import check_disjoint
 from data_prep.dataset import load_prepared
 
 from .components import search_space
@@ -253,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def search() -> int:
         args, extra = parse_args(argv)
+        check_disjoint(args.output, [("--data", args.data)])  # trials and the study never go into the dataset
         if args.n_trials < 1:
             raise ConfigError(f"--n_trials must be >= 1, got {args.n_trials}")
         params = search_space.load_space(args.space)
