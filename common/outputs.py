@@ -25,14 +25,15 @@ from common.atomic import OutputError
 
 MARKER = ".ser-recipe-output.json"
 DATASET, TRAINING_RUN, EXPORT, EXPERIMENT = "prepared dataset", "training run", "export", "experiment"
-ENSEMBLE = "ensemble"
-KINDS = (DATASET, TRAINING_RUN, EXPORT, EXPERIMENT, ENSEMBLE)
+ENSEMBLE, SEARCH = "ensemble", "hyperparameter search"
+KINDS = (DATASET, TRAINING_RUN, EXPORT, EXPERIMENT, ENSEMBLE, SEARCH)
 # Glob patterns, all present together, that identify a folder of that kind written before markers existed.
 LEGACY: dict[str, tuple[tuple[str, ...], ...]] = {
     DATASET: (("prepare_report.json", "dataset_dict.json"),),
     TRAINING_RUN: (("run_info.json", "train_config.yaml"), ("checkpoint-*/trainer_state.json",)),
     EXPORT: (("export_info.json",),),
     ENSEMBLE: (("ensemble_info.json",),),
+    SEARCH: (("search.db",), ("search_results.json",)),
     EXPERIMENT: (
         ("ablation_results.json",),
         ("runs/*/seed-*/run_result.json",),
