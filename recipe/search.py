@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.output)
         # OUT is reused to continue its study, so it may be only empty or a search of the recipe's
         check_replaceable(out, SEARCH, overwrite=True, flag="--output")
-        trainer = build_search_trainer(cfg, base, params, out, args.keep_checkpoints)  # checks the data first
         with output_lock(out):  # one search per OUT: a second exits 2 naming the holder
+            trainer = build_search_trainer(cfg, base, params, out, args.keep_checkpoints)  # checks the data first
             out.mkdir(parents=True, exist_ok=True)
             write_marker(out, SEARCH)
             return _run_search(args, argv, trainer, params, base, cfg, out)

@@ -144,3 +144,12 @@ def test_runner_refused_while_another_runner_holds_the_lock_then_runs_after_sigk
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "ablation_results.json").is_file()
     assert next(out.glob("runs/baseline/seed-*/run_result.json"), None) is not None
+
+
+def test_search_refused_while_another_search_holds_the_lock(tmp_path, small_dataset, processes) -> None:
+    out = tmp_path / "search"
+    config = write_config(tmp_path / "c.yaml", tiny_config(training={"num_train_epochs": 1}))
+    holder = hold(out, processes)  # a live search on OUT, as far as the lock can tell
+    argv = ["--config", config, "--data", small_dataset, "--output", str(out), "--n_trials", "1"]
+    refused_by(run_cli("recipe.search", *argv), holder.pid, out)
+    assert not out.exists()

@@ -127,3 +127,19 @@ def test_baseline_never_writes_its_scores_into_the_data(tmp_path, capsys, name) 
     err = one_line_exit_2(baseline_main(["--data", str(data), "--output", str(output)]), capsys.readouterr().err)
     assert f"--output {output} lies inside the input --data" in err
     assert files_of(tmp_path) == before
+
+
+def test_search_never_continues_in_a_folder_the_recipe_did_not_write(tmp_path, capsys) -> None:
+    data = dataset_under(tmp_path)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine\n")
+    config = write_config(tmp_path / "c.yaml", tiny_config())
+    before = files_of(tmp_path)
+    capsys.readouterr()
+    err = one_line_exit_2(
+        search_main(["--config", config, "--data", str(data), "--output", str(notes), "--n_trials", "1"]),
+        capsys.readouterr().err,
+    )
+    assert f"{notes} holds files the recipe did not write" in err
+    assert files_of(tmp_path) == before
