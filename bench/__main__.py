@@ -149,6 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli("python -m bench", lambda: _bench(args, command))
 
 
+def train_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """bench.train_bench for every model and precision: fast and naive batching in the first precision, fast in
+    the others."""
+    rows = []
+    for model in args.models:
+        batch, accum, steps = TRAIN_SIZES[(model, args.kind, args.quick)]
+        for dtype in args.dtypes:
+            for mode in ("fast", "naive") if dtype == args.dtypes[0] else ("fast",):
+                argv = ["--model", model, "--mode", mode, "--device", args.device, "--dtype", dtype]
+                argv += ["--batch_size", str(batch), "--grad_accum", str(accum), "--steps", str(steps)]
+                argv += ["--repeats", str(TRAIN_REPEATS[args.quick]), *threads_args(args)]
+                # timeout: 24 steps of wav2vec2-base padded to 8 s, fp32, 2 cores
+                rows.append(run_module("bench.train_bench", argv, timeout=1800))
+    return rows
+
+
 def _bench(args: argparse.Namespace, command: str) -> int:
     """Check the options (a UserError, ConfigError too: fp16 on CPU), then measure every requested section."""
     check_args(args)
@@ -167,42 +183,12 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     if "prepare" in args.only:
         results["prepare"] = run_module("bench.prepare_bench", ["--files", "200" if args.quick else "400"])
     if "train" in args.only:
-        rows = []
-        for model in args.models:
-            batch, accum, steps = TRAIN_SIZES[(model, args.kind, args.quick)]
-            for dtype in args.dtypes:
-                for mode in ("fast", "naive") if dtype == args.dtypes[0] else ("fast",):
-                    rows.append(
-                        run_module(
-                            "bench.train_bench",
-                            [
-                                "--model",
-                                model,
-                                "--mode",
-                                mode,
-                                "--device",
-                                args.device,
-                                "--dtype",
-                                dtype,
-                                "--batch_size",
-                                str(batch),
-                                "--grad_accum",
-                                str(accum),
-                                "--steps",
-                                str(steps),
-                                "--repeats",
-                                str(TRAIN_REPEATS[args.quick]),
-                                *(["--threads", str(args.threads)] if args.threads else []),
-                            ],
-                            timeout=1800,  # 24 steps of wav2vec2-base padded to 8 s, fp32, 2 cores
-                        )
-                    )
-        results["train"] = rows
-        results["train_ratios"] = train_ratios(rows)
-        results["precision_ratios"] = precision_ratios(rows, reference=args.dtypes[0])
+        results["train"] = train_rows(args)
+        results["train_ratios"] = train_ratios(results["train"])
+        results["precision_ratios"] = precision_ratios(results["train"], reference=args.dtypes[0])
     if "infer" in args.only:
         clips = "8" if args.quick else "24"
-        threads = ["--threads", str(args.threads)] if args.threads else []
+        threads = threads_args(args)
         variants = ",".join(dict.fromkeys(["fp32", cpu_auto["precision"], "int8", "onnx-fp32", "onnx-int8"]))
         results["infer"] = run_module(
             "bench.infer_bench", ["--clips", clips, "--device", "cpu", "--variants", variants, *threads]
@@ -213,9 +199,8 @@ def _bench(args: argparse.Namespace, command: str) -> int:
                 run_module("bench.infer_bench", ["--clips", "64", "--device", args.device, "--variants", variants])
             ]
     if "recipe" in args.only:
-        threads = ["--threads", str(args.threads)] if args.threads else []
         results["recipe"] = [
-            run_module("bench.recipe_bench", ["--model", model, *threads])
+            run_module("bench.recipe_bench", ["--model", model, *threads_args(args)])
             for model in args.models
             if not (args.quick and model == "base")
         ]

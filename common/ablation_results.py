@@ -64,22 +64,22 @@ def paired_delta(stats: dict[str, Any] | None, unit: str = "") -> str:
     return text if ci is None else f"{text} [{100 * ci[0]:+.2f}{unit}, {100 * ci[1]:+.2f}{unit}]"
 
 
-def _value(value: Any) -> str:
+def config_value(value: Any) -> str:
     """A config value as YAML prints a scalar; a small flat mapping in full (``{default: 0.5, fear: 1.0}``: per-class
     probabilities), a larger or nested one (an architecture) abbreviated to its size."""
     if isinstance(value, dict):
         if len(value) <= 4 and not any(isinstance(v, (dict, list)) for v in value.values()):
-            return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
+            return "{" + ", ".join(f"{k}: {config_value(v)}" for k, v in value.items()) + "}"
         return f"{{{len(value)} keys}}"
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in value) + "]"
+        return "[" + ", ".join(config_value(x) for x in value) + "]"
     return str(value)
 
 
 def overrides_text(overrides: dict[str, Any]) -> str:
     """Short human form of a variant's overrides: "recipe.mixup_alpha=0.0, model.encoder_config={12 keys}"."""
-    return ", ".join(f"{key}={_value(value)}" for key, value in overrides.items()) or NO_OVERRIDES
+    return ", ".join(f"{key}={config_value(value)}" for key, value in overrides.items()) or NO_OVERRIDES

@@ -2,15 +2,16 @@
 
 Every output the recipe creates carries a small marker file, `.ser-recipe-output.json` (`{"kind": KIND}`), with
 one kind per command: a prepared dataset (`python -m data_prep`), a training run (`recipe.train`), an ONNX export
-(`recipe.export`) and an experiment (`recipe.experiments`). A command refuses, even when told to overwrite, a
-non-empty folder that does not hold the marker of its own kind, and refuses before any work an output folder that
-is, contains or lies inside one of its inputs (deleting or rewriting it would destroy what the run reads).
+(`recipe.export`), an experiment (`recipe.experiments`) and an ensemble (`recipe.ensemble`). A command refuses,
+even when told to overwrite, a non-empty folder that does not hold the marker of its own kind, and refuses before
+any work an output folder that is, contains or lies inside one of its inputs (deleting or rewriting it would
+destroy what the run reads).
 
 Folders written before the marker existed are recognised by the files only the recipe writes there together
 (`LEGACY`): a prepared dataset by prepare_report.json + dataset_dict.json, a training run by run_info.json +
 train_config.yaml or by a checkpoint-*/trainer_state.json, an export by export_info.json, an experiment by
-ablation_results.json or a runs/*/seed-*/run_result.json. The marker is written into such a folder when it is
-next reused.
+ablation_results.json or a runs/*/seed-*/run_result.json, an ensemble by ensemble_info.json. The marker is
+written into such a folder when it is next reused.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from common.atomic import OutputError
 
 MARKER = ".ser-recipe-output.json"
 DATASET, TRAINING_RUN, EXPORT, EXPERIMENT = "prepared dataset", "training run", "export", "experiment"
-KINDS = (DATASET, TRAINING_RUN, EXPORT, EXPERIMENT)
+ENSEMBLE, SEARCH = "ensemble", "hyperparameter search"
+KINDS = (DATASET, TRAINING_RUN, EXPORT, EXPERIMENT, ENSEMBLE, SEARCH)
 # Glob patterns, all present together, that identify a folder of that kind written before markers existed.
 LEGACY: dict[str, tuple[tuple[str, ...], ...]] = {
     DATASET: (("prepare_report.json", "dataset_dict.json"),),
     TRAINING_RUN: (("run_info.json", "train_config.yaml"), ("checkpoint-*/trainer_state.json",)),
     EXPORT: (("export_info.json",),),
+    ENSEMBLE: (("ensemble_info.json",),),
+    SEARCH: (("search.db",), ("search_results.json",)),
     EXPERIMENT: (
         ("ablation_results.json",),
         ("runs/*/seed-*/run_result.json",),

@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from common.cli import UserError, run_cli
 from common.config import CliParser
 from data_prep.labels import EMOTIONS
 
@@ -100,14 +101,31 @@ def make_recording(
 def main(argv: list[str] | None = None) -> int:
     ap = CliParser(prog="python -m demo.recording", description=__doc__.split("\n\n")[0])
     ap.add_argument("--output", required=True, help="WAV file to write (the truth goes beside it as .json)")
-    ap.add_argument("--seconds", type=float, default=120.0)
-    ap.add_argument("--speech", choices=("demo", "espeak"), default="demo")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sr", type=int, default=16000)
-    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=120.0,
+        help="length of the recording (at least; the last utterance is never cut)",
+    )
+    ap.add_argument(
+        "--speech",
+        choices=("demo", "espeak"),
+        default="demo",
+        help="utterances: the demo corpus's voices, or espeak-ng",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="random seed of the utterance order, gaps and noise")
+    ap.add_argument("--sr", type=int, default=16000, help="sample rate of the WAV")
+    ap.add_argument("--channels", type=int, default=1, help="channels of the WAV (the same signal in each)")
     args = ap.parse_args(argv)
-    wave, truth = make_recording(args.seconds, args.sr, args.seed, args.speech)
+    return run_cli(ap.prog, lambda: _write(args))
+
+
+def _write(args) -> int:
     out = Path(args.output)
+    for path in (out, out.with_suffix(".json")):
+        if path.exists():  # never replace a file the user may own
+            raise UserError(f"{path}: exists; give a new --output")
+    wave, truth = make_recording(args.seconds, args.sr, args.seed, args.speech)
     sf.write(out, np.repeat(wave[:, None], args.channels, axis=1), args.sr, subtype="PCM_16")
     out.with_suffix(".json").write_text(json.dumps(truth, indent=1) + "\n")
     print(f"wrote {out} ({wave.size / args.sr:.1f} s, {len(truth)} utterances) and {out.with_suffix('.json')}")

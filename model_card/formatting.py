@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.ablation_results import config_value
+
 MISSING = "n/a"
 
 
@@ -59,11 +61,6 @@ def epoch(value: float) -> str:
 
 
 def value(v: Any) -> str:
-    """A config value as written in the hyperparameter tables (YAML scalars as YAML would print them)."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(value(x) for x in v) + "]"
-    return str(v)
+    """A config value as written in the hyperparameter tables (YAML scalars as YAML would print them): the same
+    text as the ablation tables' (common.ablation_results.config_value)."""
+    return config_value(v)

@@ -8,7 +8,9 @@ It also lets `SERForAudioClassification.from_encoder` read SpeechBrain repos (co
 
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
+from . import modeling
 from .components import speechbrain_checkpoint  # noqa: F401  (registers the SpeechBrain encoder reader)
+from .modeling import *  # noqa: F403  (the SER classes, re-exported)
 from .modeling import (
     SERConfig,
     SEREnsembleConfig,
@@ -17,13 +19,7 @@ from .modeling import (
     SERForAudioClassification,
 )
 
-__all__ = [
-    "SERConfig",
-    "SEREnsembleConfig",
-    "SEREnsembleForAudioClassification",
-    "SERFeatureExtractor",
-    "SERForAudioClassification",
-]
+__all__ = list(modeling.__all__)
 
 
 def _register() -> None:

@@ -68,6 +68,24 @@ class AudioInputError(UserError, ValueError):
     """The uploaded or recorded audio cannot be classified (message: file name and reason)."""
 
 
+def _predict_one(
+    model: Any, extractor: Any, path: str | Path | None, limits: AppLimits | None, **options: Any
+) -> Prediction:
+    """`predict_files` on one upload with every class's score; AudioInputError (file name and reason, no server
+    path) if there is none, it is longer than `limits.max_audio_s` or it cannot be used."""
+    if not path:
+        raise AudioInputError("no audio: upload a file or record one first")
+    try:
+        check_duration(path, (limits or AppLimits()).max_audio_s)
+    except AudioError as err:
+        raise AudioInputError(public_message(err, path)) from err
+    report = predict_files(model, extractor, [path], top_k=model.config.num_labels, **options)
+    if report.errors:
+        error = report.errors[0]
+        raise AudioInputError(public_message(f"{Path(error['path']).name}: {error['error']}", path))
+    return report.predictions[0]
+
+
 def classify_file(
     model: Any,
     extractor: Any,
@@ -75,29 +93,8 @@ def classify_file(
     limits: AppLimits | None = None,
     min_confidence: float | None = None,
 ) -> Prediction:
-    """Classify one file the way `recipe.predict --chunk --top_k 6` does; AudioInputError (file name and reason,
-    no server path) if it cannot be used or is longer than `limits.max_audio_s`."""
-    if not path:
-        raise AudioInputError("no audio: upload a file or record one first")
-    try:
-        check_duration(path, (limits or AppLimits()).max_audio_s)
-    except AudioError as err:
-        raise AudioInputError(public_message(err, path)) from err
-    report = predict_files(
-        model, extractor, [path], top_k=model.config.num_labels, chunk=True, min_confidence=min_confidence
-    )
-    if report.errors:
-        error = report.errors[0]
-        raise AudioInputError(public_message(f"{Path(error['path']).name}: {error['error']}", path))
-    return report.predictions[0]
-
-
-def answer_text(prediction: Prediction) -> str:
-    """The answer line of the page: the top label and its score, or UNCERTAIN with the top score."""
-    label, score = prediction.labels[0], prediction.scores[0]
-    if prediction.uncertain:
-        return f"{UNCERTAIN} (top: {label} {score:.3f})"
-    return f"{label} ({score:.3f})"
+    """Classify one file the way `recipe.predict --chunk --top_k 6` does."""
+    return _predict_one(model, extractor, path, limits, chunk=True, min_confidence=min_confidence)
 
 
 def segment_file(
@@ -107,23 +104,18 @@ def segment_file(
     limits: AppLimits | None = None,
     min_confidence: float | None = None,
 ) -> Prediction:
-    """Classify the speech segments of one file the way `recipe.predict --segment vad --top_k 6` does;
-    AudioInputError (file name and reason, no server path) if it cannot be used, holds no speech or is longer than
-    `limits.max_audio_s`."""
-    if not path:
-        raise AudioInputError("no audio: upload a file or record one first")
-    try:
-        check_duration(path, (limits or AppLimits()).max_audio_s)
-    except AudioError as err:
-        raise AudioInputError(public_message(err, path)) from err
+    """Classify the speech segments of one file the way `recipe.predict --segment vad --top_k 6` does (a file
+    without speech is an AudioInputError)."""
     options = SegmentOptions(mode="vad", max_segment=getattr(extractor, "max_duration", None) or 8.0)
-    report = predict_files(
-        model, extractor, [path], top_k=model.config.num_labels, segment=options, min_confidence=min_confidence
-    )
-    if report.errors:
-        error = report.errors[0]
-        raise AudioInputError(public_message(f"{Path(error['path']).name}: {error['error']}", path))
-    return report.predictions[0]
+    return _predict_one(model, extractor, path, limits, segment=options, min_confidence=min_confidence)
+
+
+def answer_text(prediction: Prediction) -> str:
+    """The answer line of the page: the top label and its score, or UNCERTAIN with the top score."""
+    label, score = prediction.labels[0], prediction.scores[0]
+    if prediction.uncertain:
+        return f"{UNCERTAIN} (top: {label} {score:.3f})"
+    return f"{label} ({score:.3f})"
 
 
 def is_long(extractor: Any, path: str | Path | None) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 
 from common.cli import UserError, run_cli
 from common.config import CliParser
+from common.outputs import check_disjoint
 from data_prep.dataset import load_prepared
 from recipe.components.metrics import classification_metrics
 from recipe.components.uncertainty import bootstrap_ci
@@ -169,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _baseline(args: argparse.Namespace) -> int:
     """Fit, score, fold the scores into eval_results.json and/or --output, print one line per split."""
+    if args.output:  # a JSON file inside the dataset could replace one of its files (dataset_dict.json)
+        check_disjoint(args.output, [("--data", args.data)])
     splits = [args.split or "test", *(args.also if args.also is not None else ["validation"])]
     if args.model and (args.split is None or args.also is None):
         path = Path(args.model) / "eval_results.json"

@@ -27,8 +27,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from common.atomic import output_lock
 from common.cli import run_cli
 from common.config import CliParser
+from common.outputs import SEARCH, check_disjoint, check_replaceable, write_marker
 from data_prep.dataset import load_prepared
 
 from .components import search_space
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def search() -> int:
         args, extra = parse_args(argv)
+        check_disjoint(args.output, [("--data", args.data)])  # trials and the study never go into the dataset
         if args.n_trials < 1:
             raise ConfigError(f"--n_trials must be >= 1, got {args.n_trials}")
         params = search_space.load_space(args.space)
@@ -267,35 +270,44 @@ def main(argv: list[str] | None = None) -> int:
             except ConfigError as err:
                 raise SearchSpaceError(f"{args.space}: {p.name}: {err}") from None
         out = Path(args.output)
-        trainer = build_search_trainer(cfg, base, params, out, args.keep_checkpoints)  # checks the data first
-        out.mkdir(parents=True, exist_ok=True)
-        metric, direction = objective_of(cfg)
-        trainer.objective_metric = metric
-        seed = int(cfg.training.get("seed", 42))
-        if args.backend == "optuna":
-            trials = search_optuna(trainer, out, args.n_trials, direction, seed)
-        else:
-            trials = search_ray(trainer, params, args.n_trials, direction)
-        meta = {
-            "backend": args.backend,
-            "metric": metric,
-            "direction": direction,
-            "n_trials": args.n_trials,
-            "space": {
-                p.name: {k: v for k, v in vars(p).items() if k != "name" and v not in (None, (), False)} for p in params
-            },
-            "command": "python -m recipe.search " + " ".join(shlex.quote(a) for a in argv),
-        }
-        results = write_results(out, trials, base, meta)
-        best = results["best"]
-        print(
-            f"recipe.search: {sum(t['state'] == 'COMPLETE' for t in trials)} finished trial(s); "
-            + (f"best trial {best['number']}: {metric} {best['objective']:.4f} {best['params']}" if best else "none")
-        )
-        print(f"recipe.search: wrote {out / RESULTS_JSON}" + (f" and {out / BEST_CONFIG}" if best else ""))
-        return 0 if best else 1
+        # OUT is reused to continue its study, so it may be only empty or a search of the recipe's
+        check_replaceable(out, SEARCH, overwrite=True, flag="--output")
+        with output_lock(out):  # one search per OUT: a second exits 2 naming the holder
+            trainer = build_search_trainer(cfg, base, params, out, args.keep_checkpoints)  # checks the data first
+            out.mkdir(parents=True, exist_ok=True)
+            write_marker(out, SEARCH)
+            return _run_search(args, argv, trainer, params, base, cfg, out)
 
     return run_cli("recipe.search", search)
+
+
+def _run_search(args, argv: list[str], trainer, params, base, cfg, out: Path) -> int:
+    """The study (optuna or ray) in OUT, then search_results.json and best_config.yaml."""
+    metric, direction = objective_of(cfg)
+    trainer.objective_metric = metric
+    seed = int(cfg.training.get("seed", 42))
+    if args.backend == "optuna":
+        trials = search_optuna(trainer, out, args.n_trials, direction, seed)
+    else:
+        trials = search_ray(trainer, params, args.n_trials, direction)
+    meta = {
+        "backend": args.backend,
+        "metric": metric,
+        "direction": direction,
+        "n_trials": args.n_trials,
+        "space": {
+            p.name: {k: v for k, v in vars(p).items() if k != "name" and v not in (None, (), False)} for p in params
+        },
+        "command": "python -m recipe.search " + " ".join(shlex.quote(a) for a in argv),
+    }
+    results = write_results(out, trials, base, meta)
+    best = results["best"]
+    print(
+        f"recipe.search: {sum(t['state'] == 'COMPLETE' for t in trials)} finished trial(s); "
+        + (f"best trial {best['number']}: {metric} {best['objective']:.4f} {best['params']}" if best else "none")
+    )
+    print(f"recipe.search: wrote {out / RESULTS_JSON}" + (f" and {out / BEST_CONFIG}" if best else ""))
+    return 0 if best else 1
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ CLIS = [
     "bench.prepare_bench",
     "bench.recipe_bench",
     "bench.precision_agreement",
+    "bench.segment_bench",
     "demo.corpus",
     "demo.pipeline",
+    "demo.recording",
 ]
 
 

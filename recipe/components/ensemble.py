@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from common.atomic import atomic_output
 from common.cli import UserError
+from common.outputs import ENSEMBLE, check_disjoint, check_replaceable, write_marker
 
 from ..modeling import SEREnsembleConfig, SEREnsembleForAudioClassification, SERFeatureExtractor
 from .inference import check_model_folder, model_load_errors
@@ -71,6 +73,11 @@ def build_ensemble(model_dirs: Sequence[str | Path], output: str | Path, overwri
         raise EnsembleError(f"an ensemble needs at least two --model folders, got {len(folders)}")
     if len({f.resolve() for f in folders}) != len(folders):
         raise EnsembleError("the same --model folder is given twice")
+    # --overwrite replaces OUTPUT whole and the members are copied into it: an OUTPUT that is or holds a member
+    # would delete it, one inside a member would be copied into itself.
+    check_disjoint(output, [("--model", folder) for folder in folders], flag="--output")
+    # --overwrite replaces only an earlier ensemble (common.outputs marker, or ensemble_info.json), never other files.
+    check_replaceable(output, ENSEMBLE, overwrite=overwrite)
     loaded = [_member(folder) for folder in folders]
     models, extractors = [m for m, _ in loaded], [e for _, e in loaded]
     check_compatible(folders, models, extractors)
@@ -95,7 +102,8 @@ def build_ensemble(model_dirs: Sequence[str | Path], output: str | Path, overwri
         max_duration=getattr(extractors[0], "max_duration", None),
         return_attention_mask=all(config.member_wants_attention_mask),
     )
-    with atomic_output(output, overwrite=overwrite) as staging:
+    replaceable = partial(check_replaceable, kind=ENSEMBLE, overwrite=overwrite)  # checked again under the lock
+    with atomic_output(output, overwrite=overwrite, check=replaceable) as staging:
         ensemble.save_pretrained(str(staging))
         extractor.save_pretrained(str(staging))
         for name, folder in zip(names, folders):
@@ -113,6 +121,7 @@ def build_ensemble(model_dirs: Sequence[str | Path], output: str | Path, overwri
             "sampling_rate": int(extractor.sampling_rate),
         }
         (staging / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        write_marker(staging, ENSEMBLE)
     return Path(output)
 
 

@@ -50,6 +50,7 @@ import torch
 from datasets import Dataset
 
 from common.cli import UserError
+from common.outputs import check_disjoint
 from data_prep.dataset import load_prepared
 
 from .calibration import record_calibration
@@ -185,8 +186,9 @@ def evaluate_model(
     ``calibrate_on`` (evaluated too; None: no calibration), see `components.calibration`.
 
     Returns the eval_results.json dict; with ``write`` also writes it and the figures into ``model_dir``, and the
-    fitted temperature into its config.json.
+    fitted temperature into its config.json (a ``model_dir`` that is, holds or lies inside ``data_dir`` is refused).
     """
+    check_disjoint(model_dir, [("--data", data_dir)] if write else [], flag="--model")  # it writes into model_dir
     model_dir, data_dir = check_model_folder(model_dir), Path(data_dir)
     splits = [split] + [s for s in dict.fromkeys([*also, *([calibrate_on] if calibrate_on else [])]) if s != split]
     dsd = load_prepared(data_dir, [*splits, "train"], ("audio", "label", "length", *GROUP_COLUMNS))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from datasets import Dataset
@@ -46,6 +47,24 @@ def model_view(ds: Dataset, need_length: bool, extra: tuple[str, ...] = ()) -> D
     return ds
 
 
+# The `model` config keys that shape the classification head (and the pooling and layer sum feeding it).
+HEAD_KEYS = (
+    "head_sizes",
+    "head_dropout",
+    "attention_hidden_size",
+    "pooling",
+    "use_weighted_layer_sum",
+    "encoder_output_norm",
+)
+
+
+def head_options(model_options: Any) -> dict[str, Any]:
+    """The head settings of a `model` config section, passed alike to a from-scratch `SERConfig` and to
+    `SERForAudioClassification.from_encoder`, so that the two ways of building a model cannot drift apart.
+    `encoder_output_norm` stays None ("follow the source encoder") here; the from-scratch path decides it."""
+    return {key: getattr(model_options, key) for key in HEAD_KEYS}
+
+
 def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudioClassification, SERFeatureExtractor]:
     """A fresh model (pretrained encoder + new head, or all random with `model.from_scratch`) and its extractor."""
     opts = cfg.model
@@ -57,16 +76,9 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
         if opts.use_weighted_layer_sum:
             encoder_config.setdefault("layerdrop", 0.0)  # dropped layers would misalign the layer weights
         try:
-            config = SERConfig(
-                encoder_config=encoder_config,
-                head_sizes=opts.head_sizes,
-                head_dropout=opts.head_dropout,
-                attention_hidden_size=opts.attention_hidden_size,
-                pooling=opts.pooling,
-                use_weighted_layer_sum=opts.use_weighted_layer_sum,
-                encoder_output_norm=bool(opts.encoder_output_norm),
-                id2label=id2label,
-            )
+            head = head_options(opts)
+            head["encoder_output_norm"] = bool(head["encoder_output_norm"])  # no source encoder to follow
+            config = SERConfig(encoder_config=encoder_config, id2label=id2label, **head)
         except (ValueError, TypeError) as err:
             raise ConfigError(f"model.encoder_config: {err}") from err
         if opts.attn_implementation is not None:
@@ -77,13 +89,8 @@ def build_model(cfg: RecipeConfig, id2label: dict[int, str]) -> tuple[SERForAudi
             model = SERForAudioClassification.from_encoder(
                 opts.encoder,
                 id2label=id2label,
-                head_sizes=opts.head_sizes,
-                head_dropout=opts.head_dropout,
-                attention_hidden_size=opts.attention_hidden_size,
-                use_weighted_layer_sum=opts.use_weighted_layer_sum,
-                encoder_output_norm=opts.encoder_output_norm,
-                pooling=opts.pooling,
                 attn_implementation=opts.attn_implementation,
+                **head_options(opts),
                 **opts.encoder_config,
             )
         except OSError as err:  # not on disk, not in the cache and no Hub access

@@ -170,9 +170,11 @@ def export_model(
     if data_dir is not None and quantize != "int8":
         raise ExportError("--data measures the int8 graph's agreement: add --quantize int8")
     output = Path(output) if output else model_dir / "onnx"
+    # OUTPUT may not be, hold or lie inside --data (named before any other objection), nor be or hold the model
+    # (MODEL/onnx is the default), nor replace a folder without the recipe's export marker (common.outputs).
+    check_disjoint(output, [("--data", data_dir)])
     check_export_output(model_dir, output)
-    # Nor may OUTPUT be or hold --data, or replace a folder without the recipe's export marker (common.outputs).
-    check_disjoint(output, [("--model", model_dir), ("--data", data_dir)], may_lie_inside=["--model"])
+    check_disjoint(output, [("--model", model_dir)], may_lie_inside=["--model"])
     check_replaceable(output, EXPORT, overwrite=True, flag="--output")
     model, extractor = load_model(model_dir, "cpu")
     # Built in a hidden sibling and swapped in whole (common.atomic): a file of an earlier export (an int8 graph of

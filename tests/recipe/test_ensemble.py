@@ -4,9 +4,6 @@ recipe.predict, recipe.evaluate, pipeline and remote code; mismatched members ar
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 from recipe.components.evaluation import evaluate_model, predict_probabilities
 from recipe.ensemble import main as ensemble_main
 from recipe.predict import main as predict_main
+from tests.support.fresh_process import run_remote_code_script
 from tests.support.tiny_models import save_tiny_ser_model
 from tests.support.train_helpers import make_dataset
 
@@ -146,19 +144,8 @@ print(json.dumps({"module": type(classifier.model).__module__, "scores": {i["lab
 @pytest.mark.slow
 def test_remote_code_loads_the_ensemble_in_a_fresh_process(ensemble_dir: str, members: list[str], tmp_path: Path):
     clip = _clip(1.0, 7)
-    np.save(tmp_path / "clip.npy", clip)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", REMOTE_SCRIPT, ensemble_dir, str(tmp_path / "clip.npy")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # -I: isolated mode (no PYTHONPATH, no cwd or script dir on sys.path); cwd is a folder without this project.
+    report = run_remote_code_script(REMOTE_SCRIPT, ensemble_dir, clip, tmp_path)
     assert report["module"].startswith("transformers_modules.")
     want = (_own_probabilities(members[0], clip) + _own_probabilities(members[1], clip)) / 2
     config = json.loads((Path(ensemble_dir) / "config.json").read_text())

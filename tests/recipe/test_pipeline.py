@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +13,7 @@ from transformers import AutoFeatureExtractor, HubertConfig, Wav2Vec2Config, Wav
 from data_prep.audio import centre_crop as data_prep_centre_crop
 from recipe import SERConfig, SERFeatureExtractor, SERForAudioClassification
 from recipe.modeling.feature_extraction_ser import centre_crop
+from tests.support.fresh_process import run_remote_code_script
 from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000
@@ -140,20 +138,8 @@ print(json.dumps({
 @pytest.mark.slow
 def test_remote_code_pipeline_in_fresh_process(full_model_dir: str, tmp_path: Path) -> None:
     clip = _speechlike(10.0, seed=5)
-    np.save(tmp_path / "clip.npy", clip)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-    env.update(HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     # -I: isolated mode (no PYTHONPATH, no cwd or script dir on sys.path); cwd is a folder without this project.
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", REMOTE_SCRIPT, full_model_dir, str(tmp_path / "clip.npy")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_remote_code_script(REMOTE_SCRIPT, full_model_dir, clip, tmp_path)
     assert report["model_module"].startswith("transformers_modules.")
     assert report["extractor_module"].startswith("transformers_modules.")
     assert report["project_modules"] == []
