@@ -53,7 +53,7 @@ class ExecutorOptions:
         default=None, metadata={"help": "address of a running Ray cluster (default: start a local one for the job)"}
     )
     ray_num_cpus: int | None = field(
-        default=None, metadata={"help": "CPU cores of the local Ray cluster (default: all of this machine's)"}
+        default=None, metadata={"help": "CPU cores of the local Ray cluster (default: all the host's cores)"}
     )
     slurm_partition: str | None = field(default=None, metadata={"help": "Slurm partition (default: the cluster's)"})
     slurm_time: int = field(default=360, metadata={"help": "time limit of each Slurm job in minutes"})

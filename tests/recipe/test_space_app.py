@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from recipe.predict import main as predict_main
+from tests.support.fresh_process import run_in_space
 from tests.support.hub_server import HubServer
 from tests.support.tiny_models import save_tiny_ser_model
 
@@ -76,17 +77,7 @@ def test_push_with_app_runs_as_a_space(tmp_path: Path, capsys: pytest.CaptureFix
         (space / name).parent.mkdir(parents=True, exist_ok=True)
         (space / name).write_bytes(content)
     space_env = {**env, "PYTHONPATH": "", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    ran = subprocess.run(
-        [sys.executable, "-c", CALL_APP, str(clips["long"]), str(clips["short"])],
-        cwd=space,
-        env=space_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    answers = json.loads(ran.stdout.strip().splitlines()[-1])
+    answers = run_in_space(space, CALL_APP, [str(clips["long"]), str(clips["short"])], space_env)
     for name, extra in (("long", ["--chunk"]), ("short", [])):
         # fp32: the Space's app runs the model in fp32, the CLI's default precision is auto
         argv = [model_dir, str(clips[name]), "--json", "--top_k", "6", "--precision", "fp32", *extra]

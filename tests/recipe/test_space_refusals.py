@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from demo.recording import make_recording
 from recipe.components.hub_push import write_space_app
 from recipe.components.onnx_export import synthetic_waves
 from recipe.predict import main as predict_main
+from tests.support.fresh_process import run_in_space
 from tests.support.tiny_models import save_tiny_ser_model
 
 SR = 16000
@@ -65,17 +64,7 @@ def test_space_refuses_zeros_nan_and_long_files(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))}
     env.update(PYTHONPATH="", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
-    ran = subprocess.run(
-        [sys.executable, "-c", CALL_APP, *(str(uploads / name) for name in names)],
-        cwd=space,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    answers = json.loads(ran.stdout.strip().splitlines()[-1])
+    answers = run_in_space(space, CALL_APP, [str(uploads / name) for name in names], env)
     assert answers["zeros.wav"] == "refused: zeros.wav: all silent (peak <= 0.0001)"
     assert answers["nan.wav"] == "refused: nan.wav: NaN/inf samples (100 non-finite samples)"
     assert answers["long.wav"] == "refused: long.wav: too long (601.0 s > the 600 s limit)"
@@ -125,17 +114,7 @@ def test_space_segments_a_long_recording_like_predict(tmp_path: Path, capsys: py
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_OFFLINE"))}
     env.update(PYTHONPATH="", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
-    ran = subprocess.run(
-        [sys.executable, "-c", CALL_SEGMENTS, *(str(uploads / n) for n in ("call.wav", "short.wav", "zeros.wav"))],
-        cwd=space,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    answer = json.loads(ran.stdout.strip().splitlines()[-1])
+    answer = run_in_space(space, CALL_SEGMENTS, [str(uploads / n) for n in ("call.wav", "short.wav", "zeros.wav")], env)
     assert Path(answer["modules"][0]).resolve().is_relative_to(space.resolve())  # the shipped copy
 
     argv = [model_dir, str(uploads / "call.wav"), "--segment", "vad", "--json", "--top_k", "6", "--precision", "fp32"]

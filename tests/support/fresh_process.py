@@ -28,3 +28,13 @@ def run_remote_code_script(script: str, model_dir: str, clip: np.ndarray, tmp_pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_in_space(space: Path, script: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run `script ARGS` with `env` in the Space folder `space` (what a Space runs, the recipe off the path) and
+    return the JSON of its last stdout line."""
+    ran = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=space, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    return json.loads(ran.stdout.strip().splitlines()[-1])
