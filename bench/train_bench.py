@@ -36,7 +36,6 @@ mode in its own process) on CPU, ``torch.cuda.max_memory_allocated`` on a GPU.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from transformers import TrainerCallback, Wav2Vec2Config, set_seed
 from bench.lengths import SAMPLING_RATE, quantile_lengths, synthetic_wave
 from bench.report import emit_json
 from common.config import CliParser
+from common.hardware import peak_memory_mb
 from data_prep.dataset import FEATURES
 from data_prep.labels import EMOTIONS
 from recipe.components.assembly import build_trainer
@@ -244,8 +244,8 @@ def run(
             torch.cuda.reset_peak_memory_stats()
         rss_before = current_rss_mb()
         trainer.train()
-        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        peak_cuda = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+        peak = peak_memory_mb(device)
+        peak_rss, peak_cuda = peak["rss"], peak["gpu_allocated"]
 
     if len(timer.marks) != total + 1:
         raise RuntimeError(f"expected {total + 1} optimizer steps, timed {len(timer.marks)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 from typing import Any
 
 
@@ -45,4 +46,15 @@ def hardware_info(device: str | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "datasets": datasets.__version__,
+    }
+
+
+def peak_memory_mb(device: str) -> dict[str, float | None]:
+    """The process's peak resident memory and, on a CUDA device, torch's peak allocated GPU memory, in MiB."""
+    import torch
+
+    on_gpu = device.startswith("cuda") and torch.cuda.is_available()
+    return {
+        "rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # Linux: KiB
+        "gpu_allocated": round(torch.cuda.max_memory_allocated() / 2**20, 1) if on_gpu else None,
     }

@@ -18,7 +18,7 @@ from datasets import Dataset
 from transformers import TrainerCallback, TrainingArguments, set_seed
 
 from common.config import ConfigParser
-from common.hardware import hardware_info
+from common.hardware import hardware_info, peak_memory_mb
 from common.secrets import redact
 from data_prep.dataset import load_prepared
 
@@ -182,6 +182,7 @@ def _write_run_info(
         "precision_requested": cfg.recipe.precision,
         "world_size": args.world_size,
         "train_runtime_s": round(time.time() - t0, 2),
+        "peak_memory_mb": peak_memory_mb(args.device.type),
         # setup: data, model, Trainer; train: Trainer.train(); after: saving the model and these records
         "timings_s": {
             "setup": round(t_train - t0, 2),
