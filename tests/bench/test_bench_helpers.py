@@ -43,6 +43,7 @@ def test_train_ratios_pair_fast_with_naive() -> None:
     ]
     ratios = train_ratios(rows)
     assert [(r["model"], r["fast_over_naive"], r["met"]) for r in ratios] == [("tiny", 2.0, False), ("base", 3.0, True)]
+    assert all(r["fast_over_naive_median"] is None for r in ratios)
 
 
 def test_precision_ratios_compare_fast_rows_with_the_reference() -> None:
@@ -58,9 +59,14 @@ def test_precision_ratios_compare_fast_rows_with_the_reference() -> None:
             "dtype": "bf16",
             "reference": "fp32",
             "speedup": 2.25,
+            "speedup_median": None,  # rows without per-repeat figures
             "speedup_cpu_time": 2.5,
         }
     ]
+    # a slow first repeat (new batch shapes on a GPU) drags the all-repeats ratio; the median repeats' is kept apart
+    rows[0]["clips_per_s_spread"] = {"min": 1.0, "median": 2.0, "max": 2.1}
+    rows[2]["clips_per_s_spread"] = {"min": 0.5, "median": 3.0, "max": 3.1}
+    assert precision_ratios(rows)[0]["speedup_median"] == 1.5
     infer = {
         "rows": [
             {"variant": "fp32", "batch_size": 1, "seconds": 9.0},

@@ -195,6 +195,7 @@ def test_auto_training_records_precision_and_learns(auto_run):
     info = json.loads((out / "run_info.json").read_text())
     assert (info["precision"], info["precision_requested"]) == (auto_on_this_cpu(), "auto")
     assert set(info["timings_s"]) == {"setup", "train", "after"}
+    assert info["peak_memory_mb"]["rss"] > 100 and info["peak_memory_mb"]["gpu_allocated"] is None  # CPU run
     state = json.loads((out / "trainer_state.json").read_text())
     best_uar = max(e["eval_uar"] for e in state["log_history"] if "eval_uar" in e)
     assert best_uar > 0.5  # chance: 1/6
