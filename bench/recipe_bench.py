@@ -59,6 +59,16 @@ def write_dataset(folder: Path, n_train: int, n_eval: int, seed: int = 0) -> Non
     DatasetDict(splits).save_to_disk(str(folder))
 
 
+def save_random_base_encoder(folder: Path) -> None:
+    """A randomly initialised wav2vec2-base (seed 0, no layerdrop) saved as a local checkpoint: the recipe's
+    encoder size without the Hub."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    Wav2Vec2Model(Wav2Vec2Config(layerdrop=0.0)).save_pretrained(str(folder))
+
+
 def write_config(path: Path, model: str, batch_size: int, accum: int) -> None:
     """The recipe's config for `model`, cut to one epoch with one evaluation and one checkpoint. For base, a
     randomly initialised wav2vec2-base encoder is saved beside it and loaded as the pretrained encoder (the
@@ -66,12 +76,8 @@ def write_config(path: Path, model: str, batch_size: int, accum: int) -> None:
     if model == "tiny":
         cfg = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text())
     else:
-        import torch
-        from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-        torch.manual_seed(0)
         encoder = path.parent / "wav2vec2-base-random"
-        Wav2Vec2Model(Wav2Vec2Config(layerdrop=0.0)).save_pretrained(str(encoder))
+        save_random_base_encoder(encoder)
         cfg = yaml.safe_load((REPO / "configs" / "recipe.yaml").read_text())
         cfg["model"].update(encoder=str(encoder), from_scratch=False)
         cfg["recipe"]["freeze_encoder_epochs"] = 0

@@ -51,7 +51,7 @@ def read(path):
     return json.loads(path.read_text()) if path.is_file() else None
 
 runs = {}
-for run in sorted(Path(sys.argv[1]).iterdir()):
+for run in sorted(p for p in Path(sys.argv[1]).iterdir() if p.is_dir()):  # not the runs' .NAME.lock files
     state = read(run / "trainer_state.json") or {}
     runs[run.name] = {
         "run_info": read(run / "run_info.json"),
@@ -83,8 +83,8 @@ for name in ${STEPS//,/ }; do
             train "$name" 150 --config configs/demo.yaml --precision "${name#demo_}"
             ;;
         base_fp16)
-            $PY -c "import sys, torch; from transformers import Wav2Vec2Config, Wav2Vec2Model; torch.manual_seed(0); \
-Wav2Vec2Model(Wav2Vec2Config(layerdrop=0.0)).save_pretrained(sys.argv[1])" "$WORK/wav2vec2-base-random"
+            $PY -c "import sys; from pathlib import Path; from bench.recipe_bench import save_random_base_encoder; \
+save_random_base_encoder(Path(sys.argv[1]))" "$WORK/wav2vec2-base-random"
             train base_fp16 240 --config configs/recipe.yaml --encoder "$WORK/wav2vec2-base-random" --precision fp16 \
                 --num_train_epochs 3 --freeze_encoder_epochs 1
             ;;
